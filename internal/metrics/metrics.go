@@ -1,0 +1,129 @@
+// Package metrics holds the sidecar's Prometheus collectors, registered on a
+// registry that the caller owns (tests pass a fresh one; nothing touches the
+// global registry). Labels stay low-cardinality: app and endpoint as
+// registered by handlers, never a request id or a sender.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "syft_sidecar"
+
+// UnknownEndpoint labels requests for endpoints no handler declared, so that
+// senders cannot mint label values.
+const UnknownEndpoint = "_unknown"
+
+// Metrics are the sidecar's collectors.
+type Metrics struct {
+	RequestsReceived    *prometheus.CounterVec
+	ResponsesWritten    *prometheus.CounterVec
+	RequestsExpired     *prometheus.CounterVec
+	RequestsRedelivered *prometheus.CounterVec
+	RequestDuration     *prometheus.HistogramVec
+	RequestsInFlight    *prometheus.GaugeVec
+	RequestsWaiting     *prometheus.GaugeVec
+	HandlerStreams      prometheus.Gauge
+	StaleReplies        prometheus.Counter
+	WatcherRescans      *prometheus.CounterVec
+	WatcherOverflows    prometheus.Counter
+	WriteErrors         prometheus.Counter
+}
+
+// New registers the collectors on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	ae := []string{"app", "endpoint"}
+	return &Metrics{
+		RequestsReceived: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_received_total",
+			Help: "Request files read and accepted for an app the sidecar serves.",
+		}, ae),
+		ResponsesWritten: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "responses_written_total",
+			Help: "Response files written, by status code.",
+		}, []string{"app", "endpoint", "code"}),
+		RequestsExpired: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_expired_total",
+			Help: "Requests answered 419 because they expired before a handler took them.",
+		}, ae),
+		RequestsRedelivered: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_redelivered_total",
+			Help: "Requests handed out again after the stream that held them ended.",
+		}, ae),
+		RequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "request_duration_seconds",
+			Help:    "Time from a request file being seen to its response being on disk.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, ae),
+		RequestsInFlight: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "requests_in_flight",
+			Help: "Requests sent to a handler and not yet answered.",
+		}, ae),
+		RequestsWaiting: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "requests_waiting",
+			Help: "Requests waiting for a handler with free capacity.",
+		}, ae),
+		HandlerStreams: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "handler_streams",
+			Help: "Handler streams connected.",
+		}),
+		StaleReplies: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "stale_replies_total",
+			Help: "Replies dropped because their request was already answered, timed out or redelivered.",
+		}),
+		WatcherRescans: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "watcher_rescans_total",
+			Help: "Full rescans of the watched trees, by reason.",
+		}, []string{"reason"}),
+		WatcherOverflows: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "watcher_overflows_total",
+			Help: "Kernel event queue overflows (events were lost and a rescan followed).",
+		}),
+		WriteErrors: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "response_write_errors_total",
+			Help: "Response files that could not be written.",
+		}),
+	}
+}
+
+// Rescan implements watcher.Stats.
+func (m *Metrics) Rescan(reason string) { m.WatcherRescans.WithLabelValues(reason).Inc() }
+
+// Overflow implements watcher.Stats.
+func (m *Metrics) Overflow() { m.WatcherOverflows.Inc() }
+
+// Endpoint holds one endpoint's collectors, looked up once so the hot path
+// does no label hashing.
+type Endpoint struct {
+	m         *Metrics
+	app, path string
+	Received  prometheus.Counter
+	Expired   prometheus.Counter
+	Redeliver prometheus.Counter
+	Duration  prometheus.Observer
+	InFlight  prometheus.Gauge
+	Waiting   prometheus.Gauge
+}
+
+// ForEndpoint returns the collectors of one endpoint.
+func (m *Metrics) ForEndpoint(app, endpoint string) *Endpoint {
+	return &Endpoint{
+		m: m, app: app, path: endpoint,
+		Received:  m.RequestsReceived.WithLabelValues(app, endpoint),
+		Expired:   m.RequestsExpired.WithLabelValues(app, endpoint),
+		Redeliver: m.RequestsRedelivered.WithLabelValues(app, endpoint),
+		Duration:  m.RequestDuration.WithLabelValues(app, endpoint),
+		InFlight:  m.RequestsInFlight.WithLabelValues(app, endpoint),
+		Waiting:   m.RequestsWaiting.WithLabelValues(app, endpoint),
+	}
+}
+
+// Written returns the responses counter for one status code.
+func (e *Endpoint) Written(code int) prometheus.Counter {
+	return e.m.ResponsesWritten.WithLabelValues(e.app, e.path, strconv.Itoa(code))
+}

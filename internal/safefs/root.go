@@ -1,0 +1,250 @@
+// Package safefs reads and writes files beneath one folder without ever
+// leaving it or passing through a symbolic link, whatever a synced peer put
+// in the tree. Responses are created atomically and never replace a file.
+package safefs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrExist means the file being created already exists; nothing was written.
+var ErrExist = os.ErrExist
+
+// Root is an open folder. Paths given to its methods are slash-separated and
+// relative to it; ".." and symbolic links anywhere on the way are refused.
+type Root struct {
+	path string
+	fd   int
+}
+
+// OpenRoot opens dir. dir itself may be reached through symbolic links: it is
+// configuration, not something a peer controls.
+func OpenRoot(dir string) (*Root, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return &Root{path: dir, fd: fd}, nil
+}
+
+// Path is the folder's path as opened.
+func (r *Root) Path() string { return r.path }
+
+// Close releases the folder.
+func (r *Root) Close() error { return unix.Close(r.fd) }
+
+// openat2 is off once the kernel has said it lacks it (before Linux 5.6, or
+// in sandboxes that filter it); the component walk does the same job slower.
+var noOpenat2 atomic.Bool
+
+func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
+	if rel == "" || rel == "." {
+		return unix.Openat(r.fd, ".", flags|unix.O_CLOEXEC, mode)
+	}
+	if path.IsAbs(rel) || rel != path.Clean(rel) || strings.HasPrefix(rel, "../") || rel == ".." {
+		return -1, fmt.Errorf("path %q is not beneath the root", rel)
+	}
+	if !noOpenat2.Load() {
+		how := &unix.OpenHow{
+			Flags:   uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW),
+			Mode:    uint64(mode),
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		}
+		fd, err := unix.Openat2(r.fd, rel, how)
+		// EAGAIN: a rename elsewhere raced the lookup; the kernel asks for a retry.
+		for i := 0; i < 8 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)); i++ {
+			fd, err = unix.Openat2(r.fd, rel, how)
+		}
+		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return fd, err
+		}
+		noOpenat2.Store(true)
+	}
+	return r.walk(rel, flags, mode)
+}
+
+// walk opens rel one component at a time with O_NOFOLLOW.
+func (r *Root) walk(rel string, flags int, mode uint32) (int, error) {
+	parts := strings.Split(rel, "/")
+	dir := r.fd
+	for i, p := range parts {
+		last := i == len(parts)-1
+		f := unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		var m uint32
+		if last {
+			f, m = flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode
+		}
+		fd, err := unix.Openat(dir, p, f, m)
+		if dir != r.fd {
+			unix.Close(dir)
+		}
+		if err != nil {
+			return -1, err
+		}
+		dir = fd
+	}
+	return dir, nil
+}
+
+// ReadFile reads a regular file.
+func (r *Root) ReadFile(rel string) ([]byte, error) {
+	fd, err := r.open(rel, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// Exists says whether rel exists (without following a final symbolic link).
+func (r *Root) Exists(rel string) (bool, error) {
+	dir, name := path.Split(rel)
+	dfd, err := r.open(strings.TrimSuffix(dir, "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	err = unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+var tmpSeq atomic.Uint64
+
+// CreateNew writes data to rel atomically: to a hidden temporary file in the
+// same folder, then renamed into place without replacing anything. If rel
+// exists it returns ErrExist and leaves both files as they were.
+func (r *Root) CreateNew(rel string, data []byte, perm uint32) error {
+	return r.write(rel, data, perm, false)
+}
+
+// WriteFile writes data to rel atomically, replacing what is there.
+func (r *Root) WriteFile(rel string, data []byte, perm uint32) error {
+	return r.write(rel, data, perm, true)
+}
+
+func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
+	dir, name := path.Split(rel)
+	dfd, err := r.open(strings.TrimSuffix(dir, "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dfd)
+	// Hidden and ending in .tmp: both the sidecar and the SyftBox client
+	// ignore it, so a crash leaves nothing that is read or synced.
+	tmp := "." + name + "." + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(tmpSeq.Add(1), 36) + ".tmp"
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: path.Join(dir, tmp), Err: err}
+	}
+	if err := writeAll(fd, data); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(dfd, tmp, 0)
+		return &os.PathError{Op: "write", Path: path.Join(dir, tmp), Err: err}
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		return &os.PathError{Op: "close", Path: path.Join(dir, tmp), Err: err}
+	}
+	if replace {
+		err = unix.Renameat(dfd, tmp, dfd, name)
+	} else {
+		err = renameNoReplace(dfd, tmp, name)
+	}
+	if err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		if errors.Is(err, unix.EEXIST) {
+			return ErrExist
+		}
+		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
+	}
+	return nil
+}
+
+var noRenameat2 atomic.Bool
+
+// renameNoReplace renames in one step where the filesystem can refuse to
+// replace (renameat2 RENAME_NOREPLACE), else links and unlinks, which is just
+// as safe: link fails if the name exists.
+func renameNoReplace(dfd int, from, to string) error {
+	if !noRenameat2.Load() {
+		err := unix.Renameat2(dfd, from, dfd, to, unix.RENAME_NOREPLACE)
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+			return err
+		}
+		noRenameat2.Store(true)
+	}
+	if err := unix.Linkat(dfd, from, dfd, to, 0); err != nil {
+		return err
+	}
+	return unix.Unlinkat(dfd, from, 0)
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// MkdirAll creates rel and its parents beneath the root, refusing links.
+func (r *Root) MkdirAll(rel string, perm uint32) error {
+	if rel == "" || rel == "." {
+		return nil
+	}
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		fd, err := r.open(p, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err == nil {
+			unix.Close(fd)
+			continue
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "mkdir", Path: p, Err: err}
+		}
+		parent, name := path.Split(p)
+		dfd, err := r.open(strings.TrimSuffix(parent, "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return &os.PathError{Op: "mkdir", Path: p, Err: err}
+		}
+		err = unix.Mkdirat(dfd, name, perm)
+		unix.Close(dfd)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return &os.PathError{Op: "mkdir", Path: p, Err: err}
+		}
+	}
+	return nil
+}
+
+// OpenRoot opens a folder beneath r as a Root of its own.
+func (r *Root) OpenRoot(rel string) (*Root, error) {
+	fd, err := r.open(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return &Root{path: path.Join(r.path, rel), fd: fd}, nil
+}

@@ -1,0 +1,104 @@
+package safefs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/openmined/syft-sidecar/internal/safefs"
+)
+
+func MustOpenRoot(t *testing.T, dir string) *safefs.Root {
+	t.Helper()
+	r, err := safefs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func MustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreateNewNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	r := MustOpenRoot(t, dir)
+	MustWrite(t, filepath.Join(dir, "ep/a@b.c/x.response"), "first")
+	err := r.CreateNew("ep/a@b.c/x.response", []byte("second"), 0o644)
+	if !errors.Is(err, safefs.ErrExist) {
+		t.Fatalf("CreateNew over an existing file: err = %v, want ErrExist", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ep/a@b.c/x.response")); string(b) != "first" {
+		t.Fatalf("existing file changed to %q", b)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "ep/a@b.c"))
+	if len(entries) != 1 {
+		t.Fatalf("temporary file left behind: %v", entries)
+	}
+}
+
+func TestCreateNewWrites(t *testing.T) {
+	dir := t.TempDir()
+	r := MustOpenRoot(t, dir)
+	if err := r.MkdirAll("a/b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CreateNew("a/b/f", []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "a/b/f")); err != nil || string(b) != "data" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	if ok, err := r.Exists("a/b/f"); !ok || err != nil {
+		t.Fatalf("Exists = %v, %v", ok, err)
+	}
+	if ok, err := r.Exists("a/nope/f"); ok || err != nil {
+		t.Fatalf("Exists(missing) = %v, %v", ok, err)
+	}
+	if err := r.WriteFile("a/b/f", []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a/b/f")); string(b) != "new" {
+		t.Fatalf("WriteFile did not replace: %q", b)
+	}
+}
+
+// A folder inside the root that links elsewhere must not be passed through,
+// for reading or for writing.
+func TestSymlinksAreNotFollowed(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	MustWrite(t, filepath.Join(outside, "secret.request"), "secret")
+	if err := os.Symlink(outside, filepath.Join(dir, "ep")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "secret.request"), filepath.Join(dir, "file.request")); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenRoot(t, dir)
+	if _, err := r.ReadFile("ep/secret.request"); err == nil {
+		t.Fatal("read through a linked folder")
+	}
+	if _, err := r.ReadFile("file.request"); err == nil {
+		t.Fatal("read through a linked file")
+	}
+	if err := r.CreateNew("ep/x.response", []byte("x"), 0o644); err == nil {
+		t.Fatal("wrote through a linked folder")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "x.response")); err == nil {
+		t.Fatal("file created outside the root")
+	}
+	for _, bad := range []string{"../x", "/etc/passwd", "a/../../x"} {
+		if _, err := r.ReadFile(bad); err == nil {
+			t.Errorf("ReadFile(%q) left the root", bad)
+		}
+	}
+}
