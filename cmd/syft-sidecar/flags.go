@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/bridge"
+	"github.com/openmined/syft-sidecar/internal/syftconfig"
+	"github.com/openmined/syft-sidecar/internal/watcher"
+)
+
+// Defaults of the flags that are not the bridge's.
+const (
+	DefaultMetricsListen = "127.0.0.1:9464"
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// errUsage marks a bad command line: exit 2.
+var errUsage = errors.New("usage")
+
+// options is the parsed command line.
+type options struct {
+	config     syftconfig.Config
+	listen     listenAddr
+	metrics    string
+	logLevel   slog.Level
+	logJSON    bool
+	version    bool
+	bridge     bridge.Config
+	drain      time.Duration
+	reconcile  time.Duration
+	configPath string
+}
+
+// listenAddr is where gRPC is served: a unix socket path or a TCP address.
+type listenAddr struct {
+	network string // "unix" or "tcp"
+	address string
+}
+
+func (l listenAddr) String() string {
+	if l.network == "unix" {
+		return "unix://" + l.address
+	}
+	return l.address
+}
+
+const usageText = `Usage: syft-sidecar [flags]
+
+Serves the RPC of a SyftBox datasite's apps to handler processes over gRPC.
+The owner and data dir come from the SyftBox config (--config, then
+$SYFTBOX_CLIENT_CONFIG_PATH, then ~/.syftbox/config.json); flags and
+$SYFTBOX_EMAIL / $SYFTBOX_DATA_DIR override it.
+
+Flags:
+`
+
+// parseFlags reads args. An error names the flag at fault.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("syft-sidecar", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		dataDir, email, listen, logLevel, logFormat string
+		grace, settle, deadline                     time.Duration
+		maxInFlight                                 uint
+	)
+	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
+	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
+	fs.StringVar(&email, "email", "", "datasite owner's `email`")
+	fs.StringVar(&listen, "listen", "", "gRPC `address`: unix:///path.sock or host:port (default unix://{data-dir}/.syft-sidecar/sidecar.sock)")
+	fs.StringVar(&o.metrics, "metrics-listen", DefaultMetricsListen, "`host:port` for /metrics, /healthz and /readyz; empty switches it off")
+	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.DurationVar(&grace, "grace", bridge.DefaultGrace, "how long a request for an undeclared endpoint waits for a handler before 404")
+	fs.DurationVar(&settle, "settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
+	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
+	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
+	fs.DurationVar(&o.drain, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to be answered")
+	fs.DurationVar(&o.reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if o.version {
+		return o, nil
+	}
+	bad := func(name, format string, a ...any) error {
+		return fmt.Errorf("%w: invalid value for flag -%s: %s", errUsage, name, fmt.Sprintf(format, a...))
+	}
+	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, bad("log-level", "%q is not debug, info, warn or error", logLevel)
+	}
+	switch logFormat {
+	case "text":
+	case "json":
+		o.logJSON = true
+	default:
+		return nil, bad("log-format", "%q is not text or json", logFormat)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		zero bool
+	}{{"grace", grace, true}, {"settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", o.reconcile, true}} {
+		if d.v < 0 || (!d.zero && d.v == 0) {
+			return nil, bad(d.name, "%s must be positive", d.v)
+		}
+	}
+	if deadline > bridge.MaxDeadline {
+		return nil, bad("deadline", "%s is over %s", deadline, bridge.MaxDeadline)
+	}
+	if maxInFlight == 0 || maxInFlight > bridge.MaxInFlightLimit {
+		return nil, bad("max-in-flight", "%d is outside 1-%d", maxInFlight, bridge.MaxInFlightLimit)
+	}
+	if o.metrics != "" {
+		if _, _, err := net.SplitHostPort(o.metrics); err != nil {
+			return nil, bad("metrics-listen", "%q is not host:port", o.metrics)
+		}
+	}
+	cfg, err := syftconfig.Load(syftconfig.Overrides{ConfigPath: o.configPath, Email: email, DataDir: dataDir})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	o.config = cfg
+	if listen == "" {
+		listen = cfg.DefaultAddress()
+	}
+	if o.listen, err = parseListen(listen); err != nil {
+		return nil, bad("listen", "%v", err)
+	}
+	o.bridge = bridge.NewConfig(cfg.Email, cfg.DatasitesDir())
+	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
+	o.bridge.MaxInFlight = uint32(maxInFlight)
+	return o, nil
+}
+
+// parseListen accepts unix:///abs/path, unix:path, host:port and
+// tcp://host:port. TCP beyond loopback is refused: nothing authenticates
+// handlers yet, and anyone who can connect can answer the owner's requests.
+func parseListen(s string) (listenAddr, error) {
+	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
+		if rest == "" || !strings.HasPrefix(rest, "/") {
+			return listenAddr{}, fmt.Errorf("%q: a unix socket needs an absolute path (unix:///path)", s)
+		}
+		return listenAddr{network: "unix", address: rest}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "unix:"); ok && rest != "" {
+		return listenAddr{network: "unix", address: rest}, nil
+	}
+	addr := strings.TrimPrefix(s, "tcp://")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return listenAddr{}, fmt.Errorf("%q is neither unix:///path nor host:port", s)
+	}
+	if !isLoopback(host) {
+		return listenAddr{}, fmt.Errorf("%q is not a loopback address; TCP beyond loopback needs authentication, which this version lacks: use a unix socket on a shared volume", s)
+	}
+	return listenAddr{network: "tcp", address: addr}, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

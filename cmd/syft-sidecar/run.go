@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/bridge"
+	"github.com/openmined/syft-sidecar/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Main is the program: flags in, exit code out.
+type Main struct {
+	Stdout, Stderr io.Writer
+}
+
+// NewMain returns a Main writing to the given streams.
+func NewMain(stdout, stderr io.Writer) *Main { return &Main{Stdout: stdout, Stderr: stderr} }
+
+// Run runs the sidecar until ctx is cancelled (SIGTERM), then drains.
+// It returns the process exit code: 0 after a clean drain, 2 for a bad
+// command line, 1 otherwise.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	o, err := parseFlags(args, m.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(m.Stderr, "syft-sidecar: %v\n", errors.Unwrap(err))
+		return 2
+	case o.version:
+		fmt.Fprintf(m.Stdout, "syft-sidecar %s\n", version)
+		return 0
+	}
+	var h slog.Handler
+	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logJSON {
+		h = slog.NewJSONHandler(m.Stderr, hopts)
+	} else {
+		h = slog.NewTextHandler(m.Stderr, hopts)
+	}
+	logger := slog.New(h)
+	if err := serve(ctx, o, logger); err != nil {
+		logger.Error("exit", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve wires the parts together and runs them.
+func serve(ctx context.Context, o *options, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	reg.MustRegister(grpcMetrics)
+
+	lis, err := listen(o.listen)
+	if err != nil {
+		return err
+	}
+	b := bridge.New(o.bridge, m, logger.With("component", "bridge"))
+	if err := b.Open(); err != nil {
+		lis.Close()
+		return err
+	}
+
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
+	)
+	pb.RegisterSidecarServiceServer(srv, bridge.NewService(b))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	grpcMetrics.InitializeMetrics(srv)
+
+	var ready atomic.Bool
+	var metricsSrv *http.Server
+	if o.metrics != "" {
+		mlis, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			lis.Close()
+			b.Close()
+			return fmt.Errorf("listen metrics: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: httpMux(reg, &ready), ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(mlis)
+		logger.Info("metrics listening", "addr", mlis.Addr().String())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	ready.Store(true)
+	logger.Info("sidecar listening", "addr", o.listen.String(), "owner", o.config.Email, "data_dir", o.config.DataDir, "version", version)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		b.Close()
+		return fmt.Errorf("serve grpc: %w", err)
+	}
+
+	// Drain: no new deliveries, but streams stay open so that handlers can
+	// still reply to what they hold.
+	ready.Store(false)
+	hs.Shutdown()
+	logger.Info("draining", "timeout", o.drain)
+	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
+	derr := b.Drain(dctx)
+	cancel()
+	if derr != nil {
+		logger.Warn("drain incomplete; unanswered requests stay on disk for the next start", "err", derr)
+	}
+	stopGRPC(srv, 2*time.Second)
+	err = b.Close()
+	if metricsSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		metricsSrv.Shutdown(sctx)
+		cancel()
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// stopGRPC ends the server: gracefully if streams end within d, else by force.
+func stopGRPC(srv *grpc.Server, d time.Duration) {
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		srv.Stop()
+		<-done
+	}
+}
+
+func httpMux(reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// listen opens the gRPC listener. A unix socket is created mode 0600; a
+// socket file left by a killed sidecar is replaced, a live one is not.
+func listen(a listenAddr) (net.Listener, error) {
+	if a.network != "unix" {
+		l, err := net.Listen("tcp", a.address)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		return l, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(a.address), 0o700); err != nil {
+		return nil, fmt.Errorf("create socket folder: %w", err)
+	}
+	if fi, err := os.Lstat(a.address); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: file exists and is not a socket", a.address)
+		}
+		if c, err := net.DialTimeout("unix", a.address, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another sidecar is serving it", a.address)
+		}
+		if err := os.Remove(a.address); err != nil {
+			return nil, fmt.Errorf("remove stale socket: %w", err)
+		}
+	}
+	// Nothing else runs yet, so the process-wide umask is ours to narrow:
+	// the socket never exists with wider permissions.
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", a.address)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return l, nil
+}

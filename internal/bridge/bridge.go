@@ -1,0 +1,223 @@
+// Package bridge connects request files to handler processes: it serves the
+// gRPC Connect stream, turns the watcher's file events into requests, hands
+// them to registered handlers with per-stream credits, and writes the
+// handlers' replies as .response files beside the requests.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/metrics"
+	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/watcher"
+)
+
+// Defaults copied into Config by NewConfig.
+const (
+	// DefaultGrace is how long after an app's first registration a request
+	// for an endpoint nobody declared waits before it gets 404, so handlers
+	// that connect a moment after the first are not pre-empted.
+	DefaultGrace = 2 * time.Second
+	// DefaultSettle is how long an unreadable request file must stay
+	// unchanged before it is answered 400: a writer may pause between writes.
+	DefaultSettle = 1500 * time.Millisecond
+	// DefaultDeadline is how long a handler has to reply when its endpoint
+	// declares no deadline.
+	DefaultDeadline = 60 * time.Second
+	// DefaultMaxInFlight is a stream's credit when its handler declares none.
+	DefaultMaxInFlight = 16
+	// MaxInFlightLimit caps what a stream may declare.
+	MaxInFlightLimit = 4096
+	// MaxDeadline caps an endpoint deadline or an extension.
+	MaxDeadline = 24 * time.Hour
+)
+
+// Config says whose datasite the bridge serves and how.
+type Config struct {
+	Owner        string // lower-cased email of the datasite owner
+	DatasitesDir string // absolute
+	Grace        time.Duration
+	Settle       time.Duration
+	Deadline     time.Duration
+	MaxInFlight  uint32
+}
+
+// NewConfig returns a Config with the defaults.
+func NewConfig(owner, datasitesDir string) Config {
+	return Config{
+		Owner:        owner,
+		DatasitesDir: datasitesDir,
+		Grace:        DefaultGrace,
+		Settle:       DefaultSettle,
+		Deadline:     DefaultDeadline,
+		MaxInFlight:  DefaultMaxInFlight,
+	}
+}
+
+// Bridge is the sidecar's core. New, then Open, then Close.
+type Bridge struct {
+	cfg     Config
+	logger  *slog.Logger
+	metrics *metrics.Metrics
+	watcher *watcher.Watcher
+
+	appDataDir string       // {datasites}/{owner}/app_data
+	ownerRoot  *safefs.Root // {datasites}/{owner}
+
+	appsMu sync.Mutex   // serializes app creation
+	apps   sync.Map     // name -> *app; read lock-free on the hot path
+	known  sync.Map     // abs path of a request being handled -> struct{}
+	d      *dispatcher  //
+	writes chan writeJob
+	shards []chan watcher.Event
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Bridge that reports to m and logs to logger.
+func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	b := &Bridge{
+		cfg:        cfg,
+		logger:     logger,
+		metrics:    m,
+		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
+	}
+	b.d = newDispatcher(b)
+	return b
+}
+
+// Open creates the owner's datasite folder if needed and starts watching.
+func (b *Bridge) Open() error {
+	if err := mkdirAll(filepath.Join(b.cfg.DatasitesDir, b.cfg.Owner)); err != nil {
+		return fmt.Errorf("create datasite: %w", err)
+	}
+	root, err := safefs.OpenRoot(filepath.Join(b.cfg.DatasitesDir, b.cfg.Owner))
+	if err != nil {
+		return fmt.Errorf("open datasite: %w", err)
+	}
+	b.ownerRoot = root
+
+	b.watcher = watcher.New()
+	b.watcher.Logger = b.logger.With("component", "watcher")
+	b.watcher.Stats = b.metrics
+	b.watcher.Skip = func(p string) bool { return strings.HasPrefix(filepath.Base(p), ".") }
+	if err := b.watcher.Open(); err != nil {
+		root.Close()
+		return fmt.Errorf("open watcher: %w", err)
+	}
+
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.writes = make(chan writeJob, 1024)
+	nshards := 2
+	b.shards = make([]chan watcher.Event, nshards)
+	for i := range b.shards {
+		b.shards[i] = make(chan watcher.Event, 1024)
+		in := newIntake(b, b.shards[i])
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); in.run(b.ctx) }()
+	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.route(b.ctx) }()
+	for i := 0; i < 4; i++ {
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
+	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
+	return nil
+}
+
+// Drain stops handing out requests and waits until every request in flight
+// is answered (its response written) or ctx ends. Requests not handed out
+// stay on disk, unanswered, for the next start.
+func (b *Bridge) Drain(ctx context.Context) error {
+	done := b.d.drain()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("drain: %d requests still in flight: %w", b.d.inFlight(), ctx.Err())
+	}
+	// Responses decided before the drain finished may still be queued.
+	return b.flushWrites(ctx)
+}
+
+// Close stops everything. Responses already decided are written first.
+func (b *Bridge) Close() error {
+	if b.cancel == nil {
+		return nil
+	}
+	err := b.watcher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	b.flushWrites(ctx)
+	cancel()
+	b.cancel()
+	b.wg.Wait()
+	b.apps.Range(func(_, v any) bool { v.(*app).root.Close(); return true })
+	b.ownerRoot.Close()
+	b.cancel = nil
+	return err
+}
+
+// route spreads watcher events over the intake shards by folder, so the
+// files of one sender folder are handled in order by one goroutine.
+func (b *Bridge) route(ctx context.Context) {
+	events := b.watcher.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			sh := b.shards[fnv32(filepath.Dir(ev.Path))%uint32(len(b.shards))]
+			select {
+			case sh <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// locate maps an absolute path to the served app it belongs to and the
+// path relative to that app's rpc folder.
+func (b *Bridge) locate(p string) (*app, string, bool) {
+	rest, ok := strings.CutPrefix(p, b.appDataDir+"/")
+	if !ok {
+		return nil, "", false
+	}
+	name, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, "", false
+	}
+	rel, ok := strings.CutPrefix(rest, "rpc/")
+	if !ok {
+		return nil, "", false
+	}
+	v, ok := b.apps.Load(name)
+	if !ok {
+		return nil, "", false
+	}
+	return v.(*app), rel, true
+}
+
+var errClosed = errors.New("bridge closed")

@@ -1,0 +1,199 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/internal/watcher"
+)
+
+// opSettled is the intake's own event: a file that could not be parsed has
+// had no write for the settle delay.
+const opSettled watcher.Op = 1 << 7
+
+// nilUUID names a 400 response to a request whose file name is no UUID:
+// syft-rpc only reads responses whose id is one.
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+// intake turns file events into requests. Each instance owns the events of
+// a share of the paths, so one file's events are handled in order.
+type intake struct {
+	b      *Bridge
+	events chan watcher.Event
+	// settling holds files that did not parse yet, with their last change.
+	settling map[string]time.Time
+}
+
+func newIntake(b *Bridge, events chan watcher.Event) *intake {
+	return &intake{b: b, events: events, settling: make(map[string]time.Time)}
+}
+
+func (in *intake) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-in.events:
+			in.handle(ctx, ev)
+		}
+	}
+}
+
+func (in *intake) handle(ctx context.Context, ev watcher.Event) {
+	b := in.b
+	a, rel, ok := b.locate(ev.Path)
+	if !ok || !strings.HasSuffix(rel, ".request") {
+		return
+	}
+	if ev.Op&watcher.Remove != 0 {
+		delete(in.settling, ev.Path)
+		b.d.removed(ev.Path)
+		return
+	}
+	rp, ok := syftrpc.ParseRequestPath(rel)
+	if !ok {
+		return
+	}
+	if _, busy := b.known.Load(ev.Path); busy {
+		return
+	}
+	respRel := path.Join(path.Dir(rel), syftrpc.ResponseName(rp.ID))
+	if answered, _ := a.root.Exists(respRel); answered {
+		delete(in.settling, ev.Path)
+		return
+	}
+	seen := time.Now()
+	data, err := a.root.ReadFile(rel)
+	if err != nil {
+		delete(in.settling, ev.Path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			// A link, a folder, or no permission: not a request we may read.
+			b.logger.Debug("skip request file", "path", ev.Path, "err", err)
+		}
+		return
+	}
+	req, err := syftrpc.ParseRequest(data)
+	if err != nil {
+		if !in.settled(ctx, ev, seen) {
+			return
+		}
+		in.reject(a, rel, rp, seen, 400, "Error loading request: "+err.Error())
+		return
+	}
+	delete(in.settling, ev.Path)
+	if code, msg := in.check(a, rp, req, seen); code != 0 {
+		in.rejectParsed(a, rel, req, seen, code, msg)
+		return
+	}
+	b.known.Store(ev.Path, struct{}{})
+	b.d.submit(&pending{
+		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
+		app: a, req: req, seen: seen,
+	})
+}
+
+// settled says whether an unreadable file has been left alone long enough
+// to call it garbage; if not, it arranges to look again.
+func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
+	last, ok := in.settling[ev.Path]
+	switch {
+	case ev.Op&(watcher.Create|watcher.Write) != 0 || !ok:
+		last = now
+		if ev.Op&watcher.Found != 0 {
+			// Found by a scan: it may have sat there since before we started.
+			if fi, err := os.Lstat(ev.Path); err == nil && fi.ModTime().Before(now) {
+				last = fi.ModTime()
+			}
+		}
+	}
+	wait := in.b.cfg.Settle - now.Sub(last)
+	if wait <= 0 {
+		delete(in.settling, ev.Path)
+		return true
+	}
+	in.settling[ev.Path] = last
+	p := ev.Path
+	time.AfterFunc(wait, func() {
+		select {
+		case in.events <- watcher.Event{Path: p, Op: opSettled}:
+		case <-ctx.Done():
+		}
+	})
+	return false
+}
+
+// check applies the rules a parsed request must pass before a handler sees
+// it, and returns the status to answer with if it fails one.
+func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, now time.Time) (int, string) {
+	if !strings.EqualFold(req.ID, rp.ID) {
+		return 400, fmt.Sprintf("Error loading request: id %q does not match the file name %q", req.ID, rp.ID+".request")
+	}
+	if rp.Sender != "" && !syftrpc.SameEmail(req.Sender, rp.Sender) {
+		return 403, fmt.Sprintf("Forbidden: sender %q does not match the sender folder %q", req.Sender, rp.Sender)
+	}
+	u, err := syftrpc.ParseURL(req.URL)
+	if err != nil {
+		if strings.Contains(req.URL, "..") {
+			return 403, fmt.Sprintf("Forbidden: url %q leaves its endpoint", req.URL)
+		}
+		return 400, fmt.Sprintf("Error loading request: %v", err)
+	}
+	if !syftrpc.SameEmail(u.Owner, in.b.cfg.Owner) || u.App != a.name || u.Endpoint != rp.Endpoint {
+		return 403, fmt.Sprintf("Forbidden: url %q does not name this endpoint (syft://%s/app_data/%s/rpc%s)", req.URL, in.b.cfg.Owner, a.name, rp.Endpoint)
+	}
+	if now.After(req.Expires) {
+		return 419, "Request expired"
+	}
+	return 0, ""
+}
+
+// reject answers a request file that could not be read as a request.
+func (in *intake) reject(a *app, rel string, rp syftrpc.RequestPath, seen time.Time, code int, msg string) {
+	id := rp.ID
+	if !isUUID(id) {
+		id = nilUUID
+	}
+	u := syftrpc.URL{Owner: in.b.cfg.Owner, App: a.name, Endpoint: rp.Endpoint}
+	in.respond(a, rel, id, u.String(), time.Time{}, seen, code, msg)
+}
+
+// rejectParsed answers a request that was read but refused.
+func (in *intake) rejectParsed(a *app, rel string, req *syftrpc.Request, seen time.Time, code int, msg string) {
+	in.respond(a, rel, req.ID, req.URL, req.Expires, seen, code, msg)
+}
+
+func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, code int, msg string) {
+	abs := path.Join(a.rpcDir, rel)
+	in.b.known.Store(abs, struct{}{})
+	in.b.write(writeJob{
+		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
+		seen: seen, m: in.b.d.metricsFor(a, path.Dir(rel)), code: code, body: []byte(msg),
+	})
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,130 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/metrics"
+	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+)
+
+// writeJob is one response to write.
+type writeJob struct {
+	root    *safefs.Root
+	rel     string // request path relative to root
+	abs     string // request path, to release from b.known afterwards
+	id      string
+	url     string
+	expires time.Time
+	seen    time.Time
+	m       *metrics.Endpoint // nil when the endpoint is unknown
+
+	code    int
+	headers map[string]string
+	body    []byte
+	drop    bool // nothing to write, only release the path
+}
+
+// job builds p's response job.
+func (p *pending) job(b *Bridge, code int, headers map[string]string, body []byte) writeJob {
+	m := p.app.unknown
+	if p.ep != nil {
+		m = p.ep.m
+	}
+	return writeJob{
+		root: p.app.root, rel: p.rel, abs: p.abs,
+		id: p.req.ID, url: p.req.URL, expires: p.req.Expires, seen: p.seen, m: m,
+		code: code, headers: headers, body: body, drop: code == 0,
+	}
+}
+
+// relToDatasites is the request's path as handlers are told it.
+func (p *pending) relToDatasites(b *Bridge) string {
+	return path.Join(b.cfg.Owner, "app_data", p.app.name, "rpc", p.rel)
+}
+
+// write queues response jobs for the writers.
+func (b *Bridge) write(jobs ...writeJob) {
+	for _, j := range jobs {
+		select {
+		case b.writes <- j:
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+func (b *Bridge) writeLoop(ctx context.Context) {
+	var buf []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-b.writes:
+			buf = b.writeResponse(j, buf[:0])
+		}
+	}
+}
+
+// flushWrites waits until the queue of responses is empty.
+func (b *Bridge) flushWrites(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for len(b.writes) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// writeResponse writes {id}.response beside the request. A response that
+// exists already is never replaced: the first one written stands.
+func (b *Bridge) writeResponse(j writeJob, buf []byte) []byte {
+	defer b.known.Delete(j.abs)
+	if j.drop {
+		return buf
+	}
+	now := time.Now()
+	expires := j.expires
+	if expires.IsZero() {
+		expires = now.Add(syftrpc.DefaultExpiry)
+	}
+	resp := syftrpc.Response{
+		ID:         j.id,
+		Sender:     b.cfg.Owner,
+		URL:        j.url,
+		Body:       j.body,
+		Headers:    j.headers,
+		Created:    now.UTC(),
+		Expires:    expires,
+		StatusCode: j.code,
+	}
+	if resp.Headers == nil {
+		resp.Headers = map[string]string{}
+	}
+	buf = resp.AppendJSON(buf)
+	dir := path.Dir(j.rel)
+	stem := strings.TrimSuffix(path.Base(j.rel), ".request")
+	err := j.root.CreateNew(path.Join(dir, syftrpc.ResponseName(stem)), buf, 0o644)
+	switch {
+	case errors.Is(err, safefs.ErrExist):
+		b.logger.Debug("response exists, kept", "path", j.rel)
+		return buf
+	case err != nil:
+		b.metrics.WriteErrors.Inc()
+		b.logger.Warn("write response", "path", j.rel, "err", err)
+		return buf
+	}
+	if j.m != nil {
+		j.m.Written(j.code).Inc()
+		j.m.Duration.Observe(time.Since(j.seen).Seconds())
+	}
+	return buf
+}

@@ -1,0 +1,193 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Service implements the gRPC SidecarService on a Bridge.
+type Service struct {
+	pb.UnimplementedSidecarServiceServer
+	b      *Bridge
+	nextID atomic.Uint64
+}
+
+var _ pb.SidecarServiceServer = (*Service)(nil)
+
+// NewService returns the gRPC service of b.
+func NewService(b *Bridge) *Service { return &Service{b: b} }
+
+// declared is one endpoint of a Register, checked.
+type declared struct {
+	path     string
+	deadline time.Duration
+	schema   string
+}
+
+// Connect serves one handler stream: this goroutine receives, a second one
+// sends, and only that one calls Send.
+func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
+	b := svc.b
+	s := &stream{
+		id:        svc.nextID.Add(1),
+		send:      make(chan *pb.ConnectResponse, MaxInFlightLimit+256),
+		max:       int(b.cfg.MaxInFlight),
+		deadlines: make(map[*endpoint]time.Duration),
+		held:      make(map[string]*pending),
+	}
+	ctx, cancel := context.WithCancel(srv.Context())
+	defer cancel()
+	log := b.logger.With("stream", s.id)
+
+	var wg sync.WaitGroup
+	sendErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-s.send:
+				if err := srv.Send(m); err != nil {
+					sendErr <- err
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+
+	registered := false
+	defer func() {
+		cancel()
+		wg.Wait()
+		// Always: a registration refused half-way may have joined endpoints.
+		b.d.removeStream(s)
+		if registered {
+			b.metrics.HandlerStreams.Dec()
+			log.Info("handler disconnected", "handler", s.name)
+		}
+	}()
+
+	for {
+		msg, err := srv.Recv()
+		if err != nil {
+			select {
+			case serr := <-sendErr:
+				err = serr
+			default:
+			}
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			log.Debug("stream ended", "err", err)
+			return err
+		}
+		switch m := msg.Msg.(type) {
+		case *pb.ConnectRequest_Register:
+			if err := svc.register(ctx, s, m.Register); err != nil {
+				log.Warn("registration refused", "app", m.Register.GetApp(), "err", err)
+				return err
+			}
+			if !registered {
+				registered = true
+				b.metrics.HandlerStreams.Inc()
+			}
+			log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.max)
+		case *pb.ConnectRequest_Reply:
+			if !registered {
+				return status.Error(codes.FailedPrecondition, "reply before register")
+			}
+			b.d.reply(s, m.Reply)
+		case *pb.ConnectRequest_ExtendDeadline:
+			b.d.extend(s, m.ExtendDeadline)
+		case *pb.ConnectRequest_Credit:
+			b.d.credit(s, m.Credit.GetMaxInFlight())
+		default:
+			return status.Errorf(codes.InvalidArgument, "unknown message %T", msg.Msg)
+		}
+	}
+}
+
+// register checks a Register, prepares the app's folders, and starts
+// delivery to s. The first registration of an app watches its rpc folder
+// and then scans it, so no request falls between.
+func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) error {
+	b := svc.b
+	if err := syftrpc.ValidateAppName(r.GetApp()); err != nil {
+		return status.Errorf(codes.InvalidArgument, "register: app: %v", err)
+	}
+	if len(r.GetEndpoints()) == 0 {
+		return status.Errorf(codes.InvalidArgument, "register %s: no endpoints", r.GetApp())
+	}
+	eps := make([]declared, 0, len(r.GetEndpoints()))
+	for _, e := range r.GetEndpoints() {
+		p, err := syftrpc.CleanEndpoint(e.GetPath())
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "register %s: endpoint %q: %v", r.GetApp(), e.GetPath(), err)
+		}
+		dl := b.cfg.Deadline
+		if e.GetDeadline() != nil {
+			dl = e.GetDeadline().AsDuration()
+			if dl <= 0 || dl > MaxDeadline {
+				return status.Errorf(codes.InvalidArgument, "register %s: endpoint %s: deadline %s is outside (0, %s]", r.GetApp(), p, dl, MaxDeadline)
+			}
+		}
+		if sj := e.GetSchemaJson(); sj != "" {
+			if _, err := syftrpc.FormatSchema([]syftrpc.SchemaEntry{{Endpoint: p, JSON: sj}}); err != nil {
+				return status.Errorf(codes.InvalidArgument, "register %s: endpoint %s: schema: %v", r.GetApp(), p, err)
+			}
+		}
+		eps = append(eps, declared{path: p, deadline: dl, schema: e.GetSchemaJson()})
+	}
+	if r.GetHandlerName() != "" {
+		s.name = r.GetHandlerName()
+	}
+	a, created, err := b.openApp(r.GetApp())
+	if err != nil {
+		return status.Errorf(codes.Internal, "register %s: %v", r.GetApp(), err)
+	}
+	for _, e := range eps {
+		if err := prepareEndpoint(a.root, e.path); err != nil {
+			return status.Errorf(codes.Internal, "register %s: endpoint %s: %v", a.name, e.path, err)
+		}
+	}
+	ack := &pb.Registered{
+		App:          a.name,
+		Owner:        b.cfg.Owner,
+		RpcDir:       a.rpcDir,
+		DatasitesDir: b.cfg.DatasitesDir,
+	}
+	changed, err := b.d.addStream(s, a, eps, r.GetMaxInFlight(), ack)
+	if err != nil {
+		return status.Errorf(codes.ResourceExhausted, "register %s: %v", a.name, err)
+	}
+	if changed {
+		b.writeSchema(a)
+	}
+	if created {
+		// Scanning a large backlog takes a while; the stream must go on
+		// receiving replies meanwhile, or their deadlines would pass.
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
+				b.logger.Error("watch app", "app", a.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+var errAckFull = fmt.Errorf("stream send buffer full")
