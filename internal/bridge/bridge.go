@@ -71,10 +71,10 @@ type Bridge struct {
 	appDataDir string       // {datasites}/{owner}/app_data
 	ownerRoot  *safefs.Root // {datasites}/{owner}
 
-	appsMu sync.Mutex   // serializes app creation
-	apps   sync.Map     // name -> *app; read lock-free on the hot path
-	known  sync.Map     // abs path of a request being handled -> struct{}
-	d      *dispatcher  //
+	appsMu sync.Mutex  // serializes app creation
+	apps   sync.Map    // name -> *app; read lock-free on the hot path
+	known  sync.Map    // abs path of a request being handled -> struct{}
+	d      *dispatcher //
 	writes chan writeJob
 	shards []chan watcher.Event
 
