@@ -6,7 +6,6 @@ package safefs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strconv"
@@ -101,25 +100,35 @@ func (r *Root) ReadFile(rel string) ([]byte, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
-	return io.ReadAll(f)
+	defer unix.Close(fd)
+	// Request files are small: one read fills the buffer and a second
+	// confirms the end.
+	buf := make([]byte, 0, 2048)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return nil, &os.PathError{Op: "read", Path: rel, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
-// Exists says whether rel exists (without following a final symbolic link).
+// Exists says whether rel exists. It is one fstatat from the root: links
+// on the way are followed, which is harmless for a yes-or-no answer that
+// only spares work (nothing is read or written through it).
 func (r *Root) Exists(rel string) (bool, error) {
-	dir, name := path.Split(rel)
-	dfd, err := r.open(strings.TrimSuffix(dir, "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
-		return false, err
-	}
-	defer unix.Close(dfd)
 	var st unix.Stat_t
-	err = unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) {
+	err := unix.Fstatat(r.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return false, nil
 	}
 	return err == nil, err
@@ -127,9 +136,10 @@ func (r *Root) Exists(rel string) (bool, error) {
 
 var tmpSeq atomic.Uint64
 
-// CreateNew writes data to rel atomically: to a hidden temporary file in the
-// same folder, then renamed into place without replacing anything. If rel
-// exists it returns ErrExist and leaves both files as they were.
+// CreateNew writes data to rel atomically, never replacing anything: as an
+// unnamed file linked in when complete (O_TMPFILE), or where that is not to
+// be had, a hidden temporary file renamed into place. If rel exists it
+// returns ErrExist and leaves it as it was.
 func (r *Root) CreateNew(rel string, data []byte, perm uint32) error {
 	return r.write(rel, data, perm, false)
 }
@@ -146,6 +156,19 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(dfd)
+	if !replace && !noTmpfile.Load() {
+		err := linkTmpfile(dfd, name, data, perm)
+		if !errors.Is(err, errNoTmpfile) {
+			if errors.Is(err, unix.EEXIST) {
+				return ErrExist
+			}
+			if err != nil {
+				return &os.PathError{Op: "create", Path: rel, Err: err}
+			}
+			return nil
+		}
+		noTmpfile.Store(true)
+	}
 	// Hidden and ending in .tmp: both the sidecar and the SyftBox client
 	// ignore it, so a crash leaves nothing that is read or synced.
 	tmp := "." + name + "." + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(tmpSeq.Add(1), 36) + ".tmp"
@@ -175,6 +198,41 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
 	}
 	return nil
+}
+
+// noTmpfile is set once O_TMPFILE or the /proc link has failed: some
+// filesystems lack the one, some containers the other.
+var noTmpfile atomic.Bool
+
+var errNoTmpfile = errors.New("O_TMPFILE unavailable")
+
+// linkTmpfile writes data to an unnamed file in the folder and links it in
+// under name, which fails if name exists. Until the link the file has no
+// name, so watchers see one event for a response, and a crash leaves nothing
+// behind. The link goes through /proc/self/fd because linkat's AT_EMPTY_PATH
+// needs a capability a sidecar should not have.
+func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
+	fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, perm)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return errNoTmpfile
+		}
+		return err
+	}
+	defer unix.Close(fd)
+	if err := writeAll(fd, data); err != nil {
+		return err
+	}
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return errNoTmpfile
+	}
+	if errors.Is(err, unix.ENOENT) {
+		if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+			return errNoTmpfile // no /proc in this container
+		}
+	}
+	return err
 }
 
 var noRenameat2 atomic.Bool

@@ -1,0 +1,32 @@
+package safefs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Where O_TMPFILE is missing, the rename path must keep the same promises.
+func TestCreateNewWithoutTmpfile(t *testing.T) {
+	noTmpfile.Store(true)
+	t.Cleanup(func() { noTmpfile.Store(false) })
+	dir := t.TempDir()
+	r, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.CreateNew("f", []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CreateNew("f", []byte("second"), 0o644); !errors.Is(err, ErrExist) {
+		t.Fatalf("second CreateNew: %v, want ErrExist", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "first" {
+		t.Fatalf("content %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary file left: %v", entries)
+	}
+}
