@@ -69,8 +69,13 @@ type Watcher struct {
 	// ReconcileInterval is how often every root is rescanned as a safety net
 	// against lost events. Zero switches it off.
 	ReconcileInterval time.Duration
-	// Skip, if set, names folders not to enter (by absolute path).
-	Skip   func(path string) bool
+	// Ignore, if set, names files and folders (by base name) that are
+	// neither reported nor entered. It is asked before anything else, so
+	// the files a consumer writes itself cost no system call here.
+	Ignore func(name string) bool
+	// File, if set, names what can only be a file, so that its creation is
+	// reported without the Lstat that tells a new folder from a file.
+	File   func(name string) bool
 	Stats  Stats
 	Logger *slog.Logger
 
@@ -159,9 +164,6 @@ func (w *Watcher) Rescan(ctx context.Context) error {
 // their files. Symbolic links are never followed: a link to a folder is not
 // watched, so nothing outside the tree is seen through it.
 func (w *Watcher) scan(ctx context.Context, dir string) error {
-	if w.Skip != nil && w.Skip(dir) {
-		return nil
-	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -183,6 +185,9 @@ func (w *Watcher) scan(ctx context.Context, dir string) error {
 		return err
 	}
 	for _, e := range entries {
+		if w.ignored(e.Name()) {
+			continue
+		}
 		p := filepath.Join(dir, e.Name())
 		switch {
 		case e.IsDir():
@@ -284,8 +289,15 @@ func (w *Watcher) rescan(ctx context.Context, reason string) {
 	}
 }
 
+func (w *Watcher) ignored(name string) bool { return w.Ignore != nil && w.Ignore(name) }
+
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
+	if w.ignored(filepath.Base(ev.Name)) {
+		return
+	}
 	switch {
+	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):
+		w.emit(ctx, Event{Path: ev.Name, Op: Create})
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
 		if err != nil {

@@ -136,3 +136,31 @@ func TestLinkedFoldersAreNotWatched(t *testing.T) {
 	default:
 	}
 }
+
+func TestIgnoredNamesAreNeitherReportedNorEntered(t *testing.T) {
+	root := t.TempDir()
+	w := MustOpen(t)
+	w.Ignore = func(name string) bool { return name[0] == '.' }
+	MustWrite(t, filepath.Join(root, ".hidden/inside.request"))
+	MustWrite(t, filepath.Join(root, ".skip.request"))
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	MustWrite(t, filepath.Join(root, ".later.request"))
+	mark := filepath.Join(root, "mark.request")
+	MustWrite(t, mark)
+	// Events of one folder arrive in order: once mark is reported, the
+	// ignored file before it would have been too.
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			if ev.Path == mark {
+				return
+			}
+			t.Fatalf("reported ignored %v", ev)
+		case <-deadline:
+			t.Fatal("mark not reported")
+		}
+	}
+}
