@@ -32,6 +32,7 @@ type options struct {
 	logLevel   slog.Level
 	logJSON    bool
 	version    bool
+	pprof      bool
 	bridge     bridge.Config
 	drain      time.Duration
 	reconcile  time.Duration
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's /debug/pprof/ on the metrics address (for profiling; off by default)")
 	fs.DurationVar(&grace, "grace", bridge.DefaultGrace, "how long a request for an undeclared endpoint waits for a handler before 404")
 	fs.DurationVar(&settle, "settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")

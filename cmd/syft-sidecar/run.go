@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -101,7 +102,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 			b.Close()
 			return fmt.Errorf("listen metrics: %w", err)
 		}
-		metricsSrv = &http.Server{Handler: httpMux(reg, &ready), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, o.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mlis)
 		logger.Info("metrics listening", "addr", mlis.Addr().String())
 	}
@@ -152,8 +153,13 @@ func stopGRPC(srv *grpc.Server, d time.Duration) {
 	}
 }
 
-func httpMux(reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.ServeMux {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
 
@@ -76,7 +77,6 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
-	shards []chan watcher.Event
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -112,7 +112,11 @@ func (b *Bridge) Open() error {
 	b.watcher = watcher.New()
 	b.watcher.Logger = b.logger.With("component", "watcher")
 	b.watcher.Stats = b.metrics
-	b.watcher.Skip = func(p string) bool { return strings.HasPrefix(filepath.Base(p), ".") }
+	b.watcher.Ignore = ignoreName
+	// Endpoint and sender folders never end in .request (CleanEndpoint
+	// and the email rule refuse it), so such a name is a request file; one
+	// that is not is refused when it is read.
+	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)
@@ -120,16 +124,9 @@ func (b *Bridge) Open() error {
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.writes = make(chan writeJob, 1024)
-	nshards := 2
-	b.shards = make([]chan watcher.Event, nshards)
-	for i := range b.shards {
-		b.shards[i] = make(chan watcher.Event, 1024)
-		in := newIntake(b, b.shards[i])
-		b.wg.Add(1)
-		go func() { defer b.wg.Done(); in.run(b.ctx) }()
-	}
+	in := newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.route(b.ctx) }()
+	go func() { defer b.wg.Done(); in.run(b.ctx) }()
 	for i := 0; i < 4; i++ {
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
@@ -170,32 +167,12 @@ func (b *Bridge) Close() error {
 	return err
 }
 
-// route spreads watcher events over the intake shards by folder, so the
-// files of one sender folder are handled in order by one goroutine.
-func (b *Bridge) route(ctx context.Context) {
-	events := b.watcher.Events()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-events:
-			sh := b.shards[fnv32(filepath.Dir(ev.Path))%uint32(len(b.shards))]
-			select {
-			case sh <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
+// ignoreName says which names the watcher need not report or enter: hidden
+// ones (our own temporary files among them), responses, and the SyftBox
+// client's temporary, conflict and rejected files. Requests and the folders
+// that hold them are all that matter here.
+func ignoreName(name string) bool {
+	return strings.HasSuffix(name, ".response") || syftrpc.Ignored(name)
 }
 
 // locate maps an absolute path to the served app it belongs to and the

@@ -22,17 +22,19 @@ const opSettled watcher.Op = 1 << 7
 // syft-rpc only reads responses whose id is one.
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
-// intake turns file events into requests. Each instance owns the events of
-// a share of the paths, so one file's events are handled in order.
+// intake turns file events into requests, one event at a time, so the files
+// of a folder are taken in the order they arrived. Timers for files that are
+// still settling send their events back in through retry.
 type intake struct {
 	b      *Bridge
-	events chan watcher.Event
+	events <-chan watcher.Event
+	retry  chan watcher.Event
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
 }
 
-func newIntake(b *Bridge, events chan watcher.Event) *intake {
-	return &intake{b: b, events: events, settling: make(map[string]time.Time)}
+func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
+	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time)}
 }
 
 func (in *intake) run(ctx context.Context) {
@@ -41,6 +43,8 @@ func (in *intake) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-in.events:
+			in.handle(ctx, ev)
+		case ev := <-in.retry:
 			in.handle(ctx, ev)
 		}
 	}
@@ -64,10 +68,15 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if _, busy := b.known.Load(ev.Path); busy {
 		return
 	}
-	respRel := path.Join(path.Dir(rel), syftrpc.ResponseName(rp.ID))
-	if answered, _ := a.root.Exists(respRel); answered {
-		delete(in.settling, ev.Path)
-		return
+	// A file that was just created or renamed in is almost never answered
+	// already, and if it is, the response write refuses to replace it; the
+	// check is for scans, which see every answered request again.
+	if ev.Op&watcher.Create == 0 {
+		respRel := path.Join(path.Dir(rel), syftrpc.ResponseName(rp.ID))
+		if answered, _ := a.root.Exists(respRel); answered {
+			delete(in.settling, ev.Path)
+			return
+		}
 	}
 	seen := time.Now()
 	data, err := a.root.ReadFile(rel)
@@ -122,7 +131,7 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
-		case in.events <- watcher.Event{Path: p, Op: opSettled}:
+		case in.retry <- watcher.Event{Path: p, Op: opSettled}:
 		case <-ctx.Done():
 		}
 	})
