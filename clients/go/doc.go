@@ -1,0 +1,20 @@
+// Package sidecar serves SyftBox RPC endpoints through syft-sidecar.
+//
+// The sidecar watches the datasite for request files and writes the response
+// files; a handler process only dials it, registers the endpoints it serves
+// and answers the requests that arrive on one gRPC stream. It needs no port
+// and no filesystem access of its own.
+//
+//	c, err := sidecar.New("") // $SYFT_SIDECAR_ADDR, else the SyftBox config's default
+//	if err != nil { ... }
+//	defer c.Close()
+//	c.HandleFunc("myapp", "/hello", func(ctx context.Context, r *sidecar.Request) (*sidecar.Response, error) {
+//		return &sidecar.Response{Body: []byte(`"hello"`)}, nil
+//	})
+//	err = c.Run(ctx) // until ctx is cancelled; reconnects by itself
+//
+// Delivery is at least once: if the stream breaks or the process dies, the
+// sidecar hands the requests that were in flight to another handler of the
+// same endpoint, or to this one once it is back (Request.Attempt counts the
+// deliveries). The sidecar writes exactly one response per request.
+package sidecar

@@ -1,0 +1,138 @@
+package sidecar
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// Defaults copied into a Client by New.
+const (
+	// DefaultConcurrency is how many requests a client serves at once.
+	DefaultConcurrency = 16
+	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between attempts
+	// to reach the sidecar. The wait doubles from min to max and starts over
+	// after each successful registration.
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	// DefaultMaxRecvSize is the largest message, so the largest request
+	// body, the client accepts. gRPC's own default of 4 MiB is too small for
+	// files a sender may drop; the sidecar is trusted, so the limit is only a
+	// guard against a runaway. WithDialOptions can change it.
+	DefaultMaxRecvSize = 256 << 20
+)
+
+// Option configures a Client in New.
+type Option func(*Client) error
+
+// WithConcurrency sets how many requests the client serves at once (the
+// stream's max_in_flight): the sidecar never sends more.
+func WithConcurrency(n int) Option {
+	return func(c *Client) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("concurrency %d out of range 1-%d", n, 1<<20)
+		}
+		c.concurrency = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithHandlerName names this process in the sidecar's logs. The default is
+// the program's name and its process id.
+func WithHandlerName(name string) Option {
+	return func(c *Client) error {
+		c.handlerName = name
+		return nil
+	}
+}
+
+// WithDialOptions passes options to grpc.NewClient after the client's own
+// (insecure transport credentials, connect backoff, receive size), so they
+// can replace them: transport security and per-call credentials go here.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *Client) error {
+		c.dialOpts = append(c.dialOpts, opts...)
+		return nil
+	}
+}
+
+// WithBackoff bounds the wait between attempts to reach the sidecar.
+func WithBackoff(lo, hi time.Duration) Option {
+	return func(c *Client) error {
+		if lo <= 0 || hi < lo {
+			return fmt.Errorf("backoff %v..%v: want 0 < min <= max", lo, hi)
+		}
+		c.minBackoff, c.maxBackoff = lo, hi
+		return nil
+	}
+}
+
+// Registered describes an app the sidecar accepted.
+type Registered struct {
+	App   string
+	Owner string // the datasite owner's email, lower-cased
+	// RPCDir and DatasitesDir are absolute paths on the sidecar's machine,
+	// which may not be this one.
+	RPCDir       string
+	DatasitesDir string
+}
+
+// WithOnRegistered calls f each time the sidecar accepts an app: once per
+// app on each connection, so again after a reconnect. f runs on the
+// goroutine that receives from the sidecar: it must return quickly.
+func WithOnRegistered(f func(Registered)) Option {
+	return func(c *Client) error {
+		c.onRegistered = f
+		return nil
+	}
+}
+
+// EndpointOption configures one endpoint in Handle.
+type EndpointOption func(*endpoint) error
+
+// WithDeadline sets how long a handler of the endpoint may take before the
+// sidecar answers 504; the sidecar's default applies without it.
+func WithDeadline(d time.Duration) EndpointOption {
+	return func(e *endpoint) error {
+		if d <= 0 {
+			return fmt.Errorf("deadline %v is not positive", d)
+		}
+		e.deadline = d
+		return nil
+	}
+}
+
+// WithSchema sets the endpoint's entry in rpc.schema.json: a JSON object
+// such as {"description": "...", "args": {...}, "returns": "..."}.
+func WithSchema(schemaJSON string) EndpointOption {
+	return func(e *endpoint) error {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(schemaJSON), &obj); err != nil || obj == nil {
+			return fmt.Errorf("schema is not a JSON object: %q", truncate(schemaJSON, 40))
+		}
+		e.schema = schemaJSON
+		return nil
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,330 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+)
+
+// closeTimeout bounds how long a stopping client waits for the sidecar to end
+// the stream after the client half-closed it. Waiting at all matters: ending
+// the stream from our side at once could cut off replies still queued in
+// gRPC's buffers.
+const closeTimeout = 5 * time.Second
+
+var (
+	errStreamClosed = errors.New("sidecar closed the stream")
+	errPanic        = errors.New("handler panicked")
+)
+
+// session is one Connect stream, shaped like etcd's watch stream: serve sends
+// the registrations before anything else runs, then only sendLoop calls Send;
+// recvLoop receives and starts one goroutine per request.
+type session struct {
+	c      *Client
+	stream grpc.BidiStreamingClient[pb.ConnectRequest, pb.ConnectResponse]
+	log    *slog.Logger
+
+	sendc chan *pb.ConnectRequest // replies and extensions, to sendLoop
+	quitc chan struct{}           // closed by serve: flush, half-close, stop
+	donec chan struct{}           // closed when sendLoop returns: abandons sends
+
+	nreg       int       // Registered messages seen; recvLoop only
+	registered time.Time // when every app was acknowledged; read after recvLoop ended
+
+	mu       sync.Mutex
+	calls    map[callKey]*callContext
+	draining bool // no handler starts once set, so handlers.Wait is safe
+	handlers sync.WaitGroup
+}
+
+// serve runs one stream until it breaks or ctx ends. It reports when the
+// sidecar had acknowledged every app (zero if it never did), and why the
+// stream ended (nil when ctx did).
+func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
+	// The stream outlives ctx by a little, so that the replies of handlers
+	// that finish after ctx ended are still sent. Until the registrations
+	// are out, ctx ending just ends it.
+	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer scancel()
+	disarm := context.AfterFunc(ctx, scancel)
+	stream, err := c.rpc.Connect(sctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("connect: %w", err)
+	}
+	for _, app := range c.apps {
+		if err := stream.Send(c.register(app)); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The stream ended; Recv says why.
+				_, err = stream.Recv()
+			}
+			return time.Time{}, fmt.Errorf("register %s: %w", app, err)
+		}
+	}
+	if !disarm() {
+		return time.Time{}, nil
+	}
+
+	s := &session{
+		c:      c,
+		stream: stream,
+		log:    c.log,
+		sendc:  make(chan *pb.ConnectRequest, c.concurrency),
+		quitc:  make(chan struct{}),
+		donec:  make(chan struct{}),
+		calls:  map[callKey]*callContext{},
+	}
+	// Handler contexts end with ctx, or with the stream.
+	hctx, hcancel := context.WithCancelCause(ctx)
+	defer hcancel(nil)
+
+	var wg sync.WaitGroup
+	recvErr := make(chan error, 1)
+	wg.Go(func() { recvErr <- s.recvLoop(hctx) })
+	wg.Go(s.sendLoop)
+
+	select {
+	case <-ctx.Done():
+		s.drain()
+		t := time.NewTimer(closeTimeout)
+		select {
+		case <-recvErr:
+		case <-t.C:
+			s.log.Debug("sidecar did not close the stream, abandoning it")
+		}
+		t.Stop()
+		scancel()
+	case err = <-recvErr:
+		// No reply can reach the sidecar any more; it delivers the requests
+		// again, so the handlers may as well stop.
+		hcancel(ErrDisconnected)
+		scancel()
+		s.drain()
+	}
+	wg.Wait()
+	return s.registered, err
+}
+
+// drain stops new handlers, waits for the running ones (their replies go out
+// while the stream works), then lets sendLoop flush and half-close.
+func (s *session) drain() {
+	s.mu.Lock()
+	s.draining = true
+	n := len(s.calls)
+	s.mu.Unlock()
+	if n > 0 {
+		s.log.Debug("waiting for handlers", "in_flight", n)
+	}
+	s.handlers.Wait()
+	close(s.quitc)
+	<-s.donec
+}
+
+func (c *Client) register(app string) *pb.ConnectRequest {
+	r := &pb.Register{App: app, MaxInFlight: uint32(c.concurrency), HandlerName: c.handlerName}
+	for _, ep := range c.routes {
+		if ep.app != app {
+			continue
+		}
+		e := &pb.Endpoint{Path: ep.path, SchemaJson: ep.schema}
+		if ep.deadline > 0 {
+			e.Deadline = durationpb.New(ep.deadline)
+		}
+		r.Endpoints = append(r.Endpoints, e)
+	}
+	return &pb.ConnectRequest{Msg: &pb.ConnectRequest_Register{Register: r}}
+}
+
+// sendLoop is the only caller of Send once serve has registered.
+func (s *session) sendLoop() {
+	defer close(s.donec)
+	for {
+		select {
+		case m := <-s.sendc:
+			if err := s.stream.Send(m); err != nil {
+				// gRPC has ended the stream; recvLoop reports why.
+				s.log.Debug("send to sidecar", "err", err)
+				return
+			}
+		case <-s.quitc:
+			// Every producer has finished: what is buffered is all there is.
+			for {
+				select {
+				case m := <-s.sendc:
+					if err := s.stream.Send(m); err != nil {
+						s.log.Debug("send to sidecar", "err", err)
+						return
+					}
+				default:
+					if err := s.stream.CloseSend(); err != nil {
+						s.log.Debug("half-close stream", "err", err)
+					}
+					return
+				}
+			}
+		}
+	}
+}
+
+// send hands m to sendLoop. It gives up when the stream is gone, or when
+// abandon (which may be nil) is closed.
+func (s *session) send(abandon <-chan struct{}, m *pb.ConnectRequest) error {
+	select {
+	case s.sendc <- m:
+		return nil
+	case <-s.donec:
+		return ErrDisconnected
+	case <-abandon:
+		return context.Canceled
+	}
+}
+
+func (s *session) recvLoop(hctx context.Context) error {
+	for {
+		m, err := s.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return errStreamClosed
+		}
+		if err != nil {
+			return err
+		}
+		switch msg := m.GetMsg().(type) {
+		case *pb.ConnectResponse_Registered:
+			s.onRegistered(msg.Registered)
+		case *pb.ConnectResponse_Request:
+			s.dispatch(hctx, msg.Request)
+		case *pb.ConnectResponse_Cancel:
+			s.onCancel(msg.Cancel)
+		case *pb.ConnectResponse_Error:
+			s.onError(msg.Error)
+		default:
+			// A newer sidecar may send what this client does not know yet
+			// (file events); it is not an error.
+			s.log.Debug("ignoring unknown message from sidecar", "type", fmt.Sprintf("%T", msg))
+		}
+	}
+}
+
+func (s *session) onRegistered(m *pb.Registered) {
+	s.log.Info("registered", "app", m.GetApp(), "owner", m.GetOwner(), "rpc_dir", m.GetRpcDir())
+	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.concurrency {
+		s.log.Info("sidecar set a different max in flight", "asked", s.c.concurrency, "max_in_flight", n)
+	}
+	if s.nreg++; s.nreg == len(s.c.apps) {
+		s.registered = time.Now()
+	}
+	if f := s.c.onRegistered; f != nil {
+		f(Registered{App: m.GetApp(), Owner: m.GetOwner(), RPCDir: m.GetRpcDir(), DatasitesDir: m.GetDatasitesDir()})
+	}
+}
+
+func (s *session) dispatch(hctx context.Context, m *pb.Request) {
+	k := callKey{m.GetId(), m.GetAttempt()}
+	log := s.log.With("app", m.GetApp(), "endpoint", m.GetEndpoint(), "id", k.id, "attempt", k.attempt)
+	req := newRequest(m)
+	ep := s.c.endpoints[route{req.App, req.Endpoint}]
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		log.Debug("stopping: request left for redelivery")
+		return
+	}
+	if _, dup := s.calls[k]; dup {
+		log.Debug("ignoring duplicate delivery")
+		return
+	}
+	if len(s.calls) >= s.c.concurrency {
+		// Serve it anyway: refusing would strand it until the stream ends.
+		log.Warn("sidecar sent more requests than max in flight", "in_flight", len(s.calls)+1)
+	}
+	cctx := newCallContext(hctx, s, k, req.Deadline)
+	s.calls[k] = cctx
+	s.handlers.Go(func() { s.serveCall(cctx, ep, req, log) })
+}
+
+func (s *session) serveCall(ctx *callContext, ep *endpoint, req *Request, log *slog.Logger) {
+	log.Debug("serving request")
+	var resp *Response
+	var err error
+	if ep == nil {
+		log.Warn("request for an endpoint this client did not register")
+		err = Error(404, fmt.Sprintf("no handler for %s %s", req.App, req.Endpoint))
+	} else {
+		resp, err = call(ctx, ep.h, req, log)
+	}
+	ended := ctx.Err() != nil
+	ctx.release()
+	s.mu.Lock()
+	delete(s.calls, ctx.key)
+	s.mu.Unlock()
+
+	if err != nil && ended {
+		// Most likely the error is the ending itself. The sidecar has
+		// answered already (504, 419) or will deliver the request again; a
+		// 500 from us would be wrong either way.
+		log.Debug("handler gave up after its context ended, no reply", "err", err, "cause", context.Cause(ctx))
+		return
+	}
+	rep, rerr := newReply(req.ID, req.Attempt, resp, err)
+	if rerr != nil && !errors.Is(rerr, errPanic) {
+		log.Error("handler error, answering 500", "err", rerr)
+	}
+	m := &pb.ConnectRequest{Msg: &pb.ConnectRequest_Reply{Reply: rep}}
+	if err := s.send(nil, m); err != nil {
+		log.Debug("reply not sent: stream ended")
+		return
+	}
+	log.Debug("replied", "status", rep.GetStatusCode())
+}
+
+// call runs h, turning a panic into an error so that one bad request never
+// stops the client.
+func call(ctx context.Context, h Handler, req *Request, log *slog.Logger) (resp *Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("handler panicked, answering 500", "panic", v, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("%w: %v", errPanic, v)
+		}
+	}()
+	return h.ServeRPC(ctx, req)
+}
+
+func (s *session) onCancel(m *pb.Cancel) {
+	k := callKey{m.GetRequestId(), m.GetAttempt()}
+	s.mu.Lock()
+	c := s.calls[k]
+	s.mu.Unlock()
+	reason := strings.ToLower(strings.TrimPrefix(m.GetReason().String(), "CANCEL_REASON_"))
+	if c == nil {
+		s.log.Debug("cancel for a request not running", "id", k.id, "attempt", k.attempt, "reason", reason)
+		return
+	}
+	s.log.Debug("sidecar canceled request", "id", k.id, "attempt", k.attempt, "reason", reason)
+	if m.GetReason() == pb.CancelReason_CANCEL_REASON_DEADLINE_EXCEEDED {
+		c.cancel(context.DeadlineExceeded)
+		return
+	}
+	c.cancel(fmt.Errorf("%w: %s", ErrCanceled, reason))
+}
+
+func (s *session) onError(m *pb.Error) {
+	args := []any{"code", m.GetCode().String(), "message", m.GetMessage(), "id", m.GetRequestId(), "attempt", m.GetAttempt()}
+	if m.GetCode() == pb.ErrorCode_ERROR_CODE_STALE_REPLY {
+		// Expected after a deadline passed or a redelivery raced a reply.
+		s.log.Debug("sidecar dropped a stale reply", args...)
+		return
+	}
+	s.log.Warn("sidecar reported an error", args...)
+}
