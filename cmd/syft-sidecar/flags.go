@@ -21,8 +21,12 @@ const (
 	DefaultDrainTimeout  = 10 * time.Second
 )
 
-// errUsage marks a bad command line: exit 2.
-var errUsage = errors.New("usage")
+// usageError is a bad command line: one line that names the flag, exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
 // options is the parsed command line.
 type options struct {
@@ -87,27 +91,26 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.DurationVar(&o.drain, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to be answered")
 	fs.DurationVar(&o.reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	// The flag package prints the whole usage on any error; a bad flag
+	// gets one line instead, and the usage only comes with -h.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fmt.Fprint(stderr, usageText)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if o.version {
 		return o, nil
 	}
 	bad := func(name, format string, a ...any) error {
-		return fmt.Errorf("%w: invalid value for flag -%s: %s", errUsage, name, fmt.Sprintf(format, a...))
+		return usagef("invalid value for flag -%s: %s", name, fmt.Sprintf(format, a...))
 	}
 	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, bad("log-level", "%q is not debug, info, warn or error", logLevel)
@@ -141,7 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	cfg, err := syftconfig.Load(syftconfig.Overrides{ConfigPath: o.configPath, Email: email, DataDir: dataDir})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, usagef("%v", err)
 	}
 	o.config = cfg
 	if listen == "" {

@@ -41,12 +41,16 @@ func NewMain(stdout, stderr io.Writer) *Main { return &Main{Stdout: stdout, Stde
 // command line, 1 otherwise.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	o, err := parseFlags(args, m.Stderr)
+	var uerr *usageError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case err != nil:
-		fmt.Fprintf(m.Stderr, "syft-sidecar: %v\n", errors.Unwrap(err))
+	case errors.As(err, &uerr):
+		fmt.Fprintf(m.Stderr, "syft-sidecar: %v\n", uerr)
 		return 2
+	case err != nil:
+		fmt.Fprintf(m.Stderr, "syft-sidecar: %v\n", err)
+		return 1
 	case o.version:
 		fmt.Fprintf(m.Stdout, "syft-sidecar %s\n", version)
 		return 0
