@@ -20,6 +20,7 @@ import (
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/syftconfig"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
 // Errors returned by the client. Handlers find the two cancellation causes
@@ -149,10 +150,13 @@ func defaultHandlerName() string {
 // Handle serves requests to endpoint (such as "/echo" or "/api/v1/users")
 // of app with h. Call it before Run.
 func (c *Client) Handle(app, path string, h Handler, opts ...EndpointOption) error {
-	if err := validApp(app); err != nil {
+	// The sidecar's own rules, checked here so that a typo fails at Handle
+	// instead of as an InvalidArgument from the sidecar at Run.
+	if err := syftrpc.ValidateAppName(app); err != nil {
 		return fmt.Errorf("handle: %w", err)
 	}
-	if err := validEndpoint(path); err != nil {
+	path, err := syftrpc.CleanEndpoint(path)
+	if err != nil {
 		return fmt.Errorf("handle: %w", err)
 	}
 	if h == nil {
