@@ -19,6 +19,8 @@ import (
 const (
 	DefaultMetricsListen = "127.0.0.1:9464"
 	DefaultDrainTimeout  = 10 * time.Second
+	// MaxReplyBytes bounds one reply message from a handler.
+	MaxReplyBytes = 64 << 20
 )
 
 // usageError is a bad command line: one line that names the flag, exit 2.
@@ -74,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var (
 		dataDir, email, listen, logLevel, logFormat string
 		grace, settle, deadline                     time.Duration
-		maxInFlight                                 uint
+		maxInFlight, maxAttempts                    uint
 	)
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&settle, "settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
+	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
 	fs.DurationVar(&o.drain, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to be answered")
 	fs.DurationVar(&o.reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
 	// The flag package prints the whole usage on any error; a bad flag
@@ -137,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if maxInFlight == 0 || maxInFlight > bridge.MaxInFlightLimit {
 		return nil, bad("max-in-flight", "%d is outside 1-%d", maxInFlight, bridge.MaxInFlightLimit)
 	}
+	if maxAttempts == 0 || maxAttempts > 1000 {
+		return nil, bad("max-attempts", "%d is outside 1-1000", maxAttempts)
+	}
 	if o.metrics != "" {
 		if _, _, err := net.SplitHostPort(o.metrics); err != nil {
 			return nil, bad("metrics-listen", "%q is not host:port", o.metrics)
@@ -156,6 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.bridge = bridge.NewConfig(cfg.Email, cfg.DatasitesDir())
 	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
 	o.bridge.MaxInFlight = uint32(maxInFlight)
+	o.bridge.MaxAttempts = uint32(maxAttempts)
 	return o, nil
 }
 

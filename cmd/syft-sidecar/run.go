@@ -89,6 +89,9 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	}
 
 	srv := grpc.NewServer(
+		// A reply carries a whole response body; gRPC's 4 MiB default would
+		// end the stream on a large one, and the request would go round.
+		grpc.MaxRecvMsgSize(MaxReplyBytes),
 		grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
 	)
@@ -134,7 +137,9 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	if derr != nil {
 		logger.Warn("drain incomplete; unanswered requests stay on disk for the next start", "err", derr)
 	}
-	stopGRPC(srv, 2*time.Second)
+	// Handler streams never end by themselves, so there is nothing to wait
+	// for: ending them now makes the handlers reconnect to the next sidecar.
+	srv.Stop()
 	err = b.Close()
 	if metricsSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -143,18 +148,6 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return err
-}
-
-// stopGRPC ends the server: gracefully if streams end within d, else by force.
-func stopGRPC(srv *grpc.Server, d time.Duration) {
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		srv.Stop()
-		<-done
-	}
 }
 
 func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.ServeMux {

@@ -38,6 +38,10 @@ const (
 	MaxInFlightLimit = 4096
 	// MaxDeadline caps an endpoint deadline or an extension.
 	MaxDeadline = 24 * time.Hour
+	// DefaultMaxAttempts is how many handler streams may end while holding
+	// one request before it is answered 502: a request that kills every
+	// handler it reaches must not cycle through them forever.
+	DefaultMaxAttempts = 5
 )
 
 // Config says whose datasite the bridge serves and how.
@@ -48,6 +52,7 @@ type Config struct {
 	Settle       time.Duration
 	Deadline     time.Duration
 	MaxInFlight  uint32
+	MaxAttempts  uint32
 }
 
 // NewConfig returns a Config with the defaults.
@@ -59,6 +64,7 @@ func NewConfig(owner, datasitesDir string) Config {
 		Settle:       DefaultSettle,
 		Deadline:     DefaultDeadline,
 		MaxInFlight:  DefaultMaxInFlight,
+		MaxAttempts:  DefaultMaxAttempts,
 	}
 }
 

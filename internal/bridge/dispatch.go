@@ -421,6 +421,11 @@ func (d *dispatcher) removeStream(s *stream) {
 	}
 	var jobs []writeJob
 	for _, p := range s.held {
+		if p.attempt >= d.b.cfg.MaxAttempts {
+			d.b.logger.Warn("request lost by too many handlers, answering 502", "app", p.app.name, "endpoint", p.ep.path, "attempts", p.attempt)
+			jobs = d.finish(p, jobs, 502, fmt.Sprintf("The handler was lost %d times while handling this request", p.attempt))
+			continue
+		}
 		delete(s.held, p.id)
 		s.inflight--
 		d.inflight--
