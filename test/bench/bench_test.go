@@ -1,0 +1,359 @@
+// Package bench measures the sidecar against the filesystem floor: the file
+// operations of one round trip alone (read request, write temp, rename
+// response), on the same disk, in the same run. Run with make bench.
+package bench
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+)
+
+const (
+	owner  = "bob@example.com"
+	sender = "alice@example.com"
+)
+
+var bins struct{ sidecar, echo string }
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "syft-sidecar-bench-")
+	if err != nil {
+		panic(err)
+	}
+	bins.sidecar = filepath.Join(dir, "syft-sidecar")
+	bins.echo = filepath.Join(dir, "echo")
+	for _, b := range []struct{ out, pkg string }{
+		{bins.sidecar, "../../cmd/syft-sidecar"},
+		{bins.echo, "../../clients/go/examples/echo"},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b.pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// fixture is a data dir with n requests staged in .syft-tmp, ready to be
+// renamed into the echo app's request folder.
+type fixture struct {
+	dataDir, tmpDir, reqDir string
+	ids                     []string
+}
+
+func newFixture(b *testing.B, n int) *fixture {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "sb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	f := &fixture{
+		dataDir: dir,
+		tmpDir:  filepath.Join(dir, ".syft-tmp"),
+		reqDir:  filepath.Join(dir, "datasites", owner, "app_data", "echo", "rpc", "echo", sender),
+	}
+	for _, d := range []string{f.tmpDir, f.reqDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		id := newID()
+		req := syftrpc.Request{
+			ID: id, Sender: sender, URL: "syft://" + owner + "/app_data/echo/rpc/echo",
+			Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Headers: map[string]string{},
+			Created: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC(), Method: "POST",
+		}
+		if err := os.WriteFile(filepath.Join(f.tmpDir, id+".request"), req.AppendJSON(nil), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		f.ids = append(f.ids, id)
+	}
+	return f
+}
+
+func (f *fixture) renameIn(id string) error {
+	return os.Rename(filepath.Join(f.tmpDir, id+".request"), filepath.Join(f.reqDir, id+".request"))
+}
+
+// floor does the file operations of n round trips alone (read the request,
+// write the response to a temp file, rename it into place) three times and
+// returns the fastest: the disk's own speed varies from run to run, and the
+// floor is what the disk can do at best.
+func floor(b *testing.B, n int) time.Duration {
+	best := floorOnce(b, n)
+	for i := 0; i < 2; i++ {
+		best = min(best, floorOnce(b, n))
+	}
+	return best
+}
+
+func floorOnce(b *testing.B, n int) time.Duration {
+	f := newFixture(b, n)
+	for _, id := range f.ids {
+		if err := f.renameIn(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, id := range f.ids {
+		data, err := os.ReadFile(filepath.Join(f.reqDir, id+".request"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tmp := filepath.Join(f.reqDir, "."+id+".response.tmp")
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(f.reqDir, id+".response")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// sidecar starts the sidecar and the Go echo handler on f's data dir.
+func (f *fixture) sidecar(b *testing.B) {
+	b.Helper()
+	sock := filepath.Join(f.dataDir, "s.sock")
+	start := func(name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	start(bins.sidecar, "--data-dir", f.dataDir, "--email", owner, "--listen", "unix://"+sock, "--metrics-listen", metricsAddr, "--log-level", "warn")
+	waitFor(b, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	start(bins.echo, "--sidecar", "unix://"+sock, "--app", "echo")
+	keep := filepath.Join(filepath.Dir(f.reqDir), ".syftkeep")
+	waitFor(b, func() bool { _, err := os.Stat(keep); return err == nil })
+}
+
+// metricsAddr is where the benchmarks' sidecar serves /metrics, so that its
+// own view of latency (file seen to response written) can be reported.
+const metricsAddr = "127.0.0.1:19464"
+
+// sidecarMean reads the mean of the sidecar's request_duration_seconds.
+func sidecarMean(b *testing.B) time.Duration {
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var sum, count float64
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "syft_sidecar_request_duration_seconds_sum{app=\"echo\",endpoint=\"/echo\"}") {
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &sum)
+		}
+		if strings.HasPrefix(line, "syft_sidecar_request_duration_seconds_count{app=\"echo\",endpoint=\"/echo\"}") {
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &count)
+		}
+	}
+	if count == 0 {
+		return 0
+	}
+	return time.Duration(sum / count * float64(time.Second))
+}
+
+func waitFor(b *testing.B, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("timed out")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// responses reports each .response created in dir, as it lands.
+func responses(b *testing.B, dir string) (<-chan string, func()) {
+	w, err := fsnotify.NewBufferedWatcher(1 << 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Add(dir); err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan string, 1<<17)
+	go func() {
+		for ev := range w.Events {
+			if ev.Has(fsnotify.Create) && strings.HasSuffix(ev.Name, ".response") {
+				out <- strings.TrimSuffix(filepath.Base(ev.Name), ".response")
+			}
+		}
+		close(out)
+	}()
+	return out, func() { w.Close() }
+}
+
+// checkAll verifies every response: each exists and echoes its request.
+func (f *fixture) checkAll(b *testing.B) {
+	b.Helper()
+	for i, id := range f.ids {
+		data, err := os.ReadFile(filepath.Join(f.reqDir, id+".response"))
+		if err != nil {
+			b.Fatalf("missing response %d: %v", i, err)
+		}
+		resp, err := syftrpc.ParseResponse(data)
+		if err != nil || resp.StatusCode != 200 || string(resp.Body) != fmt.Sprintf(`{"n":%d}`, i) {
+			b.Fatalf("wrong response %d: %v %s", i, err, data)
+		}
+	}
+}
+
+// BenchmarkBurst drops N requests at once and times until the last is
+// answered, beside the floor for the same N on the same disk.
+func BenchmarkBurst(b *testing.B) {
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			fl := floor(b, n)
+			f := newFixture(b, n)
+			f.sidecar(b)
+			got, stop := responses(b, f.reqDir)
+			defer stop()
+			start := time.Now()
+			for _, id := range f.ids {
+				if err := f.renameIn(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			timeout := time.After(2 * time.Minute)
+			for i := 0; i < n; i++ {
+				select {
+				case <-got:
+				case <-timeout:
+					b.Fatalf("%d of %d answered in 2m", i, n)
+				}
+			}
+			took := time.Since(start)
+			f.checkAll(b)
+			floorRate := float64(n) / fl.Seconds()
+			rate := float64(n) / took.Seconds()
+			b.ReportMetric(rate, "req/s")
+			b.ReportMetric(floorRate, "floor-req/s")
+			b.ReportMetric(100*rate/floorRate, "%floor")
+			fmt.Printf("burst N=%d: sidecar+Go echo %.0f req/s (%s), floor %.0f req/s (%s): %.0f%% of the floor\n",
+				n, rate, took.Round(time.Millisecond), floorRate, fl.Round(time.Millisecond), 100*rate/floorRate)
+		})
+	}
+}
+
+// floorResponder answers requests in f's folder with the file operations
+// alone, woken by inotify as the sidecar is: the latency floor on this
+// machine, where waking an idle CPU costs more than the file operations.
+func (f *fixture) floorResponder(b *testing.B) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Add(f.reqDir); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	go func() {
+		for ev := range w.Events {
+			if !ev.Has(fsnotify.Create) || !strings.HasSuffix(ev.Name, ".request") {
+				continue
+			}
+			data, err := os.ReadFile(ev.Name)
+			if err != nil {
+				continue
+			}
+			req, err := syftrpc.ParseRequest(data)
+			if err != nil {
+				continue
+			}
+			resp := syftrpc.Response{ID: req.ID, Sender: owner, URL: req.URL, Body: req.Body, Headers: map[string]string{},
+				Created: time.Now().UTC(), Expires: req.Expires, StatusCode: 200}
+			base := strings.TrimSuffix(ev.Name, ".request")
+			os.WriteFile(base+".tmp", resp.AppendJSON(nil), 0o644)
+			os.Rename(base+".tmp", base+".response")
+		}
+	}()
+}
+
+// latency renames f's requests in one at a time and returns the time from
+// each rename to its response on disk, sorted.
+func (f *fixture) latency(b *testing.B) []time.Duration {
+	got, stop := responses(b, f.reqDir)
+	defer stop()
+	samples := make([]time.Duration, 0, len(f.ids))
+	for _, id := range f.ids {
+		start := time.Now()
+		if err := f.renameIn(id); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case r := <-got:
+			if r != id {
+				b.Fatalf("response %s, want %s", r, id)
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatal("no response in 10s")
+		}
+		samples = append(samples, time.Since(start))
+	}
+	f.checkAll(b)
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	return samples
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkLatency renames one request in at a time and times until its
+// response is on disk: the sidecar with the Go echo handler, and the floor
+// (an in-process inotify responder doing only the file operations).
+func BenchmarkLatency(b *testing.B) {
+	const n = 1000
+	fl := newFixture(b, n)
+	fl.floorResponder(b)
+	floorSamples := fl.latency(b)
+
+	f := newFixture(b, n)
+	f.sidecar(b)
+	samples := f.latency(b)
+	p50, p99 := samples[len(samples)/2], samples[len(samples)*99/100]
+	fp50, fp99 := floorSamples[len(floorSamples)/2], floorSamples[len(floorSamples)*99/100]
+	inside := sidecarMean(b)
+	b.ReportMetric(ms(p50), "p50-ms")
+	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(fp50), "floor-p50-ms")
+	b.ReportMetric(ms(fp99), "floor-p99-ms")
+	fmt.Printf("latency rename-in to response, %d samples: sidecar+Go echo p50 %.3f ms, p99 %.3f ms; floor p50 %.3f ms, p99 %.3f ms; mean inside the sidecar (file seen to response written) %.3f ms\n",
+		n, ms(p50), ms(p99), ms(fp50), ms(fp99), ms(inside))
+}

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// run runs the sidecar to completion and returns its exit code and stderr.
+func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bins.sidecar, args...)
+	var out strings.Builder
+	cmd.Stderr, cmd.Stdout = &out, &out
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SYFTBOX_CLIENT_CONFIG_PATH=", "SYFTBOX_EMAIL=", "SYFTBOX_DATA_DIR=")
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%v did not exit", args)
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// A bad flag or value gets one line naming it and exit status 2.
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--data-dir", dir, "--email", owner, "--metrics-listen", ""}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nope"}, "-nope"},
+		{[]string{"--grace", "soon"}, "-grace"},
+		{[]string{"--deadline", "0s"}, "-deadline"},
+		{[]string{"--settle", "-1s"}, "-settle"},
+		{[]string{"--log-format", "xml"}, "-log-format"},
+		{[]string{"--log-level", "loud"}, "-log-level"},
+		{[]string{"--max-in-flight", "0"}, "-max-in-flight"},
+		{[]string{"--listen", "relative.sock"}, "-listen"},
+		{[]string{"--listen", "0.0.0.0:7000"}, "-listen"},
+		{[]string{"--metrics-listen", "9464"}, "-metrics-listen"},
+		{[]string{"--email", "not-an-email"}, "email"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out := run(t, append(append([]string{}, base...), tc.args...)...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; output %q", code, out)
+			}
+			if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; lines != 1 || !strings.Contains(out, tc.want) {
+				t.Fatalf("output %q: want one line naming %q", out, tc.want)
+			}
+		})
+	}
+	t.Run("no config at all", func(t *testing.T) {
+		code, out := run(t, "--metrics-listen", "")
+		if code != 2 || !strings.Contains(out, "--email") {
+			t.Fatalf("exit %d, output %q: want 2 and a hint naming --email", code, out)
+		}
+	})
+}
+
+func TestVersion(t *testing.T) {
+	code, out := run(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "syft-sidecar ") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
+
+// The SyftBox config gives owner and data dir; the default socket is
+// derived from it.
+func TestConfigAndDefaultSocket(t *testing.T) {
+	e := newEnv(t)
+	cfg := filepath.Join(e.dataDir, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"email":"Bob@Example.com","data_dir":"`+e.dataDir+`","server_url":"https://x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	MustStart(t, bins.sidecar, "--config", cfg, "--metrics-listen", "")
+	sock := filepath.Join(e.dataDir, ".syft-sidecar", "sidecar.sock")
+	waitFor(t, 10*time.Second, "default socket", func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("socket mode %o, want 600", perm)
+	}
+	e.sock = sock
+	e.echo("echo")
+	_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("cfg")})
+	wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "cfg")
+}
+
+// A socket file left by a killed sidecar is replaced; a live one is not.
+func TestStaleSocket(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.sidecar.cmd.Process.Kill()
+	<-e.sidecar.done
+	if _, err := os.Stat(e.sock); err != nil {
+		t.Fatalf("kill -9 should leave the socket file behind: %v", err)
+	}
+	e.start() // would fail to listen if the stale file were kept
+	code, out := run(t, "--data-dir", e.dataDir, "--email", owner, "--listen", e.addr(), "--metrics-listen", "")
+	if code != 1 || !strings.Contains(out, "another sidecar") {
+		t.Fatalf("second sidecar on a live socket: exit %d, %q", code, out)
+	}
+}
+
+// /healthz, /readyz and /metrics on the metrics address.
+func TestMetricsEndpoints(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	e := newEnv(t)
+	e.flags = []string{"--metrics-listen", addr}
+	e.start()
+	e.echo("echo")
+	e.waitRegistered("echo", "echo")
+	_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("m")})
+	waitResponse(t, p, 10*time.Second)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := get(path); code != 200 {
+			t.Fatalf("%s: %d %q", path, code, body)
+		}
+	}
+	// The response is counted once it is on disk; the counter may trail the
+	// file by a moment.
+	waitFor(t, 5*time.Second, "answered counter", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `syft_sidecar_responses_written_total{app="echo",code="200",endpoint="/echo"} 1`)
+	})
+	_, body := get("/metrics")
+	for _, want := range []string{
+		"syft_sidecar_handler_streams 1",
+		`syft_sidecar_request_duration_seconds_count{app="echo",endpoint="/echo"} 1`,
+		`syft_sidecar_requests_received_total{app="echo",endpoint="/echo"} 1`,
+		"grpc_server_started_total",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// burst drops n requests to app's /echo with bodies "0".."n-1" and returns
+// their paths.
+func (e *env) burst(app string, n int) []string {
+	e.t.Helper()
+	paths := make([]string, n)
+	for i := range paths {
+		_, paths[i] = e.drop(request{app: app, endpoint: "/echo", body: []byte(fmt.Sprint(i))})
+	}
+	return paths
+}
+
+// allAnswered waits until every request has a response, then checks each
+// is well formed and echoes its own request's body.
+func allAnswered(t *testing.T, paths []string, within time.Duration) {
+	t.Helper()
+	waitFor(t, within, fmt.Sprintf("%d responses", len(paths)), func() bool {
+		for _, p := range paths {
+			if _, err := os.Stat(responsePath(p)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := syftrpc.ParseRequest(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, err = os.ReadFile(responsePath(p)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := syftrpc.ParseResponse(data)
+		if err != nil {
+			t.Fatalf("malformed response %s: %v", p, err)
+		}
+		if resp.StatusCode != 200 || string(resp.Body) != string(req.Body) || resp.ID != req.ID {
+			t.Fatalf("response to %s: %d %s %q, want 200 %s %q", filepath.Base(p), resp.StatusCode, resp.ID, resp.Body, req.ID, req.Body)
+		}
+	}
+	// Atomic writes leave no temporary files, and no request has two answers.
+	for _, dir := range dirsOf(paths) {
+		entries, _ := os.ReadDir(dir)
+		for _, en := range entries {
+			if strings.HasSuffix(en.Name(), ".tmp") {
+				t.Fatalf("temporary file left: %s", en.Name())
+			}
+		}
+	}
+}
+
+func dirsOf(paths []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range paths {
+		d := filepath.Dir(p)
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestRequestsWrittenWhileDownAreAnswered(t *testing.T) {
+	e := newEnv(t)
+	paths := e.burst("echo", 50)
+	e.start()
+	e.echo("echo")
+	allAnswered(t, paths, 20*time.Second)
+}
+
+// kill -9 mid-burst, restart: every request is answered exactly once.
+func TestSidecarKilledMidBurst(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.echo("echo")
+	e.waitRegistered("echo", "echo")
+	paths := e.burst("echo", 2000)
+	// Kill once some, but not all, are answered.
+	waitFor(t, 20*time.Second, "first responses", func() bool {
+		_, err := os.Stat(responsePath(paths[10]))
+		return err == nil
+	})
+	e.sidecar.cmd.Process.Kill()
+	<-e.sidecar.done
+	more := e.burst("echo", 200)
+	e.start()
+	allAnswered(t, append(paths, more...), 60*time.Second)
+}
+
+// A handler killed while holding requests loses none: the restarted one (or
+// another) gets them with the next attempt number.
+func TestHandlerKilledMidRequest(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	h := e.echo("echo")
+	e.waitRegistered("echo", "echo")
+	paths := e.burst("echo", 1000)
+	waitFor(t, 20*time.Second, "first responses", func() bool {
+		_, err := os.Stat(responsePath(paths[5]))
+		return err == nil
+	})
+	h.cmd.Process.Kill()
+	<-h.done
+	e.echo("echo")
+	allAnswered(t, paths, 60*time.Second)
+}
+
+// Two handlers compete for one endpoint; one is killed; nothing is lost.
+func TestCompetingHandlers(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	a := e.echo("echo")
+	e.echo("echo")
+	e.waitRegistered("echo", "echo")
+	paths := e.burst("echo", 1000)
+	a.cmd.Process.Kill()
+	allAnswered(t, paths, 60*time.Second)
+}
+
+// SIGTERM drains and exits 0; what was not answered is answered after a
+// restart, each request exactly once.
+func TestSigtermDrains(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.echo("echo")
+	e.waitRegistered("echo", "echo")
+	paths := e.burst("echo", 500)
+	if code := e.sidecar.stop(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	e.start()
+	allAnswered(t, paths, 60*time.Second)
+}
+
+// A request that every handler it reaches dies on is answered 502 after
+// --max-attempts, instead of going round forever.
+func TestPoisonRequestStops(t *testing.T) {
+	e := newEnv(t, "--max-attempts", "3")
+	e.start()
+	cc, err := grpc.NewClient(e.addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	var p string
+	for attempt := uint32(1); attempt <= 3; attempt++ {
+		c, cancel := context.WithCancel(context.Background())
+		st, err := pb.NewSidecarServiceClient(cc).Connect(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Send(&pb.ConnectRequest{Msg: &pb.ConnectRequest_Register{Register: &pb.Register{App: "app", Endpoints: []*pb.Endpoint{{Path: "/crash"}}}}})
+		if attempt == 1 {
+			e.waitRegistered("app", "crash")
+			_, p = e.drop(request{app: "app", endpoint: "/crash"})
+		}
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := m.GetRequest(); r != nil {
+				if r.GetAttempt() != attempt {
+					t.Fatalf("attempt %d, want %d", r.GetAttempt(), attempt)
+				}
+				break
+			}
+		}
+		cancel() // the handler "dies" holding the request
+	}
+	wantResponse(t, waitResponse(t, p, 10*time.Second), 502, "lost 3 times")
+}
