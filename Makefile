@@ -23,13 +23,15 @@ build:
 demo: build
 	./scripts/demo.sh
 
+# Go tests (with -race) and the peer tests; both use the real syft-rpc,
+# which SYFTRPC_PYTHON points the Go format tests at.
 test: test-go test-peer
 
-test-go:
-	$(GO) test -race -count=1 ./...
+test-go: $(VENV)/.deps
+	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GO) test -race -count=1 ./...
 
 test-peer: build $(VENV)/.deps
-	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(PY) -m pytest -q tests/peer
+	$(PY) -m pytest -q tests/peer
 
 $(VENV)/.deps:
 	python3 -m venv $(VENV)
