@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/metrics"
@@ -83,6 +84,8 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
+	// unwritten counts responses decided and not yet written, for drains.
+	unwritten atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -461,9 +461,9 @@ func (d *dispatcher) removed(abs string) {
 		d.mu.Unlock()
 		return
 	}
-	d.done(p, 0, nil, nil)
+	job := d.done(p, 0, nil, nil) // code 0: nothing to write, only release
 	d.mu.Unlock()
-	d.b.known.Delete(abs)
+	d.b.write(job)
 }
 
 // metricsFor returns the collectors of the endpoint whose folder holds a

@@ -181,6 +181,7 @@ func (in *intake) rejectParsed(a *app, rel string, req *syftrpc.Request, seen ti
 func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, code int, msg string) {
 	abs := path.Join(a.rpcDir, rel)
 	in.b.known.Store(abs, struct{}{})
+	in.b.unwritten.Add(1)
 	in.b.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
 		seen: seen, m: in.b.d.metricsFor(a, path.Dir(rel)), code: code, body: []byte(msg),

@@ -35,6 +35,7 @@ func (p *pending) job(b *Bridge, code int, headers map[string]string, body []byt
 	if p.ep != nil {
 		m = p.ep.m
 	}
+	b.unwritten.Add(1)
 	return writeJob{
 		root: p.app.root, rel: p.rel, abs: p.abs,
 		id: p.req.ID, url: p.req.URL, expires: p.req.Expires, seen: p.seen, m: m,
@@ -49,10 +50,11 @@ func (p *pending) relToDatasites(b *Bridge) string {
 
 // write queues response jobs for the writers.
 func (b *Bridge) write(jobs ...writeJob) {
-	for _, j := range jobs {
+	for i, j := range jobs {
 		select {
 		case b.writes <- j:
 		case <-b.ctx.Done():
+			b.unwritten.Add(-int64(len(jobs) - i))
 			return
 		}
 	}
@@ -70,11 +72,13 @@ func (b *Bridge) writeLoop(ctx context.Context) {
 	}
 }
 
-// flushWrites waits until the queue of responses is empty.
+// flushWrites waits until every response decided so far is on disk. It
+// counts jobs from the moment they are decided, not queued: a reply that
+// completed the drain may not have reached the queue yet.
 func (b *Bridge) flushWrites(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for len(b.writes) > 0 {
+	for b.unwritten.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -87,6 +91,7 @@ func (b *Bridge) flushWrites(ctx context.Context) error {
 // writeResponse writes {id}.response beside the request. A response that
 // exists already is never replaced: the first one written stands.
 func (b *Bridge) writeResponse(j writeJob, buf []byte) []byte {
+	defer b.unwritten.Add(-1)
 	defer b.known.Delete(j.abs)
 	if j.drop {
 		return buf
