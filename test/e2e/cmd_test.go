@@ -160,6 +160,19 @@ func TestMetricsEndpoints(t *testing.T) {
 		return strings.Contains(body, `syft_sidecar_responses_written_total{app="echo",code="200",endpoint="/echo"} 1`)
 	})
 	_, body := get("/metrics")
+	// Prometheus's own linter on the real output. CI installs promtool
+	// (Debian's prometheus package); elsewhere the test says what it skipped.
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("promtool not found: CI must install Debian's prometheus package")
+	} else {
+		t.Log("promtool not on PATH: metrics not linted")
+	}
 	for _, want := range []string{
 		"syft_sidecar_handler_streams 1",
 		`syft_sidecar_request_duration_seconds_count{app="echo",endpoint="/echo"} 1`,
