@@ -36,9 +36,11 @@ type pending struct {
 	state   int
 	attempt uint32
 
-	stream   *stream
-	deadline time.Time
-	next     *pending // a request with the same id, held until this one is done
+	stream    *stream
+	deadline  time.Time
+	deadlineT *timer   // in the heap while in flight
+	expiry    *timer   // in the heap while waiting or unrouted
+	next      *pending // a request with the same id, held until this one is done
 }
 
 // stream is one handler's Connect stream, as the dispatcher sees it.
@@ -115,7 +117,7 @@ func (d *dispatcher) route(p *pending, jobs []writeJob) []writeJob {
 			}
 			p.state = stateUnrouted
 			a.unrouted = append(a.unrouted, p)
-			d.schedule(timer{at: p.req.Expires, kind: timerExpiry, p: p})
+			d.watchExpiry(p)
 			return jobs
 		}
 		p.ep = ep
@@ -133,7 +135,7 @@ func (d *dispatcher) route(p *pending, jobs []writeJob) []writeJob {
 	p.ep.queue = append(p.ep.queue, p)
 	p.ep.waiting++
 	p.ep.m.Waiting.Inc()
-	d.schedule(timer{at: p.req.Expires, kind: timerExpiry, p: p})
+	d.watchExpiry(p)
 	return jobs
 }
 
@@ -160,7 +162,10 @@ func (d *dispatcher) deliver(p *pending, s *stream, jobs []writeJob) []writeJob 
 	s.held[p.id] = p
 	d.inflight++
 	p.ep.m.InFlight.Inc()
-	d.schedule(timer{at: p.deadline, kind: timerDeadline, p: p, attempt: p.attempt})
+	// Expiry matters only while a request waits; in flight, the deadline
+	// rules.
+	d.cancel(&p.expiry)
+	d.setDeadline(p)
 	r := p.req
 	msg := &pb.Request{
 		Id:       r.ID,
@@ -261,6 +266,8 @@ func (d *dispatcher) done(p *pending, code int, headers map[string]string, body 
 		p.stream = nil
 	}
 	p.state = stateDone
+	d.cancel(&p.expiry)
+	d.cancel(&p.deadlineT)
 	delete(d.byPath, p.abs)
 	if p.next != nil {
 		d.byID[p.id] = p.next
@@ -268,7 +275,7 @@ func (d *dispatcher) done(p *pending, code int, headers map[string]string, body 
 		p.next = nil
 		// Routed after the caller's lock section through a fresh timer, so
 		// that route's own jobs are not lost here.
-		d.schedule(timer{at: time.Time{}, kind: timerRoute, p: next})
+		d.schedule(&timer{kind: timerRoute, p: next})
 	} else {
 		delete(d.byID, p.id)
 	}
@@ -320,7 +327,7 @@ func (d *dispatcher) extend(s *stream, r *pb.ExtendDeadline) {
 		return
 	}
 	p.deadline = time.Now().Add(by)
-	d.schedule(timer{at: p.deadline, kind: timerDeadline, p: p, attempt: p.attempt})
+	d.setDeadline(p)
 }
 
 // credit changes how much a stream takes at once.
@@ -350,7 +357,7 @@ func (d *dispatcher) addStream(s *stream, a *app, eps []declared, credit uint32,
 	changed := false
 	if a.since.IsZero() {
 		a.since = time.Now()
-		d.schedule(timer{at: a.since.Add(d.b.cfg.Grace), kind: timerGrace, app: a})
+		d.schedule(&timer{at: a.since.Add(d.b.cfg.Grace), kind: timerGrace, app: a})
 	}
 	for _, de := range eps {
 		ep := a.endpoints[de.path]
@@ -436,7 +443,8 @@ func (d *dispatcher) removeStream(s *stream) {
 		p.ep.queue = append([]*pending{p}, p.ep.queue...)
 		p.ep.waiting++
 		p.ep.m.Waiting.Inc()
-		d.schedule(timer{at: p.req.Expires, kind: timerExpiry, p: p})
+		d.cancel(&p.deadlineT)
+		d.watchExpiry(p)
 	}
 	d.checkDrained()
 	seen := make(map[*stream]bool)
@@ -520,48 +528,6 @@ func (d *dispatcher) inFlight() int {
 	return d.inflight
 }
 
-// Timers: one heap for expiries, deadlines and grace periods, served by one
-// goroutine. Entries are never removed early; a stale one is skipped when it
-// comes due.
-const (
-	timerExpiry = iota
-	timerDeadline
-	timerGrace
-	timerRoute
-)
-
-type timer struct {
-	at      time.Time
-	kind    int
-	p       *pending
-	attempt uint32
-	app     *app
-}
-
-type timerHeap []timer
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timer{}
-	*h = old[:len(old)-1]
-	return t
-}
-
-func (d *dispatcher) schedule(t timer) {
-	heap.Push(&d.timers, t)
-	if d.timers[0].at.Equal(t.at) {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
 func (d *dispatcher) timerLoop(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
@@ -589,15 +555,18 @@ func (d *dispatcher) fire(now time.Time) ([]writeJob, time.Duration) {
 	defer d.mu.Unlock()
 	var jobs []writeJob
 	for len(d.timers) > 0 && !d.timers[0].at.After(now) {
-		t := heap.Pop(&d.timers).(timer)
+		t := heap.Pop(&d.timers).(*timer)
 		switch t.kind {
 		case timerExpiry:
-			if p := t.p; p.state == stateWaiting || p.state == stateUnrouted {
+			p := t.p
+			p.expiry = nil
+			if p.state == stateWaiting || p.state == stateUnrouted {
 				jobs = d.expire(p, jobs)
 			}
 		case timerDeadline:
 			p := t.p
-			if p.state != stateInFlight || p.attempt != t.attempt || !p.deadline.Equal(t.at) {
+			p.deadlineT = nil
+			if p.state != stateInFlight {
 				continue
 			}
 			s := p.stream
