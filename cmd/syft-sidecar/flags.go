@@ -32,17 +32,18 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 // options is the parsed command line.
 type options struct {
-	config     syftconfig.Config
-	listen     listenAddr
-	metrics    string
-	logLevel   slog.Level
-	logJSON    bool
-	version    bool
-	pprof      bool
-	bridge     bridge.Config
-	drain      time.Duration
-	reconcile  time.Duration
-	configPath string
+	config      syftconfig.Config
+	listen      listenAddr
+	metrics     string
+	logLevel    slog.Level
+	logJSON     bool
+	version     bool
+	pprof       bool
+	healthcheck bool
+	bridge      bridge.Config
+	drain       time.Duration
+	reconcile   time.Duration
+	configPath  string
 }
 
 // listenAddr is where gRPC is served: a unix socket path or a TCP address.
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "ask the sidecar on --metrics-listen for /healthz and exit 0 if it is alive (for container health checks)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's /debug/pprof/ on the metrics address (for profiling; off by default)")
 	fs.DurationVar(&grace, "grace", bridge.DefaultGrace, "how long a request for an undeclared endpoint waits for a handler before 404")
 	fs.DurationVar(&settle, "settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
@@ -110,6 +112,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if o.version {
+		return o, nil
+	}
+	if o.healthcheck {
+		if o.metrics == "" {
+			return nil, usagef("invalid value for flag -metrics-listen: -healthcheck needs the metrics address")
+		}
 		return o, nil
 	}
 	bad := func(name, format string, a ...any) error {

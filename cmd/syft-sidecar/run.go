@@ -54,6 +54,12 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	case o.version:
 		fmt.Fprintf(m.Stdout, "syft-sidecar %s\n", version)
 		return 0
+	case o.healthcheck:
+		if err := healthcheck(o.metrics); err != nil {
+			fmt.Fprintf(m.Stderr, "syft-sidecar: unhealthy: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	var h slog.Handler
 	hopts := &slog.HandlerOptions{Level: o.logLevel}
@@ -148,6 +154,21 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// healthcheck asks a running sidecar's /healthz. Images built FROM scratch
+// have no shell or curl, so the binary is its own health probe.
+func healthcheck(addr string) error {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz: %s", resp.Status)
+	}
+	return nil
 }
 
 func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.ServeMux {

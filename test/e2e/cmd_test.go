@@ -71,6 +71,18 @@ func TestBadFlags(t *testing.T) {
 	})
 }
 
+func TestHealthcheckOfNothing(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if code, out := run(t, "--healthcheck", "--metrics-listen", addr); code != 1 || !strings.Contains(out, "unhealthy") {
+		t.Fatalf("--healthcheck with no sidecar: exit %d, %q", code, out)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, out := run(t, "--version")
 	if code != 0 || !strings.HasPrefix(out, "syft-sidecar ") {
@@ -152,6 +164,10 @@ func TestMetricsEndpoints(t *testing.T) {
 		if code, body := get(path); code != 200 {
 			t.Fatalf("%s: %d %q", path, code, body)
 		}
+	}
+	// The binary is its own container health probe.
+	if code, out := run(t, "--healthcheck", "--metrics-listen", addr); code != 0 {
+		t.Fatalf("--healthcheck against a live sidecar: exit %d, %q", code, out)
 	}
 	// The response is counted once it is on disk; the counter may trail the
 	// file by a moment.
