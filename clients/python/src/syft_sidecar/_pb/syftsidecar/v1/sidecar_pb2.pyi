@@ -1,0 +1,188 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CancelReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CANCEL_REASON_UNSPECIFIED: _ClassVar[CancelReason]
+    CANCEL_REASON_DEADLINE_EXCEEDED: _ClassVar[CancelReason]
+    CANCEL_REASON_EXPIRED: _ClassVar[CancelReason]
+    CANCEL_REASON_SHUTDOWN: _ClassVar[CancelReason]
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    ERROR_CODE_STALE_REPLY: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_REPLY: _ClassVar[ErrorCode]
+CANCEL_REASON_UNSPECIFIED: CancelReason
+CANCEL_REASON_DEADLINE_EXCEEDED: CancelReason
+CANCEL_REASON_EXPIRED: CancelReason
+CANCEL_REASON_SHUTDOWN: CancelReason
+ERROR_CODE_UNSPECIFIED: ErrorCode
+ERROR_CODE_STALE_REPLY: ErrorCode
+ERROR_CODE_INVALID_REPLY: ErrorCode
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("register", "reply", "extend_deadline", "credit")
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    EXTEND_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_FIELD_NUMBER: _ClassVar[int]
+    register: Register
+    reply: Reply
+    extend_deadline: ExtendDeadline
+    credit: Credit
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., extend_deadline: _Optional[_Union[ExtendDeadline, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ...) -> None: ...
+
+class ConnectResponse(_message.Message):
+    __slots__ = ("registered", "request", "error", "cancel")
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    registered: Registered
+    request: Request
+    error: Error
+    cancel: Cancel
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
+
+class Register(_message.Message):
+    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    HANDLER_NAME_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
+    max_in_flight: int
+    handler_name: str
+    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ...) -> None: ...
+
+class Endpoint(_message.Message):
+    __slots__ = ("path", "deadline", "schema_json")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    deadline: _duration_pb2.Duration
+    schema_json: str
+    def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
+
+class Registered(_message.Message):
+    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    RPC_DIR_FIELD_NUMBER: _ClassVar[int]
+    DATASITES_DIR_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    owner: str
+    rpc_dir: str
+    datasites_dir: str
+    max_in_flight: int
+    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class Request(_message.Message):
+    __slots__ = ("id", "attempt", "app", "endpoint", "sender", "url", "method", "headers", "body", "created", "expires", "deadline", "path")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    APP_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    attempt: int
+    app: str
+    endpoint: str
+    sender: str
+    url: str
+    method: str
+    headers: _containers.ScalarMap[str, str]
+    body: bytes
+    created: _timestamp_pb2.Timestamp
+    expires: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    path: str
+    def __init__(self, id: _Optional[str] = ..., attempt: _Optional[int] = ..., app: _Optional[str] = ..., endpoint: _Optional[str] = ..., sender: _Optional[str] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
+
+class Reply(_message.Message):
+    __slots__ = ("request_id", "attempt", "status_code", "headers", "body")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    attempt: int
+    status_code: int
+    headers: _containers.ScalarMap[str, str]
+    body: bytes
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status_code: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class ExtendDeadline(_message.Message):
+    __slots__ = ("request_id", "attempt", "extend_by")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    EXTEND_BY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    attempt: int
+    extend_by: _duration_pb2.Duration
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., extend_by: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Credit(_message.Message):
+    __slots__ = ("max_in_flight",)
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    max_in_flight: int
+    def __init__(self, max_in_flight: _Optional[int] = ...) -> None: ...
+
+class Cancel(_message.Message):
+    __slots__ = ("request_id", "attempt", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    attempt: int
+    reason: CancelReason
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., reason: _Optional[_Union[CancelReason, str]] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("code", "message", "request_id", "attempt")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    code: ErrorCode
+    message: str
+    request_id: str
+    attempt: int
+    def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,620 @@
+"""SyftEvents: syft-event's API, served through the syft-sidecar process."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import re
+import shutil
+import subprocess
+import threading
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from . import _crypto
+from ._config import ConfigError, LocalClient, load_config, resolve_address
+from ._deps import func_args_from_request
+from ._listeners import EventListener, ListenerRegistry
+from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
+from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
+from ._serialize import serialize
+from ._session import (
+    CLOSE_TIMEOUT,
+    MAX_BACKOFF,
+    MIN_BACKOFF,
+    STABLE_AFTER,
+    Call,
+    InFlight,
+    Session,
+    backoff,
+    channel_options,
+    describe,
+    handler_name,
+    permanent,
+)
+from .cleanup import CLEANUP_NOT_AVAILABLE, CleanupStats, parse_time_interval
+from .router import EventRouter
+from .schema import generate_schema
+from .types import Request, Response
+
+try:
+    from syft_core.url import SyftBoxURL
+except ImportError:  # pragma: no cover - syft-core is optional
+    SyftBoxURL = None
+
+log = logging.getLogger("syft_sidecar")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_IN_FLIGHT = 16
+DEFAULT_CONNECT_TIMEOUT = 30.0
+DEFAULT_STOP_TIMEOUT = 30.0
+GENERIC_500 = "Internal server error. Please try again later."
+WATCH_NOT_AVAILABLE = (
+    "SyftEvents.watch(): file events are not served by syft-sidecar yet (the file-events "
+    "issue: watches and listener events on the Connect stream); until then keep syft-event's "
+    "watch() for file events, or watch the files with watchdog yourself"
+)
+
+_APP_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass
+class _Endpoint:
+    path: str
+    func: Callable[..., Any]
+    is_async: bool
+    auto_decrypt: bool
+    encrypt_reply: bool
+    deadline: Optional[float]
+
+
+class SyftEvents:
+    """A SyftBox app's RPC handlers, served through syft-sidecar.
+
+    The API is syft-event's ``SyftEvents``; the sidecar watches the files,
+    writes the permission, schema and response files, and streams requests
+    here over gRPC. Handlers run concurrently: sync ones on a pool of
+    ``max_in_flight`` threads, async ones on one event loop; ``state`` is a
+    plain dict shared by all of them (guard it with a lock if handlers
+    modify it concurrently).
+    """
+
+    def __init__(
+        self,
+        app_name: str,
+        publish_schema: bool = True,
+        client: Optional[Any] = None,
+        debug_mode: bool = False,
+        cleanup_expiry: str = "30d",
+        cleanup_interval: str = "1h",
+        *,
+        sidecar: Optional[str] = None,
+        spawn_sidecar: bool = False,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+    ) -> None:
+        if not _APP_RE.match(app_name or ""):
+            raise ValueError(f"invalid app name {app_name!r}: use letters, digits, '.', '_', '-'")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.cleanup_expiry = parse_time_interval(cleanup_expiry)
+        self.cleanup_interval = parse_time_interval(cleanup_interval)
+        self.app_name = app_name
+        self.schema = publish_schema
+        self.state: Dict[str, Any] = {}
+        self.debug_mode = debug_mode
+        self.client: Any = client if client is not None else _load_client()
+        self.app_dir: Path = Path(self.client.app_data(self.app_name))
+        self.app_rpc_dir: Path = self.app_dir / "rpc"
+        self.max_in_flight = max_in_flight
+        self.connect_timeout = connect_timeout
+        self.stop_timeout = stop_timeout
+        self._sidecar_arg = sidecar
+        self._client_given = client is not None
+        self._spawn = spawn_sidecar
+        self._endpoints: Dict[str, _Endpoint] = {}
+        self._listeners = ListenerRegistry()
+
+        self._lock = threading.Lock()
+        self._state = "new"  # new -> started -> stopped
+        self._stop_event = threading.Event()
+        self._registered = threading.Event()
+        self._fatal: Optional[BaseException] = None
+        self._address: Optional[str] = None
+        self._channel: Optional[grpc.Channel] = None
+        self._session: Optional[Session] = None
+        self._runner: Optional[threading.Thread] = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop_thread: Optional[threading.Thread] = None
+        self._in_flight = InFlight()
+        self._child: Optional[subprocess.Popen[bytes]] = None
+        self.owner: Optional[str] = None
+        self.sidecar_rpc_dir: Optional[str] = None
+
+    # -- registration ------------------------------------------------------
+
+    def on_request(
+        self,
+        endpoint: str,
+        auto_decrypt: bool = True,
+        encrypt_reply: bool = False,
+        *,
+        deadline: Optional[float] = None,
+    ) -> Callable[[F], F]:
+        """Bind a function to RPC requests at ``endpoint``; it is returned unchanged.
+
+        ``deadline`` (seconds) is how long the handler may take before the
+        sidecar answers 504; the sidecar's default when ``None``.
+        """
+        path = _endpoint_path(endpoint)
+
+        def register_rpc(func: F) -> F:
+            if not callable(func):
+                raise TypeError(f"on_request({endpoint!r}) needs a function, got {func!r}")
+            with self._lock:
+                if self._state != "new":
+                    raise RuntimeError(f"register {path} before start()")
+                if path in self._endpoints:
+                    raise ValueError(f"endpoint {path} is already registered")
+                self._endpoints[path] = _Endpoint(
+                    path=path,
+                    func=func,
+                    is_async=inspect.iscoroutinefunction(func),
+                    auto_decrypt=auto_decrypt,
+                    encrypt_reply=encrypt_reply,
+                    deadline=deadline,
+                )
+            log.info(
+                "register RPC: %s (auto_decrypt=%s, encrypt_reply=%s)",
+                path,
+                auto_decrypt,
+                encrypt_reply,
+            )
+            return func
+
+        return register_rpc
+
+    def include_router(self, router: EventRouter, *, prefix: str = "") -> None:
+        """Include all routes of ``router`` with an optional prefix."""
+        for endpoint, func in router.routes.items():
+            self.on_request(f"{prefix}{endpoint}")(func)
+
+    def get_handler(self, endpoint: Union[str, Path]) -> Optional[Callable[..., Any]]:
+        """The handler of an endpoint (a path as syft-event's, or ``"/name"``)."""
+        if isinstance(endpoint, Path):
+            try:
+                endpoint = endpoint.relative_to(self.app_rpc_dir).as_posix()
+            except ValueError:
+                return None
+        ep = self._endpoints.get("/" + str(endpoint).strip("/"))
+        return ep.func if ep else None
+
+    def watch(self, glob_path: Union[str, List[str]], event_filter: Any = None) -> Any:
+        """File events: not served by the sidecar yet; raises ``NotImplementedError``."""
+        raise NotImplementedError(WATCH_NOT_AVAILABLE)
+
+    # -- listeners (AltaStata's API) --------------------------------------
+
+    def add_event_listener(self, callback: Callable[[str, Any], Any]) -> EventListener:
+        """Register ``callback(event_name, data)``; returns the listener.
+
+        Events (CREATE, MODIFY, DELETE, MOVE, SHARE and custom ones) are
+        delivered once the sidecar serves file events (the file-events
+        issue); the registry works now. An exception in a callback is logged
+        with its traceback and the listener stays registered.
+        """
+        return self._listeners.add(callback)
+
+    def remove_event_listener(self, listener: EventListener) -> None:
+        """Unregister one listener; ``ValueError`` if it is not registered."""
+        self._listeners.remove(listener)
+
+    def remove_all_event_listeners(self) -> None:
+        """Unregister every listener."""
+        self._listeners.clear()
+
+    @property
+    def event_listeners(self) -> List[EventListener]:
+        """The listeners registered now, in order."""
+        return self._listeners.listeners()
+
+    # -- syft-event's other methods ---------------------------------------
+
+    def set_debug_mode(self, enabled: bool) -> None:
+        """Enable or disable debug mode (error details in 500 bodies) at runtime."""
+        self.debug_mode = enabled
+        log.info("debug mode %s", "enabled" if enabled else "disabled")
+
+    def publish_schema(self) -> None:
+        """Publish ``rpc.schema.json``: the schemas go to the sidecar with the
+        registration (at ``start()`` and on every reconnect), and the
+        sidecar writes the file."""
+        if not self.schema:
+            self.schema = True
+            if self._state == "started":
+                log.warning("publish_schema() after start(): the schema goes out on reconnect")
+
+    def schemas(self) -> Dict[str, Any]:
+        """The ``rpc.schema.json`` content these handlers publish."""
+        return {path: generate_schema(ep.func) for path, ep in self._endpoints.items()}
+
+    def is_cleanup_running(self) -> bool:
+        """Cleanup belongs to the sidecar, which does not run it yet."""
+        raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
+
+    def get_cleanup_stats(self) -> CleanupStats:
+        """Cleanup belongs to the sidecar, which does not run it yet."""
+        raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
+
+    @property
+    def address(self) -> str:
+        """The sidecar's address, as resolved at ``start()`` (or now)."""
+        if self._address is None:
+            self._address = self._resolve_address()
+        return self._address
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect, register, and serve in the background; returns once the
+        sidecar acknowledged the registration. Raises ``ConnectionError``
+        naming the address when no sidecar answers within
+        ``connect_timeout``, ``ValueError`` when the sidecar refuses the
+        registration. A second call does nothing."""
+        with self._lock:
+            if self._state == "started":
+                return
+            if self._state == "stopped":
+                raise RuntimeError("SyftEvents was stopped; create a new one")
+            self._state = "started"
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        addr = self.address
+        self._channel = grpc.insecure_channel(addr, options=channel_options())
+        if self._spawn and not self._ready(min(1.0, self.connect_timeout)):
+            self._spawn_sidecar(addr)
+        self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="syft-handler")
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(
+            target=self._loop.run_forever, name="syft-async-handlers", daemon=True
+        )
+        self._loop_thread.start()
+        self._runner = threading.Thread(target=self._run, name="syft-sidecar-stream", daemon=True)
+        self._runner.start()
+        if not self._registered.wait(self.connect_timeout):
+            raise ConnectionError(
+                f"no syft-sidecar answered at {addr} within {self.connect_timeout:g}s: start "
+                f"one (syft-sidecar --listen {addr}), set SYFT_SIDECAR_ADDR or pass sidecar=, "
+                "or pass spawn_sidecar=True"
+            )
+        if self._fatal is not None:
+            raise ValueError(f"sidecar at {addr} refused the registration: {describe(self._fatal)}")
+
+    def stop(self) -> None:
+        """Stop serving: take no new requests, let those in flight finish and
+        their replies be written (within ``stop_timeout``), close the stream.
+        Safe to call twice."""
+        with self._lock:
+            if self._state == "stopped":
+                return
+            was = self._state
+            self._state = "stopped"
+        self._stop_event.set()
+        if was == "new":
+            return
+        session = self._session
+        if session is not None and not session.drain(self.stop_timeout):
+            log.warning("handlers still running after %gs; stopping anyway", self.stop_timeout)
+        runner = self._runner
+        if runner is not None:
+            runner.join(CLOSE_TIMEOUT)
+            if runner.is_alive():
+                log.debug("sidecar did not close the stream, abandoning it")
+                if self._session is not None:
+                    self._session.abort()
+                runner.join(CLOSE_TIMEOUT)
+        # Handlers of a stream that broke before stop() may still run.
+        self._in_flight.wait(self.stop_timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        if self._loop is not None and self._loop_thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(CLOSE_TIMEOUT)
+            if not self._loop_thread.is_alive():
+                self._loop.close()
+        if self._channel is not None:
+            self._channel.close()
+        if self._child is not None:
+            self._child.terminate()
+            try:
+                self._child.wait(10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+
+    def run_forever(self) -> None:
+        """Start and serve until ``stop()`` or Ctrl-C, then stop."""
+        log.info("serving %s through syft-sidecar at %s", self.app_name, self.address)
+        self.start()
+        try:
+            while not self._stop_event.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+        if self._fatal is not None:
+            raise ValueError(f"sidecar refused the registration: {describe(self._fatal)}")
+
+    run = run_forever
+
+    def __enter__(self) -> SyftEvents:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the stream ----------------------------------------------------------
+
+    def _resolve_address(self) -> str:
+        try:
+            return resolve_address(self._sidecar_arg, self.client, self._client_given)
+        except ConfigError:
+            # No config found as the sidecar finds it: use the client's.
+            return resolve_address(self._sidecar_arg, self.client, True)
+
+    def _ready(self, timeout: float) -> bool:
+        assert self._channel is not None
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+            return True
+        except grpc.FutureTimeoutError:
+            return False
+
+    def _spawn_sidecar(self, addr: str) -> None:
+        exe = shutil.which("syft-sidecar")
+        if exe is None:
+            log.warning("no sidecar at %s and no syft-sidecar binary on PATH to start", addr)
+            return
+        args = [exe, "--listen", addr]
+        email = getattr(self.client, "email", None)
+        data_dir = self.app_dir.parents[3] if len(self.app_dir.parents) > 3 else None
+        if email and data_dir is not None:
+            args += ["--email", str(email), "--data-dir", str(data_dir)]
+        log.info("starting %s", " ".join(args))
+        self._child = subprocess.Popen(args)
+
+    def _register_msg(self) -> pb.ConnectRequest:
+        reg = pb.Register(
+            app=self.app_name, max_in_flight=self.max_in_flight, handler_name=handler_name()
+        )
+        for ep in self._endpoints.values():
+            e = reg.endpoints.add(path=ep.path)
+            if self.schema:
+                e.schema_json = json.dumps(generate_schema(ep.func))
+            if ep.deadline is not None:
+                d = Duration()
+                d.FromNanoseconds(int(ep.deadline * 1e9))
+                e.deadline.CopyFrom(d)
+        return pb.ConnectRequest(register=reg)
+
+    def _run(self) -> None:
+        assert self._channel is not None
+        stub = pb_grpc.SidecarServiceStub(self._channel)
+        register = self._register_msg()
+        delay, down = MIN_BACKOFF, False
+        while not self._stop_event.is_set():
+            s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,
+                        self._in_flight)  # fmt: skip
+            self._session = s
+            if self._stop_event.is_set():  # stop() may have missed this session
+                return
+            err = s.serve()
+            if self._stop_event.is_set():
+                return
+            if permanent(err):
+                log.error(
+                    "sidecar at %s refused the registration: %s", self._address, describe(err)
+                )
+                self._fatal = err
+                self._registered.set()
+                self._stop_event.set()
+                return
+            if s.registered_at is not None and time.monotonic() - s.registered_at >= STABLE_AFTER:
+                delay, down = MIN_BACKOFF, False
+            if not down:
+                what = "lost sidecar, reconnecting" if s.registered_at else "sidecar unavailable"
+                log.warning("%s at %s: %s", what, self._address, describe(err))
+            else:
+                log.debug("sidecar connection failed again: %s", describe(err))
+            down = True
+            if self._stop_event.wait(backoff(delay)):
+                return
+            delay = min(2 * delay, MAX_BACKOFF)
+
+    def _on_registered(self, m: pb.Registered) -> None:
+        self.owner = m.owner
+        self.sidecar_rpc_dir = m.rpc_dir
+        log.info(
+            "registered %s with the sidecar (owner %s, max in flight %d)",
+            m.app,
+            m.owner,
+            m.max_in_flight,
+        )
+        if m.rpc_dir and Path(m.rpc_dir) != self.app_rpc_dir:
+            log.debug("sidecar's rpc dir %s differs from %s", m.rpc_dir, self.app_rpc_dir)
+        self._registered.set()
+
+    def _cancel(self, call: Call) -> None:
+        fut = call.future
+        if isinstance(fut, Future):
+            fut.cancel()
+
+    def _dispatch(self, call: Call, m: pb.Request) -> None:
+        url: Any = m.url
+        if SyftBoxURL is not None:
+            try:
+                url = SyftBoxURL(m.url)
+            except Exception:
+                url = m.url
+        req = Request(
+            id=m.id,
+            sender=m.sender,
+            url=url,
+            headers=dict(m.headers),
+            body=m.body if m.HasField("body") else None,
+            method=m.method or "GET",
+        )
+        ep = self._endpoints.get(m.endpoint) if m.app == self.app_name else None
+        if ep is None:
+            log.warning("request for %s %s, which this app did not register", m.app, m.endpoint)
+            call.reply(_reply(m, 404, {}, f"no handler for {m.app} {m.endpoint}".encode()))
+            return
+        if ep.is_async:
+            assert self._loop is not None
+            call.future = asyncio.run_coroutine_threadsafe(
+                self._serve_async(ep, m, req), self._loop
+            )
+            call.future.add_done_callback(lambda f: self._done(call, m, f))
+        else:
+            assert self._pool is not None
+            call.future = self._pool.submit(self._serve_sync, ep, m, req)
+            call.future.add_done_callback(lambda f: self._done(call, m, f))
+
+    def _done(self, call: Call, m: pb.Request, fut: Future[pb.Reply]) -> None:
+        if fut.cancelled():
+            call.cancelled = True
+            call.reply(_reply(m, 500, {}, None))  # dropped: the call was cancelled
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("serving %s %s: %r", m.endpoint, m.id, exc)
+            call.reply(_reply(m, 500, {}, GENERIC_500.encode()))
+            return
+        call.reply(fut.result())
+
+    # Both paths: decrypt, inject arguments (400 when they do not fit), call,
+    # turn an exception into 500, serialize as syft-rpc does.
+
+    def _prepare(self, ep: _Endpoint, req: Request) -> Union[Dict[str, Any], Response]:
+        if ep.auto_decrypt and _crypto.maybe_encrypted(req.body):
+            req = _crypto.decrypt_request(req, self.client)
+        try:
+            return func_args_from_request(ep.func, req, self)
+        except Exception as e:
+            log.warning("invalid request body schema %s: %s", req.url, e)
+            return Response(body=f"Invalid request schema: {e!s}", status_code=400)
+
+    def _serve_sync(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+        prepared = self._prepare(ep, req)
+        if isinstance(prepared, Response):
+            return self._reply(ep, m, req, prepared)
+        try:
+            result = ep.func(**prepared)
+            if inspect.isawaitable(result):
+                assert self._loop is not None
+                result = asyncio.run_coroutine_threadsafe(_await(result), self._loop).result()
+        except Exception as e:
+            result = self._error(ep, e)
+        return self._reply(ep, m, req, result)
+
+    async def _serve_async(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+        loop = asyncio.get_running_loop()
+        if ep.auto_decrypt and _crypto.maybe_encrypted(req.body):
+            prepared = await loop.run_in_executor(self._pool, self._prepare, ep, req)
+        else:
+            prepared = self._prepare(ep, req)
+        if isinstance(prepared, Response):
+            return self._reply(ep, m, req, prepared)
+        try:
+            result = await ep.func(**prepared)
+        except Exception as e:
+            result = self._error(ep, e)
+        if ep.encrypt_reply:
+            return await loop.run_in_executor(self._pool, self._reply, ep, m, req, result)
+        return self._reply(ep, m, req, result)
+
+    def _error(self, ep: _Endpoint, e: Exception) -> Response:
+        name = getattr(ep.func, "__name__", repr(ep.func))
+        tb = traceback.format_exc()
+        log.error("error calling function %s: %s\n%s", name, e, tb)
+        if self.debug_mode:
+            body = {
+                "error_type": type(e).__name__,
+                "error_message": str(e),
+                "function_name": name,
+                "traceback": tb,
+            }
+            return Response(
+                body=json.dumps(body, indent=2),
+                status_code=500,
+                headers={"Content-Type": "application/json"},
+            )
+        return Response(body=GENERIC_500, status_code=500)
+
+    def _reply(self, ep: _Endpoint, m: pb.Request, req: Request, result: Any) -> pb.Reply:
+        if isinstance(result, Response):
+            body, code, headers = result.body, result.status_code, result.headers
+        else:
+            body, code, headers = result, 200, None
+        try:
+            code = int(code)
+            if not 100 <= code <= 599:
+                raise ValueError(f"status code {code} is outside 100-599")
+            hdrs = {str(k): str(v) for k, v in (headers or {}).items()}
+            if ep.encrypt_reply:
+                data = _crypto.encrypt_body(body, req.sender, self.client)
+            else:
+                data = serialize(body)
+        except Exception as e:
+            log.error("reply of %s %s: %s", ep.path, m.id, e)
+            err = self._error(ep, e)
+            return _reply(m, 500, err.headers or {}, str(err.body).encode())
+        return _reply(m, code, hdrs, data)
+
+
+async def _await(aw: Any) -> Any:
+    return await aw
+
+
+def _reply(m: pb.Request, code: int, headers: Dict[str, str], body: Optional[bytes]) -> pb.Reply:
+    r = pb.Reply(request_id=m.id, attempt=m.attempt, status_code=code, headers=headers)
+    if body is not None:
+        r.body = body
+    return r
+
+
+def _endpoint_path(endpoint: str) -> str:
+    if "*" in endpoint or "?" in endpoint:
+        raise ValueError("wildcards are not allowed in path")
+    return "/" + endpoint.strip("/")
+
+
+def _load_client() -> Any:
+    """syft-core's ``Client.load()`` when syft-core is installed, else the
+    config found as the sidecar finds it."""
+    try:
+        from syft_core import Client
+    except ImportError:
+        return load_config()
+    return Client.load()
+
+
+__all__ = ["LocalClient", "SyftEvents"]

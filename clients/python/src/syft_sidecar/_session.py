@@ -1,0 +1,265 @@
+"""The Connect stream to the sidecar: connect, register, receive requests,
+send replies; reconnect with backoff and register again when it breaks.
+
+Shaped like the Go client (clients/go/session.go): one stream at a time; the
+request iterator that gRPC consumes is the only sender and reads a queue;
+the runner thread receives and hands requests to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import grpc
+
+from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
+from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
+
+log = logging.getLogger("syft_sidecar")
+
+MIN_BACKOFF = 0.1
+MAX_BACKOFF = 5.0
+# A session registered this long ago was healthy: the backoff starts over.
+STABLE_AFTER = 1.0
+# How long a stopping client waits for the sidecar to end the stream after
+# the client half-closed it (replies still in gRPC's buffers go out first).
+CLOSE_TIMEOUT = 5.0
+MAX_MESSAGE = 256 << 20
+
+_PERMANENT = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNIMPLEMENTED,
+}
+
+Key = Tuple[str, int]
+
+
+def channel_options() -> List[Tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_MESSAGE),
+        ("grpc.initial_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
+        ("grpc.min_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(MAX_BACKOFF * 1000)),
+    ]
+
+
+def handler_name() -> str:
+    return f"{os.path.basename(sys.argv[0] or 'python')}-{os.getpid()}"
+
+
+class Call:
+    """One request in flight on a session."""
+
+    __slots__ = ("cancelled", "future", "key", "session")
+
+    def __init__(self, session: Session, key: Key) -> None:
+        self.session = session
+        self.key = key
+        self.cancelled = False
+        self.future: Optional[object] = None
+
+    def reply(self, msg: pb.Reply) -> None:
+        self.session.finish(self, msg)
+
+
+class Session:
+    """One Connect stream."""
+
+    def __init__(
+        self,
+        stub: pb_grpc.SidecarServiceStub,
+        register: pb.ConnectRequest,
+        dispatch: Callable[[Call, pb.Request], None],
+        on_registered: Callable[[pb.Registered], None],
+        cancel: Callable[[Call], None],
+        tracker: InFlight,
+    ) -> None:
+        self._stub = stub
+        self._register = register
+        self._dispatch = dispatch
+        self._on_registered = on_registered
+        self._cancel = cancel
+        self._tracker = tracker
+        self._q: queue.SimpleQueue[Optional[pb.ConnectRequest]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._calls: Dict[Key, Call] = {}
+        self._draining = False
+        self._dead = False
+        self._idle = threading.Condition(self._lock)
+        self._rpc: Optional[grpc.Future] = None
+        self.registered_at: Optional[float] = None
+
+    def _messages(self) -> Iterator[pb.ConnectRequest]:
+        yield self._register
+        while True:
+            m = self._q.get()
+            if m is None:
+                return
+            yield m
+
+    def serve(self) -> Optional[BaseException]:
+        """Run the stream until it ends; return why (``None``: the sidecar
+        closed it)."""
+        err: Optional[BaseException] = None
+        try:
+            rpc = self._stub.Connect(self._messages())
+            with self._lock:
+                self._rpc = rpc
+            for m in rpc:
+                kind = m.WhichOneof("msg")
+                if kind == "request":
+                    self._on_request(m.request)
+                elif kind == "registered":
+                    self.registered_at = time.monotonic()
+                    self._on_registered(m.registered)
+                elif kind == "cancel":
+                    self._on_cancel(m.cancel)
+                elif kind == "error":
+                    self._on_error(m.error)
+                else:
+                    log.debug("ignoring unknown message from sidecar: %s", kind)
+        except grpc.RpcError as e:
+            err = e
+        finally:
+            self._end()
+        return err
+
+    def _end(self) -> None:
+        # No reply can reach the sidecar any more: it delivers the requests
+        # in flight again, so the handlers' replies are dropped.
+        with self._lock:
+            self._dead = True
+            calls = list(self._calls.values())
+        self._q.put(None)  # the request iterator returns
+        for c in calls:
+            c.cancelled = True
+            self._cancel(c)
+
+    def _on_request(self, m: pb.Request) -> None:
+        key = (m.id, m.attempt)
+        with self._lock:
+            if self._draining or self._dead:
+                log.debug("stopping: request %s left for redelivery", m.id)
+                return
+            if key in self._calls:
+                log.debug("ignoring duplicate delivery of %s attempt %d", m.id, m.attempt)
+                return
+            call = Call(self, key)
+            self._calls[key] = call
+        self._tracker.add()
+        try:
+            self._dispatch(call, m)
+        except BaseException:
+            self._forget(call)
+            raise
+
+    def _forget(self, call: Call) -> bool:
+        with self._lock:
+            known = self._calls.pop(call.key, None) is not None
+            if not self._calls:
+                self._idle.notify_all()
+        if known:
+            self._tracker.done()
+        return known
+
+    def finish(self, call: Call, msg: pb.Reply) -> None:
+        """Send the reply of ``call`` unless the sidecar no longer waits for it."""
+        with self._lock:
+            send = not self._dead and not call.cancelled
+            # Queue before forgetting the call, so that a drain that sees no
+            # calls left also sees every reply queued.
+            if send:
+                self._q.put(pb.ConnectRequest(reply=msg))
+        if not send:
+            log.debug("reply to %s attempt %d dropped: no longer awaited", *call.key)
+        self._forget(call)
+
+    def _on_cancel(self, m: pb.Cancel) -> None:
+        key = (m.request_id, m.attempt)
+        with self._lock:
+            call = self._calls.get(key)
+        reason = pb.CancelReason.Name(m.reason).removeprefix("CANCEL_REASON_").lower()
+        if call is None:
+            log.debug("cancel for a request not running: %s (%s)", m.request_id, reason)
+            return
+        log.info("sidecar canceled request %s attempt %d: %s", m.request_id, m.attempt, reason)
+        call.cancelled = True
+        self._cancel(call)
+
+    def _on_error(self, m: pb.Error) -> None:
+        code = pb.ErrorCode.Name(m.code)
+        if m.code == pb.ERROR_CODE_STALE_REPLY:
+            log.debug("sidecar dropped a stale reply to %s: %s", m.request_id, m.message)
+            return
+        log.warning("sidecar reported %s for %s: %s", code, m.request_id or "-", m.message)
+
+    def drain(self, timeout: Optional[float]) -> bool:
+        """Take no new requests, wait for those in flight to be answered (their
+        replies go out), then half-close the stream. False if handlers were
+        still running after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._draining = True
+            while self._calls and not self._dead:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._idle.wait(left)
+            done = not self._calls
+        self._q.put(None)
+        return done
+
+    def abort(self) -> None:
+        with self._lock:
+            rpc = self._rpc
+        if rpc is not None:
+            rpc.cancel()
+        self._q.put(None)
+
+
+class InFlight:
+    """Counts requests being handled over every session, for stop()."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._n = 0
+
+    def add(self) -> None:
+        with self._cond:
+            self._n += 1
+
+    def done(self) -> None:
+        with self._cond:
+            self._n -= 1
+            if self._n == 0:
+                self._cond.notify_all()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._n == 0, timeout)
+
+
+def permanent(err: Optional[BaseException]) -> bool:
+    return isinstance(err, grpc.Call) and err.code() in _PERMANENT
+
+
+def describe(err: Optional[BaseException]) -> str:
+    if err is None:
+        return "sidecar closed the stream"
+    if isinstance(err, grpc.Call):
+        return f"{err.code().name}: {err.details()}"
+    return repr(err)
+
+
+def backoff(delay: float) -> float:
+    return delay * (0.8 + 0.4 * random.random())

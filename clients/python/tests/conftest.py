@@ -1,0 +1,176 @@
+"""Fixtures: the real sidecar binary built from this tree (`make build`), the
+real syft-rpc as the peer, SyftEvents apps served through the sidecar."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import pytest
+from syft_core import Client
+from syft_rpc import rpc
+
+from syft_sidecar import SyftEvents
+
+ROOT = Path(__file__).resolve().parents[3]
+OWNER = "bob@example.com"
+SENDER = "alice@example.com"
+
+
+def wait_for(cond: Callable[[], Any], what: str, within: float = 10.0) -> Any:
+    """Poll ``cond`` until it is truthy; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
+        time.sleep(0.005)
+
+
+def _sidecar_bin() -> str:
+    path = os.environ.get("SYFT_SIDECAR_BIN") or str(ROOT / "bin" / "syft-sidecar")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built: run `make build` or set SYFT_SIDECAR_BIN")
+    return path
+
+
+def _accepts(sock: str) -> bool:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sock)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _client(data_dir: Path, email: str) -> Client:
+    cfg = data_dir / f"{email}.config.json"
+    cfg.write_text(json.dumps({"email": email, "data_dir": str(data_dir)}))
+    return Client.load(cfg)
+
+
+class Datasite:
+    """A throw-away SyftBox data dir: bob's datasite, alice as the sender."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.owner = _client(data_dir, OWNER)
+        self.sender = _client(data_dir, SENDER)
+
+    def rpc_dir(self, app: str) -> Path:
+        return self.data_dir / "datasites" / OWNER / "app_data" / app / "rpc"
+
+    def send(self, app: str, endpoint: str, body: Any = None, **kw: Any) -> Any:
+        """Write one request as alice would (syft-rpc) and return its future."""
+        kw.setdefault("method", "POST")
+        kw.setdefault("expiry", "5m")
+        kw.setdefault("cache", False)
+        url = rpc.make_url(OWNER, app, endpoint)
+        return rpc.send(url=url, body=body, client=self.sender, **kw)
+
+    def call(
+        self, app: str, endpoint: str, body: Any = None, timeout: float = 15, **kw: Any
+    ) -> Any:
+        return self.send(app, endpoint, body, **kw).wait(timeout=timeout, poll_interval=0.005)
+
+    def responses(self, app: str) -> List[Path]:
+        return sorted(self.rpc_dir(app).glob("**/*.response"))
+
+
+class Sidecar:
+    def __init__(self, ds: Datasite) -> None:
+        self.ds = ds
+        self.sock = str(ds.data_dir / "s.sock")
+        self.addr = f"unix://{self.sock}"
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.logs: List[Path] = []
+
+    def start(self) -> None:
+        log = self.ds.data_dir / f"sidecar-{len(self.logs)}.log"
+        self.logs.append(log)
+        with open(log, "wb") as f:
+            self.proc = subprocess.Popen(
+                [_sidecar_bin(), "--data-dir", str(self.ds.data_dir), "--email", OWNER,
+                 "--listen", self.addr, "--metrics-listen", "", "--grace", "500ms",
+                 "--log-level", "debug"],
+                stdout=f, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for(lambda: _accepts(self.sock), "the sidecar socket")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def datasite() -> Iterator[Datasite]:
+    # Unix socket paths are short: keep the data dir near the root.
+    d = Path(tempfile.mkdtemp(prefix="sbpy"))
+    yield Datasite(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def sidecar(datasite: Datasite, request: pytest.FixtureRequest) -> Iterator[Sidecar]:
+    sc = Sidecar(datasite)
+    sc.start()
+    yield sc
+    sc.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for log in sc.logs:
+            print(f"--- {log.name}\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture
+def make_app(datasite: Datasite, sidecar: Sidecar) -> Iterator[Callable[..., SyftEvents]]:
+    """SyftEvents bound to the test's sidecar; stopped at teardown."""
+    apps: List[SyftEvents] = []
+
+    def make(app_name: str, **kw: Any) -> SyftEvents:
+        kw.setdefault("client", datasite.owner)
+        kw.setdefault("sidecar", sidecar.addr)
+        kw.setdefault("connect_timeout", 10)
+        box = SyftEvents(app_name, **kw)
+        apps.append(box)
+        return box
+
+    yield make
+    for box in apps:
+        box.stop()
+
+
+def body_of(resp: Any) -> Optional[bytes]:
+    return resp.body
+
+
+def as_dict(resp: Any) -> Dict[str, Any]:
+    return {"status": int(resp.status_code), "body": resp.body}
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, "rep_" + rep.when, rep)
