@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -305,4 +306,65 @@ func (r *Root) OpenRoot(rel string) (*Root, error) {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	return &Root{path: path.Join(r.path, rel), fd: fd}, nil
+}
+
+// Entry is one name in a folder, as ReadDir returns it.
+type Entry struct {
+	Name    string
+	Dir     bool // a folder (never a link to one)
+	Regular bool // a regular file (never a link to one)
+	ModTime time.Time
+}
+
+// ReadDir lists the folder rel with each entry's type and modification
+// time, without following links.
+func (r *Root) ReadDir(rel string) ([]Entry, error) {
+	fd, err := r.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, &os.PathError{Op: "readdir", Path: rel, Err: err}
+	}
+	out := make([]Entry, 0, len(names))
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // gone meanwhile
+		}
+		out = append(out, Entry{
+			Name:    n,
+			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,
+			Regular: st.Mode&unix.S_IFMT == unix.S_IFREG,
+			ModTime: time.Unix(st.Mtim.Unix()),
+		})
+	}
+	return out, nil
+}
+
+// Remove deletes the file rel (a link is deleted, never followed). A file
+// that is already gone is not an error.
+func (r *Root) Remove(rel string) error { return r.unlink(rel, 0) }
+
+// RemoveEmptyDir deletes the folder rel if it is empty; a folder with
+// anything in it is left and reported with an error wrapping ENOTEMPTY.
+func (r *Root) RemoveEmptyDir(rel string) error { return r.unlink(rel, unix.AT_REMOVEDIR) }
+
+func (r *Root) unlink(rel string, flags int) error {
+	dir, name := path.Split(rel)
+	dfd, err := r.open(strings.TrimSuffix(dir, "/"), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return &os.PathError{Op: "remove", Path: rel, Err: err}
+	}
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "remove", Path: rel, Err: err}
+	}
+	return nil
 }

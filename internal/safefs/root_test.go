@@ -102,3 +102,48 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		}
 	}
 }
+
+func TestReadDirAndRemove(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	MustWrite(t, filepath.Join(dir, "a/f.request"), "x")
+	MustWrite(t, filepath.Join(outside, "keep.request"), "x")
+	if err := os.Symlink(outside, filepath.Join(dir, "a/link")); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenRoot(t, dir)
+	entries, err := r.ReadDir("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]safefs.Entry{}
+	for _, e := range entries {
+		got[e.Name] = e
+	}
+	if f := got["f.request"]; !f.Regular || f.Dir || f.ModTime.IsZero() {
+		t.Fatalf("f.request: %+v", f)
+	}
+	if l := got["link"]; l.Dir || l.Regular {
+		t.Fatalf("a link must be neither folder nor file: %+v", l)
+	}
+	if err := r.Remove("a/link/keep.request"); err == nil {
+		t.Fatal("removed through a link")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep.request")); err != nil {
+		t.Fatal("file outside the root was removed")
+	}
+	if err := r.Remove("a/f.request"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove("a/f.request"); err != nil {
+		t.Fatalf("removing a missing file: %v", err)
+	}
+	if err := r.RemoveEmptyDir("a"); err == nil {
+		t.Fatal("removed a folder that still holds the link")
+	}
+	if err := r.Remove("a/link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveEmptyDir("a"); err != nil {
+		t.Fatal(err)
+	}
+}
