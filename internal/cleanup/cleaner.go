@@ -1,0 +1,148 @@
+package cleanup
+
+import (
+	"log/slog"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+)
+
+// tmpAge is how old one of our own temporary files must be before it is
+// taken for a crash's leftover.
+const tmpAge = time.Hour
+
+// Stats are the counts of one run, as syft-event's CleanupStats has them.
+// Rejected markers and leftover temporary files count in Removed only.
+type Stats struct {
+	RequestsDeleted  uint64
+	ResponsesDeleted uint64
+	Errors           uint64
+	LastCleanup      time.Time
+	// Removed counts every file removed, by kind: "request", "response",
+	// "orphan_response", "rejected", "tmp".
+	Removed map[string]uint64
+}
+
+// Cleaner removes the old files of one app's rpc folder.
+type Cleaner struct {
+	Root   *safefs.Root // the app's rpc folder
+	Expiry time.Duration
+	// Busy says whether the request at rel (relative to Root) is in flight
+	// or waiting for a handler: such a request is never removed.
+	Busy   func(rel string) bool
+	Logger *slog.Logger
+}
+
+// Run removes, under Root:
+//   - requests older than Expiry, with their responses. Age counts from the
+//     request's created time or the file's modification time, whichever is
+//     older, so a sender cannot keep a file forever with a future created;
+//     an unreadable request ages by its modification time;
+//   - responses whose request is gone, rejected markers, both by
+//     modification time;
+//   - our own temporary files left by a crash;
+//   - sender folders left empty.
+//
+// Endpoint folders, .syftkeep, syft.pub.yaml and rpc.schema.json stay.
+func (c *Cleaner) Run(now time.Time) Stats {
+	st := Stats{LastCleanup: now, Removed: map[string]uint64{}}
+	c.dir(".", now, &st)
+	return st
+}
+
+func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
+	entries, err := c.Root.ReadDir(rel)
+	if err != nil {
+		st.Errors++
+		c.Logger.Warn("cleanup: read folder", "path", rel, "err", err)
+		return
+	}
+	files := make(map[string]safefs.Entry, len(entries))
+	for _, e := range entries {
+		if e.Regular {
+			files[e.Name] = e
+		}
+	}
+	cutoff := now.Add(-c.Expiry)
+	remove := func(name, kind string) bool {
+		if err := c.Root.Remove(path.Join(rel, name)); err != nil {
+			st.Errors++
+			c.Logger.Warn("cleanup: remove", "path", path.Join(rel, name), "err", err)
+			return false
+		}
+		st.Removed[kind]++
+		delete(files, name)
+		return true
+	}
+	for name, e := range files {
+		switch {
+		case strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp"):
+			if e.ModTime.Before(now.Add(-tmpAge)) {
+				remove(name, "tmp")
+			}
+		case isRejected(name):
+			if e.ModTime.Before(cutoff) {
+				remove(name, "rejected")
+			}
+		case strings.HasSuffix(name, syftrpc.RequestExt) && !syftrpc.Ignored(name):
+			req := path.Join(rel, name)
+			if !c.age(req, e).Before(cutoff) || (c.Busy != nil && c.Busy(req)) {
+				continue
+			}
+			if remove(name, "request") {
+				st.RequestsDeleted++
+				resp := strings.TrimSuffix(name, syftrpc.RequestExt) + syftrpc.ResponseExt
+				if _, ok := files[resp]; ok && remove(resp, "response") {
+					st.ResponsesDeleted++
+				}
+			}
+		}
+	}
+	// What is left of the responses has no request beside it.
+	for name, e := range files {
+		if !strings.HasSuffix(name, syftrpc.ResponseExt) || strings.HasPrefix(name, ".") {
+			continue
+		}
+		req := strings.TrimSuffix(name, syftrpc.ResponseExt) + syftrpc.RequestExt
+		if _, ok := files[req]; ok || !e.ModTime.Before(cutoff) {
+			continue
+		}
+		if remove(name, "orphan_response") {
+			st.ResponsesDeleted++
+		}
+	}
+	for _, e := range entries {
+		if !e.Dir || strings.HasPrefix(e.Name, ".") || syftrpc.Ignored(e.Name) {
+			continue
+		}
+		sub := path.Join(rel, e.Name)
+		c.dir(sub, now, st)
+		if syftrpc.IsEmail(e.Name) {
+			// A sender folder comes back with the sender's next request;
+			// an endpoint folder holds .syftkeep and is never empty.
+			_ = c.Root.RemoveEmptyDir(sub)
+		}
+	}
+}
+
+// age is the time a request's age counts from.
+func (c *Cleaner) age(rel string, e safefs.Entry) time.Time {
+	t := e.ModTime
+	if data, err := c.Root.ReadFile(rel); err == nil {
+		if req, err := syftrpc.ParseRequest(data); err == nil && req.Created.Before(t) {
+			t = req.Created
+		}
+	}
+	return t
+}
+
+// isRejected matches the markers the SyftBox client leaves for requests the
+// server refused: {id}.rejected.request, {id}.rejected.{stamp}.request and
+// names with syftrejected.
+func isRejected(name string) bool {
+	return strings.Contains(name, "syftrejected") ||
+		(strings.Contains(name, ".rejected.") && strings.HasSuffix(name, syftrpc.RequestExt))
+}

@@ -1,0 +1,115 @@
+package cleanup_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+)
+
+var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+const expiry = 7 * 24 * time.Hour
+
+// MustFile writes a file under dir with the given modification time.
+func MustFile(t *testing.T, dir, rel string, data []byte, mtime time.Time) string {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func request(id string, created time.Time) []byte {
+	r := syftrpc.Request{ID: id, Sender: "alice@example.com", URL: "syft://bob@example.com/app_data/app/rpc/ep",
+		Headers: map[string]string{}, Created: created, Expires: created.Add(time.Hour), Method: "GET"}
+	return r.AppendJSON(nil)
+}
+
+func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	old, young := now.Add(-expiry-time.Hour), now.Add(-time.Hour)
+	const (
+		idOld        = "00000000-0000-4000-8000-000000000001"
+		idYoung      = "00000000-0000-4000-8000-000000000002"
+		idFuture     = "00000000-0000-4000-8000-000000000003"
+		idBusy       = "00000000-0000-4000-8000-000000000004"
+		idBroken     = "00000000-0000-4000-8000-000000000005"
+		idOrphan     = "00000000-0000-4000-8000-000000000006"
+		idYoungO     = "00000000-0000-4000-8000-000000000007"
+		idCreatedOld = "00000000-0000-4000-8000-000000000008"
+	)
+	s := "ep/alice@example.com/"
+	oldReq := MustFile(t, dir, s+idOld+".request", request(idOld, old), old)
+	oldResp := MustFile(t, dir, s+idOld+".response", []byte("r"), old)
+	youngReq := MustFile(t, dir, s+idYoung+".request", request(idYoung, young), young)
+	youngResp := MustFile(t, dir, s+idYoung+".response", []byte("r"), young)
+	// A future created does not keep an old file: its mtime is older.
+	futureReq := MustFile(t, dir, s+idFuture+".request", request(idFuture, now.Add(1000*time.Hour)), old)
+	// An old created ages a file whose mtime is new.
+	createdOld := MustFile(t, dir, s+idCreatedOld+".request", request(idCreatedOld, old), young)
+	busyReq := MustFile(t, dir, s+idBusy+".request", request(idBusy, old), old)
+	broken := MustFile(t, dir, s+idBroken+".request", []byte("{garbage"), old)
+	orphan := MustFile(t, dir, s+idOrphan+".response", []byte("r"), old)
+	youngOrphan := MustFile(t, dir, s+idYoungO+".response", []byte("r"), young)
+	rejected := MustFile(t, dir, s+idOld+".rejected.request", []byte("x"), old)
+	tmpOld := MustFile(t, dir, s+"."+idOld+".response.1-2.tmp", []byte("x"), now.Add(-2*time.Hour))
+	tmpNew := MustFile(t, dir, s+"."+idYoung+".response.1-3.tmp", []byte("x"), now.Add(-time.Minute))
+	legacy := MustFile(t, dir, "ep/"+idOld+".request", request(idOld, old), old)
+	keep := MustFile(t, dir, "ep/.syftkeep", nil, old)
+	perms := MustFile(t, dir, "syft.pub.yaml", []byte("rules: []"), old)
+	schema := MustFile(t, dir, "rpc.schema.json", []byte("{}"), old)
+	emptySender := MustFile(t, dir, "ep/carol@example.com/"+idOld+".request", request(idOld, old), old)
+	emptyEndpoint := filepath.Join(dir, "other")
+	os.MkdirAll(emptyEndpoint, 0o755)
+	// A sender folder that links out of the tree is not entered.
+	outside := t.TempDir()
+	outsideReq := MustFile(t, outside, idOld+".request", request(idOld, old), old)
+	if err := os.Symlink(outside, filepath.Join(dir, "ep", "eve@example.com")); err != nil {
+		t.Fatal(err)
+	}
+
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	c := &cleanup.Cleaner{
+		Root: root, Expiry: expiry, Logger: slog.Default(),
+		Busy: func(rel string) bool { return rel == s+idBusy+".request" },
+	}
+	st := c.Run(now)
+
+	for _, p := range []string{oldReq, oldResp, futureReq, createdOld, broken, orphan, rejected, tmpOld, legacy, filepath.Dir(emptySender)} {
+		if exists(p) {
+			t.Errorf("%s should be gone", p[len(dir):])
+		}
+	}
+	for _, p := range []string{youngReq, youngResp, busyReq, youngOrphan, tmpNew, keep, perms, schema, emptyEndpoint, outsideReq} {
+		if !exists(p) {
+			t.Errorf("%s should be kept", p)
+		}
+	}
+	// Requests: old, future, createdOld, broken, legacy, the empty sender's.
+	// Responses: old's, and the orphan.
+	if st.RequestsDeleted != 6 || st.ResponsesDeleted != 2 || st.Errors != 0 || !st.LastCleanup.Equal(now) {
+		t.Errorf("stats = %+v", st)
+	}
+	if st.Removed["rejected"] != 1 || st.Removed["tmp"] != 1 || st.Removed["orphan_response"] != 1 {
+		t.Errorf("removed = %v", st.Removed)
+	}
+}
