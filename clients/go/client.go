@@ -51,6 +51,9 @@ type Client struct {
 	maxBackoff   time.Duration
 	onRegistered func(Registered)
 	dialOpts     []grpc.DialOption
+	// cleanupExpiry and cleanupInterval go to the sidecar with every app's
+	// registration; empty keeps the sidecar's defaults.
+	cleanupExpiry, cleanupInterval string
 
 	mu        sync.Mutex
 	state     int

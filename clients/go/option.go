@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"log/slog"
 	"time"
 
@@ -98,6 +99,25 @@ type Registered struct {
 func WithOnRegistered(f func(Registered)) Option {
 	return func(c *Client) error {
 		c.onRegistered = f
+		return nil
+	}
+}
+
+// WithCleanup sets how old the apps' request and response files may grow
+// before the sidecar removes them, and how often it looks, in syft-event's
+// grammar ("30d", "1h", "1d2h30m"); an empty string keeps the sidecar's
+// setting. It applies to every app this client registers.
+func WithCleanup(expiry, interval string) Option {
+	return func(c *Client) error {
+		for _, v := range []string{expiry, interval} {
+			if v == "" {
+				continue
+			}
+			if _, err := cleanup.ParseDuration(v); err != nil {
+				return fmt.Errorf("cleanup: %w", err)
+			}
+		}
+		c.cleanupExpiry, c.cleanupInterval = expiry, interval
 		return nil
 	}
 }

@@ -132,7 +132,10 @@ func (s *session) drain() {
 }
 
 func (c *Client) register(app string) *pb.ConnectRequest {
-	r := &pb.Register{App: app, MaxInFlight: uint32(c.concurrency), HandlerName: c.handlerName}
+	r := &pb.Register{
+		App: app, MaxInFlight: uint32(c.concurrency), HandlerName: c.handlerName,
+		CleanupExpiry: c.cleanupExpiry, CleanupInterval: c.cleanupInterval,
+	}
 	for _, ep := range c.routes {
 		if ep.app != app {
 			continue

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/syftconfig"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
@@ -42,8 +47,9 @@ type options struct {
 	healthcheck bool
 	bridge      bridge.Config
 	drain       time.Duration
-	reconcile   time.Duration
 	configPath  string
+	token       string // empty: no token required
+	tls         *tls.Config
 }
 
 // listenAddr is where gRPC is served: a unix socket path or a TCP address.
@@ -76,8 +82,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		dataDir, email, listen, logLevel, logFormat string
-		grace, settle, deadline                     time.Duration
+		grace, settle, deadline, reconcile          time.Duration
 		maxInFlight, maxAttempts                    uint
+		cleanupExpiry, cleanupInterval              string
+		tokenFile, tlsCert, tlsKey, tlsClientCA     string
 	)
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
@@ -94,8 +102,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
+	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
+	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
+	fs.StringVar(&tokenFile, "token-file", "", "`file` holding a token every handler must send (required, or TLS, for TCP beyond loopback)")
+	fs.StringVar(&tlsCert, "tls-cert", "", "serve gRPC over TLS with this certificate `file` (PEM), with --tls-key")
+	fs.StringVar(&tlsKey, "tls-key", "", "the TLS private key `file` (PEM)")
+	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA `file` (PEM): mutual TLS")
 	fs.DurationVar(&o.drain, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to be answered")
-	fs.DurationVar(&o.reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
+	fs.DurationVar(&reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
 	// The flag package prints the whole usage on any error; a bad flag
 	// gets one line instead, and the usage only comes with -h.
 	fs.Usage = func() {}
@@ -137,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		name string
 		v    time.Duration
 		zero bool
-	}{{"grace", grace, true}, {"settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", o.reconcile, true}} {
+	}{{"grace", grace, true}, {"settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", reconcile, true}} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			return nil, bad(d.name, "%s must be positive", d.v)
 		}
@@ -164,20 +178,35 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if listen == "" {
 		listen = cfg.DefaultAddress()
 	}
-	if o.listen, err = parseListen(listen); err != nil {
+	if tokenFile != "" {
+		if o.token, err = auth.ReadTokenFile(tokenFile); err != nil {
+			return nil, bad("token-file", "%v", err)
+		}
+	}
+	if o.tls, err = tlsConfig(tlsCert, tlsKey, tlsClientCA); err != nil {
+		return nil, err
+	}
+	if o.listen, err = parseListen(listen, o.token != "" || o.tls != nil); err != nil {
 		return nil, bad("listen", "%v", err)
 	}
 	o.bridge = bridge.NewConfig(cfg.Email, cfg.DatasitesDir())
 	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)
+	o.bridge.Reconcile = reconcile
+	if o.bridge.CleanupExpiry, err = cleanup.ParseDuration(cleanupExpiry); err != nil {
+		return nil, bad("cleanup-expiry", "%v", err)
+	}
+	if o.bridge.CleanupInterval, err = cleanup.ParseDuration(cleanupInterval); err != nil {
+		return nil, bad("cleanup-interval", "%v", err)
+	}
 	return o, nil
 }
 
 // parseListen accepts unix:///abs/path, unix:path, host:port and
-// tcp://host:port. TCP beyond loopback is refused: nothing authenticates
-// handlers yet, and anyone who can connect can answer the owner's requests.
-func parseListen(s string) (listenAddr, error) {
+// tcp://host:port. TCP beyond loopback needs authentication: anyone who can
+// connect could otherwise answer the owner's requests.
+func parseListen(s string, authenticated bool) (listenAddr, error) {
 	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
 		if rest == "" || !strings.HasPrefix(rest, "/") {
 			return listenAddr{}, fmt.Errorf("%q: a unix socket needs an absolute path (unix:///path)", s)
@@ -192,8 +221,8 @@ func parseListen(s string) (listenAddr, error) {
 	if err != nil {
 		return listenAddr{}, fmt.Errorf("%q is neither unix:///path nor host:port", s)
 	}
-	if !isLoopback(host) {
-		return listenAddr{}, fmt.Errorf("%q is not a loopback address; TCP beyond loopback needs authentication, which this version lacks: use a unix socket on a shared volume", s)
+	if !isLoopback(host) && !authenticated {
+		return listenAddr{}, fmt.Errorf("%q is not a loopback address: TCP beyond loopback needs --token-file or --tls-cert/--tls-key", s)
 	}
 	return listenAddr{network: "tcp", address: addr}, nil
 }
@@ -204,4 +233,35 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// tlsConfig loads the server's certificate and, for mutual TLS, the CA that
+// client certificates must chain to.
+func tlsConfig(certFile, keyFile, clientCA string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "" && clientCA == "":
+		return nil, nil
+	case certFile == "":
+		return nil, usagef("invalid value for flag -tls-cert: needed with -tls-key and -tls-client-ca")
+	case keyFile == "":
+		return nil, usagef("invalid value for flag -tls-key: needed with -tls-cert")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, usagef("invalid value for flag -tls-cert: %v", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCA != "" {
+		pem, err := os.ReadFile(clientCA)
+		if err != nil {
+			return nil, usagef("invalid value for flag -tls-client-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("invalid value for flag -tls-client-ca: no PEM certificate in %s", clientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }

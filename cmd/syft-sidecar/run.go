@@ -18,12 +18,14 @@ import (
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -94,13 +96,25 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 		return err
 	}
 
-	srv := grpc.NewServer(
+	unary := []grpc.UnaryServerInterceptor{grpcMetrics.UnaryServerInterceptor()}
+	streams := []grpc.StreamServerInterceptor{grpcMetrics.StreamServerInterceptor()}
+	if o.token != "" {
+		tok := auth.NewToken(o.token)
+		tok.Logger = logger.With("component", "auth")
+		tok.Refused = m.AuthRefused.Inc
+		unary, streams = append(unary, tok.Unary), append(streams, tok.Stream)
+	}
+	sopts := []grpc.ServerOption{
 		// A reply carries a whole response body; gRPC's 4 MiB default would
 		// end the stream on a large one, and the request would go round.
 		grpc.MaxRecvMsgSize(MaxReplyBytes),
-		grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
-	)
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(streams...),
+	}
+	if o.tls != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.tls)))
+	}
+	srv := grpc.NewServer(sopts...)
 	pb.RegisterSidecarServiceServer(srv, bridge.NewService(b))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
@@ -123,7 +137,8 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	ready.Store(true)
-	logger.Info("sidecar listening", "addr", o.listen.String(), "owner", o.config.Email, "data_dir", o.config.DataDir, "version", version)
+	logger.Info("sidecar listening", "addr", o.listen.String(), "owner", o.config.Email, "data_dir", o.config.DataDir,
+		"token", o.token != "", "tls", o.tls != nil, "version", version)
 
 	select {
 	case <-ctx.Done():

@@ -36,6 +36,7 @@ type app struct {
 	unknown   *metrics.Endpoint
 
 	schemaMu sync.Mutex // one rpc.schema.json writer at a time
+	cleanup  appCleanup
 }
 
 // endpoint is one declared endpoint of an app.
@@ -76,9 +77,8 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 		root:      root,
 		endpoints: make(map[string]*endpoint),
 	}
-	if b.metrics != nil {
-		a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
-	}
+	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
+	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
 	if err := writePermissions(root); err != nil {
 		b.logger.Warn("write permission file", "app", name, "err", err)
 	}

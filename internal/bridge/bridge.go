@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
@@ -54,6 +55,13 @@ type Config struct {
 	Deadline     time.Duration
 	MaxInFlight  uint32
 	MaxAttempts  uint32
+	// CleanupExpiry and CleanupInterval are the defaults of every app's
+	// cleanup; a handler may set its app's at registration.
+	CleanupExpiry   time.Duration
+	CleanupInterval time.Duration
+	// Reconcile is how often every watched folder is rescanned as a safety
+	// net against lost events; zero switches it off.
+	Reconcile time.Duration
 }
 
 // NewConfig returns a Config with the defaults.
@@ -66,6 +74,10 @@ func NewConfig(owner, datasitesDir string) Config {
 		Deadline:     DefaultDeadline,
 		MaxInFlight:  DefaultMaxInFlight,
 		MaxAttempts:  DefaultMaxAttempts,
+
+		CleanupExpiry:   cleanup.DefaultExpiry,
+		CleanupInterval: cleanup.DefaultInterval,
+		Reconcile:       watcher.DefaultReconcileInterval,
 	}
 }
 
@@ -84,6 +96,8 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
+	// cleanWake tells cleanLoop that a schedule changed.
+	cleanWake chan struct{}
 	// unwritten counts responses decided and not yet written, for drains.
 	unwritten atomic.Int64
 
@@ -102,6 +116,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		logger:     logger,
 		metrics:    m,
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
+		cleanWake:  make(chan struct{}, 1),
 	}
 	b.d = newDispatcher(b)
 	return b
@@ -121,6 +136,7 @@ func (b *Bridge) Open() error {
 	b.watcher = watcher.New()
 	b.watcher.Logger = b.logger.With("component", "watcher")
 	b.watcher.Stats = b.metrics
+	b.watcher.ReconcileInterval = b.cfg.Reconcile
 	b.watcher.Ignore = ignoreName
 	// Endpoint and sender folders never end in .request (CleanEndpoint
 	// and the email rule refuse it), so such a name is a request file; one
@@ -142,6 +158,8 @@ func (b *Bridge) Open() error {
 	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.cleanLoop(b.ctx) }()
 	return nil
 }
 

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Service implements the gRPC SidecarService on a Bridge.
@@ -151,6 +154,20 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		}
 		eps = append(eps, declared{path: p, deadline: dl, schema: e.GetSchemaJson()})
 	}
+	var expiry, interval time.Duration
+	for _, f := range []struct {
+		name, value string
+		dst         *time.Duration
+	}{{"cleanup_expiry", r.GetCleanupExpiry(), &expiry}, {"cleanup_interval", r.GetCleanupInterval(), &interval}} {
+		if f.value == "" {
+			continue
+		}
+		d, err := cleanup.ParseDuration(f.value)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "register %s: %s: %v", r.GetApp(), f.name, err)
+		}
+		*f.dst = d
+	}
 	if r.GetHandlerName() != "" {
 		s.name = r.GetHandlerName()
 	}
@@ -176,6 +193,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 	if changed {
 		b.writeSchema(a)
 	}
+	b.setCleanup(a, expiry, interval)
 	if created {
 		// Scanning a large backlog takes a while; the stream must go on
 		// receiving replies meanwhile, or their deadlines would pass.
@@ -191,3 +209,44 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 }
 
 var errAckFull = fmt.Errorf("stream send buffer full")
+
+// CleanNow runs an app's cleanup at once.
+func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.CleanNowResponse, error) {
+	st, err := svc.b.CleanNow(r.GetApp())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &pb.CleanNowResponse{Stats: cleanupStatsPB(st)}, nil
+}
+
+// GetCleanupStats reports an app's last cleanup.
+func (svc *Service) GetCleanupStats(ctx context.Context, r *pb.GetCleanupStatsRequest) (*pb.GetCleanupStatsResponse, error) {
+	st, err := svc.b.LastCleanup(r.GetApp())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &pb.GetCleanupStatsResponse{Stats: cleanupStatsPB(st), Running: st.Running}, nil
+}
+
+func cleanupStatsPB(st CleanupStats) *pb.CleanupStats {
+	out := &pb.CleanupStats{
+		RequestsDeleted:  st.RequestsDeleted,
+		ResponsesDeleted: st.ResponsesDeleted,
+		Errors:           st.Errors,
+		Expiry:           durationpb.New(st.Expiry),
+		Interval:         durationpb.New(st.Interval),
+	}
+	if !st.LastCleanup.IsZero() {
+		out.LastCleanup = timestamppb.New(st.LastCleanup)
+	}
+	return out
+}
+
+// statusOf maps the bridge's errors to gRPC codes, in one place.
+func statusOf(err error) error {
+	switch {
+	case errors.Is(err, ErrUnknownApp):
+		return status.Error(codes.NotFound, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}

@@ -32,6 +32,10 @@ type Metrics struct {
 	WatcherRescans      *prometheus.CounterVec
 	WatcherOverflows    prometheus.Counter
 	WriteErrors         prometheus.Counter
+	CleanupRuns         *prometheus.CounterVec
+	CleanupFilesDeleted *prometheus.CounterVec
+	CleanupErrors       *prometheus.CounterVec
+	AuthRefused         prometheus.Counter
 }
 
 // New registers the collectors on reg.
@@ -87,6 +91,22 @@ func New(reg prometheus.Registerer) *Metrics {
 		WriteErrors: f.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "response_write_errors_total",
 			Help: "Response files that could not be written.",
+		}),
+		CleanupRuns: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "cleanup_runs_total",
+			Help: "Cleanup runs over an app's rpc folder.",
+		}, []string{"app"}),
+		CleanupFilesDeleted: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "cleanup_files_deleted_total",
+			Help: "Files removed by cleanup, by kind (request, response, orphan_response, rejected, tmp).",
+		}, []string{"app", "kind"}),
+		CleanupErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "cleanup_errors_total",
+			Help: "Files cleanup could not read or remove.",
+		}, []string{"app"}),
+		AuthRefused: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "auth_refused_total",
+			Help: "gRPC calls refused for a missing or wrong token.",
 		}),
 	}
 }

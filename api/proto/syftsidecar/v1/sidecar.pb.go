@@ -378,9 +378,16 @@ type Register struct {
 	// the current value (the server default on a new stream).
 	MaxInFlight uint32 `protobuf:"varint,3,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	// A name for logs, such as "echo-worker-1". Optional.
-	HandlerName   string `protobuf:"bytes,4,opt,name=handler_name,json=handlerName,proto3" json:"handler_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HandlerName string `protobuf:"bytes,4,opt,name=handler_name,json=handlerName,proto3" json:"handler_name,omitempty"`
+	// How old the app's request and response files may grow before the
+	// periodic cleanup removes them, in syft-event's grammar ("30d",
+	// "1d2h30m"). Empty keeps the sidecar's --cleanup-expiry.
+	CleanupExpiry string `protobuf:"bytes,5,opt,name=cleanup_expiry,json=cleanupExpiry,proto3" json:"cleanup_expiry,omitempty"`
+	// How often the app's cleanup runs, same grammar. Empty keeps the
+	// sidecar's --cleanup-interval.
+	CleanupInterval string `protobuf:"bytes,6,opt,name=cleanup_interval,json=cleanupInterval,proto3" json:"cleanup_interval,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -437,6 +444,20 @@ func (x *Register) GetMaxInFlight() uint32 {
 func (x *Register) GetHandlerName() string {
 	if x != nil {
 		return x.HandlerName
+	}
+	return ""
+}
+
+func (x *Register) GetCleanupExpiry() string {
+	if x != nil {
+		return x.CleanupExpiry
+	}
+	return ""
+}
+
+func (x *Register) GetCleanupInterval() string {
+	if x != nil {
+		return x.CleanupInterval
 	}
 	return ""
 }
@@ -1054,6 +1075,282 @@ func (x *Error) GetAttempt() uint32 {
 	return 0
 }
 
+// CleanNowRequest names the app to clean.
+type CleanNowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CleanNowRequest) Reset() {
+	*x = CleanNowRequest{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CleanNowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CleanNowRequest) ProtoMessage() {}
+
+func (x *CleanNowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CleanNowRequest.ProtoReflect.Descriptor instead.
+func (*CleanNowRequest) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CleanNowRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+// CleanNowResponse reports the cleanup that just ran.
+type CleanNowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         *CleanupStats          `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CleanNowResponse) Reset() {
+	*x = CleanNowResponse{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CleanNowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CleanNowResponse) ProtoMessage() {}
+
+func (x *CleanNowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CleanNowResponse.ProtoReflect.Descriptor instead.
+func (*CleanNowResponse) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CleanNowResponse) GetStats() *CleanupStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// GetCleanupStatsRequest names the app.
+type GetCleanupStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCleanupStatsRequest) Reset() {
+	*x = GetCleanupStatsRequest{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCleanupStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCleanupStatsRequest) ProtoMessage() {}
+
+func (x *GetCleanupStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCleanupStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetCleanupStatsRequest) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetCleanupStatsRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+// GetCleanupStatsResponse reports the app's last cleanup.
+type GetCleanupStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Stats *CleanupStats          `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Whether the periodic cleanup is scheduled for the app.
+	Running       bool `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCleanupStatsResponse) Reset() {
+	*x = GetCleanupStatsResponse{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCleanupStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCleanupStatsResponse) ProtoMessage() {}
+
+func (x *GetCleanupStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCleanupStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetCleanupStatsResponse) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetCleanupStatsResponse) GetStats() *CleanupStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *GetCleanupStatsResponse) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+// CleanupStats are the counts of one cleanup run, as syft-event's
+// CleanupStats has them.
+type CleanupStats struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	RequestsDeleted  uint64                 `protobuf:"varint,1,opt,name=requests_deleted,json=requestsDeleted,proto3" json:"requests_deleted,omitempty"`
+	ResponsesDeleted uint64                 `protobuf:"varint,2,opt,name=responses_deleted,json=responsesDeleted,proto3" json:"responses_deleted,omitempty"`
+	Errors           uint64                 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Unset until the first run.
+	LastCleanup   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_cleanup,json=lastCleanup,proto3" json:"last_cleanup,omitempty"`
+	Expiry        *durationpb.Duration   `protobuf:"bytes,5,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Interval      *durationpb.Duration   `protobuf:"bytes,6,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CleanupStats) Reset() {
+	*x = CleanupStats{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CleanupStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CleanupStats) ProtoMessage() {}
+
+func (x *CleanupStats) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CleanupStats.ProtoReflect.Descriptor instead.
+func (*CleanupStats) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CleanupStats) GetRequestsDeleted() uint64 {
+	if x != nil {
+		return x.RequestsDeleted
+	}
+	return 0
+}
+
+func (x *CleanupStats) GetResponsesDeleted() uint64 {
+	if x != nil {
+		return x.ResponsesDeleted
+	}
+	return 0
+}
+
+func (x *CleanupStats) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *CleanupStats) GetLastCleanup() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCleanup
+	}
+	return nil
+}
+
+func (x *CleanupStats) GetExpiry() *durationpb.Duration {
+	if x != nil {
+		return x.Expiry
+	}
+	return nil
+}
+
+func (x *CleanupStats) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
 var File_syftsidecar_v1_sidecar_proto protoreflect.FileDescriptor
 
 const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
@@ -1072,12 +1369,14 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\arequest\x18\x02 \x01(\v2\x17.syftsidecar.v1.RequestH\x00R\arequest\x12-\n" +
 	"\x05error\x18\x03 \x01(\v2\x15.syftsidecar.v1.ErrorH\x00R\x05error\x120\n" +
 	"\x06cancel\x18\x04 \x01(\v2\x16.syftsidecar.v1.CancelH\x00R\x06cancelB\x05\n" +
-	"\x03msg\"\x9b\x01\n" +
+	"\x03msg\"\xed\x01\n" +
 	"\bRegister\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x126\n" +
 	"\tendpoints\x18\x02 \x03(\v2\x18.syftsidecar.v1.EndpointR\tendpoints\x12\"\n" +
 	"\rmax_in_flight\x18\x03 \x01(\rR\vmaxInFlight\x12!\n" +
-	"\fhandler_name\x18\x04 \x01(\tR\vhandlerName\"v\n" +
+	"\fhandler_name\x18\x04 \x01(\tR\vhandlerName\x12%\n" +
+	"\x0ecleanup_expiry\x18\x05 \x01(\tR\rcleanupExpiry\x12)\n" +
+	"\x10cleanup_interval\x18\x06 \x01(\tR\x0fcleanupInterval\"v\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x125\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12\x1f\n" +
@@ -1138,7 +1437,23 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x18\n" +
-	"\aattempt\x18\x04 \x01(\rR\aattempt*\x89\x01\n" +
+	"\aattempt\x18\x04 \x01(\rR\aattempt\"#\n" +
+	"\x0fCleanNowRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\"F\n" +
+	"\x10CleanNowResponse\x122\n" +
+	"\x05stats\x18\x01 \x01(\v2\x1c.syftsidecar.v1.CleanupStatsR\x05stats\"*\n" +
+	"\x16GetCleanupStatsRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\"g\n" +
+	"\x17GetCleanupStatsResponse\x122\n" +
+	"\x05stats\x18\x01 \x01(\v2\x1c.syftsidecar.v1.CleanupStatsR\x05stats\x12\x18\n" +
+	"\arunning\x18\x02 \x01(\bR\arunning\"\xa7\x02\n" +
+	"\fCleanupStats\x12)\n" +
+	"\x10requests_deleted\x18\x01 \x01(\x04R\x0frequestsDeleted\x12+\n" +
+	"\x11responses_deleted\x18\x02 \x01(\x04R\x10responsesDeleted\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12=\n" +
+	"\flast_cleanup\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastCleanup\x121\n" +
+	"\x06expiry\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06expiry\x125\n" +
+	"\binterval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\binterval*\x89\x01\n" +
 	"\fCancelReason\x12\x1d\n" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fCANCEL_REASON_DEADLINE_EXCEEDED\x10\x01\x12\x19\n" +
@@ -1147,9 +1462,11 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_STALE_REPLY\x10\x01\x12\x1c\n" +
-	"\x18ERROR_CODE_INVALID_REPLY\x10\x022`\n" +
+	"\x18ERROR_CODE_INVALID_REPLY\x10\x022\x93\x02\n" +
 	"\x0eSidecarService\x12N\n" +
-	"\aConnect\x12\x1e.syftsidecar.v1.ConnectRequest\x1a\x1f.syftsidecar.v1.ConnectResponse(\x010\x01BJZHgithub.com/openmined/syft-sidecar/api/proto/syftsidecar/v1;syftsidecarv1b\x06proto3"
+	"\aConnect\x12\x1e.syftsidecar.v1.ConnectRequest\x1a\x1f.syftsidecar.v1.ConnectResponse(\x010\x01\x12M\n" +
+	"\bCleanNow\x12\x1f.syftsidecar.v1.CleanNowRequest\x1a .syftsidecar.v1.CleanNowResponse\x12b\n" +
+	"\x0fGetCleanupStats\x12&.syftsidecar.v1.GetCleanupStatsRequest\x1a'.syftsidecar.v1.GetCleanupStatsResponseBJZHgithub.com/openmined/syft-sidecar/api/proto/syftsidecar/v1;syftsidecarv1b\x06proto3"
 
 var (
 	file_syftsidecar_v1_sidecar_proto_rawDescOnce sync.Once
@@ -1164,25 +1481,30 @@ func file_syftsidecar_v1_sidecar_proto_rawDescGZIP() []byte {
 }
 
 var file_syftsidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_syftsidecar_v1_sidecar_proto_goTypes = []any{
-	(CancelReason)(0),             // 0: syftsidecar.v1.CancelReason
-	(ErrorCode)(0),                // 1: syftsidecar.v1.ErrorCode
-	(*ConnectRequest)(nil),        // 2: syftsidecar.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 3: syftsidecar.v1.ConnectResponse
-	(*Register)(nil),              // 4: syftsidecar.v1.Register
-	(*Endpoint)(nil),              // 5: syftsidecar.v1.Endpoint
-	(*Registered)(nil),            // 6: syftsidecar.v1.Registered
-	(*Request)(nil),               // 7: syftsidecar.v1.Request
-	(*Reply)(nil),                 // 8: syftsidecar.v1.Reply
-	(*ExtendDeadline)(nil),        // 9: syftsidecar.v1.ExtendDeadline
-	(*Credit)(nil),                // 10: syftsidecar.v1.Credit
-	(*Cancel)(nil),                // 11: syftsidecar.v1.Cancel
-	(*Error)(nil),                 // 12: syftsidecar.v1.Error
-	nil,                           // 13: syftsidecar.v1.Request.HeadersEntry
-	nil,                           // 14: syftsidecar.v1.Reply.HeadersEntry
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(CancelReason)(0),               // 0: syftsidecar.v1.CancelReason
+	(ErrorCode)(0),                  // 1: syftsidecar.v1.ErrorCode
+	(*ConnectRequest)(nil),          // 2: syftsidecar.v1.ConnectRequest
+	(*ConnectResponse)(nil),         // 3: syftsidecar.v1.ConnectResponse
+	(*Register)(nil),                // 4: syftsidecar.v1.Register
+	(*Endpoint)(nil),                // 5: syftsidecar.v1.Endpoint
+	(*Registered)(nil),              // 6: syftsidecar.v1.Registered
+	(*Request)(nil),                 // 7: syftsidecar.v1.Request
+	(*Reply)(nil),                   // 8: syftsidecar.v1.Reply
+	(*ExtendDeadline)(nil),          // 9: syftsidecar.v1.ExtendDeadline
+	(*Credit)(nil),                  // 10: syftsidecar.v1.Credit
+	(*Cancel)(nil),                  // 11: syftsidecar.v1.Cancel
+	(*Error)(nil),                   // 12: syftsidecar.v1.Error
+	(*CleanNowRequest)(nil),         // 13: syftsidecar.v1.CleanNowRequest
+	(*CleanNowResponse)(nil),        // 14: syftsidecar.v1.CleanNowResponse
+	(*GetCleanupStatsRequest)(nil),  // 15: syftsidecar.v1.GetCleanupStatsRequest
+	(*GetCleanupStatsResponse)(nil), // 16: syftsidecar.v1.GetCleanupStatsResponse
+	(*CleanupStats)(nil),            // 17: syftsidecar.v1.CleanupStats
+	nil,                             // 18: syftsidecar.v1.Request.HeadersEntry
+	nil,                             // 19: syftsidecar.v1.Reply.HeadersEntry
+	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
 }
 var file_syftsidecar_v1_sidecar_proto_depIdxs = []int32{
 	4,  // 0: syftsidecar.v1.ConnectRequest.register:type_name -> syftsidecar.v1.Register
@@ -1194,22 +1516,31 @@ var file_syftsidecar_v1_sidecar_proto_depIdxs = []int32{
 	12, // 6: syftsidecar.v1.ConnectResponse.error:type_name -> syftsidecar.v1.Error
 	11, // 7: syftsidecar.v1.ConnectResponse.cancel:type_name -> syftsidecar.v1.Cancel
 	5,  // 8: syftsidecar.v1.Register.endpoints:type_name -> syftsidecar.v1.Endpoint
-	15, // 9: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
-	13, // 10: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
-	16, // 11: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
-	16, // 12: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
-	16, // 13: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
-	14, // 14: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
-	15, // 15: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
+	20, // 9: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
+	18, // 10: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
+	21, // 11: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
+	21, // 12: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
+	21, // 13: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
+	19, // 14: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
+	20, // 15: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
 	0,  // 16: syftsidecar.v1.Cancel.reason:type_name -> syftsidecar.v1.CancelReason
 	1,  // 17: syftsidecar.v1.Error.code:type_name -> syftsidecar.v1.ErrorCode
-	2,  // 18: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
-	3,  // 19: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	17, // 18: syftsidecar.v1.CleanNowResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	17, // 19: syftsidecar.v1.GetCleanupStatsResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	21, // 20: syftsidecar.v1.CleanupStats.last_cleanup:type_name -> google.protobuf.Timestamp
+	20, // 21: syftsidecar.v1.CleanupStats.expiry:type_name -> google.protobuf.Duration
+	20, // 22: syftsidecar.v1.CleanupStats.interval:type_name -> google.protobuf.Duration
+	2,  // 23: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
+	13, // 24: syftsidecar.v1.SidecarService.CleanNow:input_type -> syftsidecar.v1.CleanNowRequest
+	15, // 25: syftsidecar.v1.SidecarService.GetCleanupStats:input_type -> syftsidecar.v1.GetCleanupStatsRequest
+	3,  // 26: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
+	14, // 27: syftsidecar.v1.SidecarService.CleanNow:output_type -> syftsidecar.v1.CleanNowResponse
+	16, // 28: syftsidecar.v1.SidecarService.GetCleanupStats:output_type -> syftsidecar.v1.GetCleanupStatsResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_syftsidecar_v1_sidecar_proto_init() }
@@ -1237,7 +1568,7 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_syftsidecar_v1_sidecar_proto_rawDesc), len(file_syftsidecar_v1_sidecar_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

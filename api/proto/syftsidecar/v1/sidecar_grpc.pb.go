@@ -24,7 +24,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SidecarService_Connect_FullMethodName = "/syftsidecar.v1.SidecarService/Connect"
+	SidecarService_Connect_FullMethodName         = "/syftsidecar.v1.SidecarService/Connect"
+	SidecarService_CleanNow_FullMethodName        = "/syftsidecar.v1.SidecarService/CleanNow"
+	SidecarService_GetCleanupStats_FullMethodName = "/syftsidecar.v1.SidecarService/GetCleanupStats"
 )
 
 // SidecarServiceClient is the client API for SidecarService service.
@@ -39,6 +41,11 @@ type SidecarServiceClient interface {
 	// stream when it ends are handed to another handler of the same endpoint
 	// (with attempt + 1), so a handler that dies loses nothing.
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ConnectRequest, ConnectResponse], error)
+	// CleanNow removes an app's old request and response files at once, as
+	// the periodic cleanup does, and returns what it removed.
+	CleanNow(ctx context.Context, in *CleanNowRequest, opts ...grpc.CallOption) (*CleanNowResponse, error)
+	// GetCleanupStats returns what an app's last cleanup removed.
+	GetCleanupStats(ctx context.Context, in *GetCleanupStatsRequest, opts ...grpc.CallOption) (*GetCleanupStatsResponse, error)
 }
 
 type sidecarServiceClient struct {
@@ -62,6 +69,26 @@ func (c *sidecarServiceClient) Connect(ctx context.Context, opts ...grpc.CallOpt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SidecarService_ConnectClient = grpc.BidiStreamingClient[ConnectRequest, ConnectResponse]
 
+func (c *sidecarServiceClient) CleanNow(ctx context.Context, in *CleanNowRequest, opts ...grpc.CallOption) (*CleanNowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CleanNowResponse)
+	err := c.cc.Invoke(ctx, SidecarService_CleanNow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sidecarServiceClient) GetCleanupStats(ctx context.Context, in *GetCleanupStatsRequest, opts ...grpc.CallOption) (*GetCleanupStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCleanupStatsResponse)
+	err := c.cc.Invoke(ctx, SidecarService_GetCleanupStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SidecarServiceServer is the server API for SidecarService service.
 // All implementations must embed UnimplementedSidecarServiceServer
 // for forward compatibility.
@@ -74,6 +101,11 @@ type SidecarServiceServer interface {
 	// stream when it ends are handed to another handler of the same endpoint
 	// (with attempt + 1), so a handler that dies loses nothing.
 	Connect(grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]) error
+	// CleanNow removes an app's old request and response files at once, as
+	// the periodic cleanup does, and returns what it removed.
+	CleanNow(context.Context, *CleanNowRequest) (*CleanNowResponse, error)
+	// GetCleanupStats returns what an app's last cleanup removed.
+	GetCleanupStats(context.Context, *GetCleanupStatsRequest) (*GetCleanupStatsResponse, error)
 	mustEmbedUnimplementedSidecarServiceServer()
 }
 
@@ -86,6 +118,12 @@ type UnimplementedSidecarServiceServer struct{}
 
 func (UnimplementedSidecarServiceServer) Connect(grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]) error {
 	return status.Error(codes.Unimplemented, "method Connect not implemented")
+}
+func (UnimplementedSidecarServiceServer) CleanNow(context.Context, *CleanNowRequest) (*CleanNowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CleanNow not implemented")
+}
+func (UnimplementedSidecarServiceServer) GetCleanupStats(context.Context, *GetCleanupStatsRequest) (*GetCleanupStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCleanupStats not implemented")
 }
 func (UnimplementedSidecarServiceServer) mustEmbedUnimplementedSidecarServiceServer() {}
 func (UnimplementedSidecarServiceServer) testEmbeddedByValue()                        {}
@@ -115,13 +153,58 @@ func _SidecarService_Connect_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SidecarService_ConnectServer = grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]
 
+func _SidecarService_CleanNow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CleanNowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SidecarServiceServer).CleanNow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SidecarService_CleanNow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SidecarServiceServer).CleanNow(ctx, req.(*CleanNowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SidecarService_GetCleanupStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCleanupStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SidecarServiceServer).GetCleanupStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SidecarService_GetCleanupStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SidecarServiceServer).GetCleanupStats(ctx, req.(*GetCleanupStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SidecarService_ServiceDesc is the grpc.ServiceDesc for SidecarService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var SidecarService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "syftsidecar.v1.SidecarService",
 	HandlerType: (*SidecarServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CleanNow",
+			Handler:    _SidecarService_CleanNow_Handler,
+		},
+		{
+			MethodName: "GetCleanupStats",
+			Handler:    _SidecarService_GetCleanupStats_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Connect",

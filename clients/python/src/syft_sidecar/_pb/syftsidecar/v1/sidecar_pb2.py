@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-syft_sidecar/_pb/syftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n\x0e\x43onnectRequest\x12,\n\x08register\x18\x01 \x01(\x0b\x32\x18.syftsidecar.v1.RegisterH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.syftsidecar.v1.ReplyH\x00\x12\x39\n\x0f\x65xtend_deadline\x18\x03 \x01(\x0b\x32\x1e.syftsidecar.v1.ExtendDeadlineH\x00\x12(\n\x06\x63redit\x18\x04 \x01(\x0b\x32\x16.syftsidecar.v1.CreditH\x00\x42\x05\n\x03msg\"\xc8\x01\n\x0f\x43onnectResponse\x12\x30\n\nregistered\x18\x01 \x01(\x0b\x32\x1a.syftsidecar.v1.RegisteredH\x00\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x17.syftsidecar.v1.RequestH\x00\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.syftsidecar.v1.ErrorH\x00\x12(\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x16.syftsidecar.v1.CancelH\x00\x42\x05\n\x03msg\"q\n\x08Register\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12+\n\tendpoints\x18\x02 \x03(\x0b\x32\x18.syftsidecar.v1.Endpoint\x12\x15\n\rmax_in_flight\x18\x03 \x01(\r\x12\x14\n\x0chandler_name\x18\x04 \x01(\t\"Z\n\x08\x45ndpoint\x12\x0c\n\x04path\x18\x01 \x01(\t\x12+\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bschema_json\x18\x03 \x01(\t\"g\n\nRegistered\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0f\n\x07rpc_dir\x18\x03 \x01(\t\x12\x15\n\rdatasites_dir\x18\x04 \x01(\t\x12\x15\n\rmax_in_flight\x18\x05 \x01(\r\"\x8b\x03\n\x07Request\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0b\n\x03\x61pp\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0e\n\x06method\x18\x07 \x01(\t\x12\x35\n\x07headers\x18\x08 \x03(\x0b\x32$.syftsidecar.v1.Request.HeadersEntry\x12\x11\n\x04\x62ody\x18\t \x01(\x0cH\x00\x88\x01\x01\x12+\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65xpires\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\r \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_body\"\xc2\x01\n\x05Reply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x13\n\x0bstatus_code\x18\x03 \x01(\x05\x12\x33\n\x07headers\x18\x04 \x03(\x0b\x32\".syftsidecar.v1.Reply.HeadersEntry\x12\x11\n\x04\x62ody\x18\x05 \x01(\x0cH\x00\x88\x01\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_body\"c\n\x0e\x45xtendDeadline\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12,\n\textend_by\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x1f\n\x06\x43redit\x12\x15\n\rmax_in_flight\x18\x01 \x01(\r\"[\n\x06\x43\x61ncel\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12,\n\x06reason\x18\x03 \x01(\x0e\x32\x1c.syftsidecar.v1.CancelReason\"f\n\x05\x45rror\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.syftsidecar.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r*\x89\x01\n\x0c\x43\x61ncelReason\x12\x1d\n\x19\x43\x41NCEL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1f\x43\x41NCEL_REASON_DEADLINE_EXCEEDED\x10\x01\x12\x19\n\x15\x43\x41NCEL_REASON_EXPIRED\x10\x02\x12\x1a\n\x16\x43\x41NCEL_REASON_SHUTDOWN\x10\x03*a\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_CODE_STALE_REPLY\x10\x01\x12\x1c\n\x18\x45RROR_CODE_INVALID_REPLY\x10\x02\x32`\n\x0eSidecarService\x12N\n\x07\x43onnect\x12\x1e.syftsidecar.v1.ConnectRequest\x1a\x1f.syftsidecar.v1.ConnectResponse(\x01\x30\x01\x42JZHgithub.com/openmined/syft-sidecar/api/proto/syftsidecar/v1;syftsidecarv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-syft_sidecar/_pb/syftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n\x0e\x43onnectRequest\x12,\n\x08register\x18\x01 \x01(\x0b\x32\x18.syftsidecar.v1.RegisterH\x00\x12&\n\x05reply\x18\x02 \x01(\x0b\x32\x15.syftsidecar.v1.ReplyH\x00\x12\x39\n\x0f\x65xtend_deadline\x18\x03 \x01(\x0b\x32\x1e.syftsidecar.v1.ExtendDeadlineH\x00\x12(\n\x06\x63redit\x18\x04 \x01(\x0b\x32\x16.syftsidecar.v1.CreditH\x00\x42\x05\n\x03msg\"\xc8\x01\n\x0f\x43onnectResponse\x12\x30\n\nregistered\x18\x01 \x01(\x0b\x32\x1a.syftsidecar.v1.RegisteredH\x00\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x17.syftsidecar.v1.RequestH\x00\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.syftsidecar.v1.ErrorH\x00\x12(\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x16.syftsidecar.v1.CancelH\x00\x42\x05\n\x03msg\"\xa3\x01\n\x08Register\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12+\n\tendpoints\x18\x02 \x03(\x0b\x32\x18.syftsidecar.v1.Endpoint\x12\x15\n\rmax_in_flight\x18\x03 \x01(\r\x12\x14\n\x0chandler_name\x18\x04 \x01(\t\x12\x16\n\x0e\x63leanup_expiry\x18\x05 \x01(\t\x12\x18\n\x10\x63leanup_interval\x18\x06 \x01(\t\"Z\n\x08\x45ndpoint\x12\x0c\n\x04path\x18\x01 \x01(\t\x12+\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bschema_json\x18\x03 \x01(\t\"g\n\nRegistered\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0f\n\x07rpc_dir\x18\x03 \x01(\t\x12\x15\n\rdatasites_dir\x18\x04 \x01(\t\x12\x15\n\rmax_in_flight\x18\x05 \x01(\r\"\x8b\x03\n\x07Request\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x0b\n\x03\x61pp\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x0e\n\x06method\x18\x07 \x01(\t\x12\x35\n\x07headers\x18\x08 \x03(\x0b\x32$.syftsidecar.v1.Request.HeadersEntry\x12\x11\n\x04\x62ody\x18\t \x01(\x0cH\x00\x88\x01\x01\x12+\n\x07\x63reated\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65xpires\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\r \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_body\"\xc2\x01\n\x05Reply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x13\n\x0bstatus_code\x18\x03 \x01(\x05\x12\x33\n\x07headers\x18\x04 \x03(\x0b\x32\".syftsidecar.v1.Reply.HeadersEntry\x12\x11\n\x04\x62ody\x18\x05 \x01(\x0cH\x00\x88\x01\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_body\"c\n\x0e\x45xtendDeadline\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12,\n\textend_by\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x1f\n\x06\x43redit\x12\x15\n\rmax_in_flight\x18\x01 \x01(\r\"[\n\x06\x43\x61ncel\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12,\n\x06reason\x18\x03 \x01(\x0e\x32\x1c.syftsidecar.v1.CancelReason\"f\n\x05\x45rror\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.syftsidecar.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\"\x1e\n\x0f\x43leanNowRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\"?\n\x10\x43leanNowResponse\x12+\n\x05stats\x18\x01 \x01(\x0b\x32\x1c.syftsidecar.v1.CleanupStats\"%\n\x16GetCleanupStatsRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\"W\n\x17GetCleanupStatsResponse\x12+\n\x05stats\x18\x01 \x01(\x0b\x32\x1c.syftsidecar.v1.CleanupStats\x12\x0f\n\x07running\x18\x02 \x01(\x08\"\xdd\x01\n\x0c\x43leanupStats\x12\x18\n\x10requests_deleted\x18\x01 \x01(\x04\x12\x19\n\x11responses_deleted\x18\x02 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x03 \x01(\x04\x12\x30\n\x0clast_cleanup\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x65xpiry\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration*\x89\x01\n\x0c\x43\x61ncelReason\x12\x1d\n\x19\x43\x41NCEL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1f\x43\x41NCEL_REASON_DEADLINE_EXCEEDED\x10\x01\x12\x19\n\x15\x43\x41NCEL_REASON_EXPIRED\x10\x02\x12\x1a\n\x16\x43\x41NCEL_REASON_SHUTDOWN\x10\x03*a\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_CODE_STALE_REPLY\x10\x01\x12\x1c\n\x18\x45RROR_CODE_INVALID_REPLY\x10\x02\x32\x93\x02\n\x0eSidecarService\x12N\n\x07\x43onnect\x12\x1e.syftsidecar.v1.ConnectRequest\x1a\x1f.syftsidecar.v1.ConnectResponse(\x01\x30\x01\x12M\n\x08\x43leanNow\x12\x1f.syftsidecar.v1.CleanNowRequest\x1a .syftsidecar.v1.CleanNowResponse\x12\x62\n\x0fGetCleanupStats\x12&.syftsidecar.v1.GetCleanupStatsRequest\x1a\'.syftsidecar.v1.GetCleanupStatsResponseBJZHgithub.com/openmined/syft-sidecar/api/proto/syftsidecar/v1;syftsidecarv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,36 +38,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUEST_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_REPLY_HEADERSENTRY']._loaded_options = None
   _globals['_REPLY_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_CANCELREASON']._serialized_start=1785
-  _globals['_CANCELREASON']._serialized_end=1922
-  _globals['_ERRORCODE']._serialized_start=1924
-  _globals['_ERRORCODE']._serialized_end=2021
+  _globals['_CANCELREASON']._serialized_start=2285
+  _globals['_CANCELREASON']._serialized_end=2422
+  _globals['_ERRORCODE']._serialized_start=2424
+  _globals['_ERRORCODE']._serialized_end=2521
   _globals['_CONNECTREQUEST']._serialized_start=131
   _globals['_CONNECTREQUEST']._serialized_end=341
   _globals['_CONNECTRESPONSE']._serialized_start=344
   _globals['_CONNECTRESPONSE']._serialized_end=544
-  _globals['_REGISTER']._serialized_start=546
-  _globals['_REGISTER']._serialized_end=659
-  _globals['_ENDPOINT']._serialized_start=661
-  _globals['_ENDPOINT']._serialized_end=751
-  _globals['_REGISTERED']._serialized_start=753
-  _globals['_REGISTERED']._serialized_end=856
-  _globals['_REQUEST']._serialized_start=859
-  _globals['_REQUEST']._serialized_end=1254
-  _globals['_REQUEST_HEADERSENTRY']._serialized_start=1199
-  _globals['_REQUEST_HEADERSENTRY']._serialized_end=1245
-  _globals['_REPLY']._serialized_start=1257
-  _globals['_REPLY']._serialized_end=1451
-  _globals['_REPLY_HEADERSENTRY']._serialized_start=1199
-  _globals['_REPLY_HEADERSENTRY']._serialized_end=1245
-  _globals['_EXTENDDEADLINE']._serialized_start=1453
-  _globals['_EXTENDDEADLINE']._serialized_end=1552
-  _globals['_CREDIT']._serialized_start=1554
-  _globals['_CREDIT']._serialized_end=1585
-  _globals['_CANCEL']._serialized_start=1587
-  _globals['_CANCEL']._serialized_end=1678
-  _globals['_ERROR']._serialized_start=1680
-  _globals['_ERROR']._serialized_end=1782
-  _globals['_SIDECARSERVICE']._serialized_start=2023
-  _globals['_SIDECARSERVICE']._serialized_end=2119
+  _globals['_REGISTER']._serialized_start=547
+  _globals['_REGISTER']._serialized_end=710
+  _globals['_ENDPOINT']._serialized_start=712
+  _globals['_ENDPOINT']._serialized_end=802
+  _globals['_REGISTERED']._serialized_start=804
+  _globals['_REGISTERED']._serialized_end=907
+  _globals['_REQUEST']._serialized_start=910
+  _globals['_REQUEST']._serialized_end=1305
+  _globals['_REQUEST_HEADERSENTRY']._serialized_start=1250
+  _globals['_REQUEST_HEADERSENTRY']._serialized_end=1296
+  _globals['_REPLY']._serialized_start=1308
+  _globals['_REPLY']._serialized_end=1502
+  _globals['_REPLY_HEADERSENTRY']._serialized_start=1250
+  _globals['_REPLY_HEADERSENTRY']._serialized_end=1296
+  _globals['_EXTENDDEADLINE']._serialized_start=1504
+  _globals['_EXTENDDEADLINE']._serialized_end=1603
+  _globals['_CREDIT']._serialized_start=1605
+  _globals['_CREDIT']._serialized_end=1636
+  _globals['_CANCEL']._serialized_start=1638
+  _globals['_CANCEL']._serialized_end=1729
+  _globals['_ERROR']._serialized_start=1731
+  _globals['_ERROR']._serialized_end=1833
+  _globals['_CLEANNOWREQUEST']._serialized_start=1835
+  _globals['_CLEANNOWREQUEST']._serialized_end=1865
+  _globals['_CLEANNOWRESPONSE']._serialized_start=1867
+  _globals['_CLEANNOWRESPONSE']._serialized_end=1930
+  _globals['_GETCLEANUPSTATSREQUEST']._serialized_start=1932
+  _globals['_GETCLEANUPSTATSREQUEST']._serialized_end=1969
+  _globals['_GETCLEANUPSTATSRESPONSE']._serialized_start=1971
+  _globals['_GETCLEANUPSTATSRESPONSE']._serialized_end=2058
+  _globals['_CLEANUPSTATS']._serialized_start=2061
+  _globals['_CLEANUPSTATS']._serialized_end=2282
+  _globals['_SIDECARSERVICE']._serialized_start=2524
+  _globals['_SIDECARSERVICE']._serialized_end=2799
 # @@protoc_insertion_point(module_scope)

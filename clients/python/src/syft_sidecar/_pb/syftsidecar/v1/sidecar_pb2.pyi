@@ -56,16 +56,20 @@ class ConnectResponse(_message.Message):
     def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name")
+    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval")
     APP_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     HANDLER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLEANUP_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    CLEANUP_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     app: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
     max_in_flight: int
     handler_name: str
-    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ...) -> None: ...
+    cleanup_expiry: str
+    cleanup_interval: str
+    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ...) -> None: ...
 
 class Endpoint(_message.Message):
     __slots__ = ("path", "deadline", "schema_json")
@@ -186,3 +190,45 @@ class Error(_message.Message):
     request_id: str
     attempt: int
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class CleanNowRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    def __init__(self, app: _Optional[str] = ...) -> None: ...
+
+class CleanNowResponse(_message.Message):
+    __slots__ = ("stats",)
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    stats: CleanupStats
+    def __init__(self, stats: _Optional[_Union[CleanupStats, _Mapping]] = ...) -> None: ...
+
+class GetCleanupStatsRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    def __init__(self, app: _Optional[str] = ...) -> None: ...
+
+class GetCleanupStatsResponse(_message.Message):
+    __slots__ = ("stats", "running")
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    stats: CleanupStats
+    running: bool
+    def __init__(self, stats: _Optional[_Union[CleanupStats, _Mapping]] = ..., running: bool = ...) -> None: ...
+
+class CleanupStats(_message.Message):
+    __slots__ = ("requests_deleted", "responses_deleted", "errors", "last_cleanup", "expiry", "interval")
+    REQUESTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LAST_CLEANUP_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    requests_deleted: int
+    responses_deleted: int
+    errors: int
+    last_cleanup: _timestamp_pb2.Timestamp
+    expiry: _duration_pb2.Duration
+    interval: _duration_pb2.Duration
+    def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...

@@ -40,6 +40,16 @@ class SidecarServiceStub(object):
                 request_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectRequest.SerializeToString,
                 response_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectResponse.FromString,
                 _registered_method=True)
+        self.CleanNow = channel.unary_unary(
+                '/syftsidecar.v1.SidecarService/CleanNow',
+                request_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowRequest.SerializeToString,
+                response_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowResponse.FromString,
+                _registered_method=True)
+        self.GetCleanupStats = channel.unary_unary(
+                '/syftsidecar.v1.SidecarService/GetCleanupStats',
+                request_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsRequest.SerializeToString,
+                response_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsResponse.FromString,
+                _registered_method=True)
 
 
 class SidecarServiceServicer(object):
@@ -57,6 +67,21 @@ class SidecarServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CleanNow(self, request, context):
+        """CleanNow removes an app's old request and response files at once, as
+        the periodic cleanup does, and returns what it removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCleanupStats(self, request, context):
+        """GetCleanupStats returns what an app's last cleanup removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SidecarServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +89,16 @@ def add_SidecarServiceServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectRequest.FromString,
                     response_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectResponse.SerializeToString,
+            ),
+            'CleanNow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CleanNow,
+                    request_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowRequest.FromString,
+                    response_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowResponse.SerializeToString,
+            ),
+            'GetCleanupStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCleanupStats,
+                    request_deserializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsRequest.FromString,
+                    response_serializer=syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -94,6 +129,60 @@ class SidecarService(object):
             '/syftsidecar.v1.SidecarService/Connect',
             syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectRequest.SerializeToString,
             syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.ConnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CleanNow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/syftsidecar.v1.SidecarService/CleanNow',
+            syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowRequest.SerializeToString,
+            syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.CleanNowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCleanupStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/syftsidecar.v1.SidecarService/GetCleanupStats',
+            syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsRequest.SerializeToString,
+            syft__sidecar_dot___pb_dot_syftsidecar_dot_v1_dot_sidecar__pb2.GetCleanupStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
