@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -51,6 +53,8 @@ type Client struct {
 	maxBackoff   time.Duration
 	onRegistered func(Registered)
 	dialOpts     []grpc.DialOption
+	token        string      // sent as "authorization: Bearer <token>"; empty: none
+	tlsConfig    *tls.Config // nil: plaintext (unix sockets, loopback)
 	// cleanupExpiry and cleanupInterval go to the sidecar with every app's
 	// registration; empty keeps the sidecar's defaults.
 	cleanupExpiry, cleanupInterval string
@@ -97,6 +101,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		maxBackoff:  DefaultMaxBackoff,
 		endpoints:   map[route]*endpoint{},
 	}
+	c.token = os.Getenv(EnvToken)
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, fmt.Errorf("new client: %w", err)
@@ -121,11 +126,19 @@ func New(addr string, opts ...Option) (*Client, error) {
 	// gRPC's default of up to two minutes.
 	bc := backoff.DefaultConfig
 	bc.BaseDelay, bc.MaxDelay = c.minBackoff, c.maxBackoff
-	dial := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if c.tlsConfig != nil {
+		creds = credentials.NewTLS(c.tlsConfig)
+	}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxRecvSize)),
-	}, c.dialOpts...)
+	}
+	if c.token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: c.token, secure: c.tlsConfig != nil}))
+	}
+	dial = append(dial, c.dialOpts...)
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("new client for %s: %w", addr, err)

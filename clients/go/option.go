@@ -1,11 +1,14 @@
 package sidecar
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -121,6 +124,47 @@ func WithCleanup(expiry, interval string) Option {
 		return nil
 	}
 }
+
+// EnvToken names the environment variable New reads a token from when
+// WithToken is not given.
+const EnvToken = "SYFT_SIDECAR_TOKEN"
+
+// WithToken sends token with every call, as the sidecar's --token-file
+// requires. Without it, $SYFT_SIDECAR_TOKEN is used if set.
+func WithToken(token string) Option {
+	return func(c *Client) error {
+		if strings.ContainsAny(token, "\r\n") {
+			return errors.New("token: holds a line break")
+		}
+		c.token = strings.TrimSpace(token)
+		return nil
+	}
+}
+
+// WithTLS connects over TLS with cfg (set Certificates in it for mutual
+// TLS), as the sidecar's --tls-cert requires.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *Client) error {
+		if cfg == nil {
+			return errors.New("tls: nil config")
+		}
+		c.tlsConfig = cfg
+		return nil
+	}
+}
+
+// bearer sends the token. Over plaintext it is only allowed because the
+// sidecar decides where plaintext is acceptable (unix sockets, loopback).
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // EndpointOption configures one endpoint in Handle.
 type EndpointOption func(*endpoint) error
