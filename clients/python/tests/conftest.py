@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 from syft_core import Client
@@ -161,12 +161,16 @@ def make_app(datasite: Datasite, sidecar: Sidecar) -> Iterator[Callable[..., Syf
         box.stop()
 
 
-def body_of(resp: Any) -> Optional[bytes]:
-    return resp.body
+def start(box: SyftEvents) -> SyftEvents:
+    """Start ``box`` and wait for the sidecar's first cleanup of its app.
 
-
-def as_dict(resp: Any) -> Dict[str, Any]:
-    return {"status": int(resp.status_code), "body": resp.body}
+    The cleanup removes empty sender folders; run while syft-rpc is between
+    its mkdir and its write, it makes ``rpc.send`` fail, so tests send only
+    after it (see the README's notes on the sidecar).
+    """
+    box.start()
+    wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
+    return box
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

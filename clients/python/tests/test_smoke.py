@@ -1,3 +1,5 @@
+from conftest import start
+
 from syft_sidecar import SyftEvents
 
 
@@ -8,7 +10,7 @@ def test_hello(datasite, make_app):
     def hello(name: str) -> str:
         return f"Hello, {name}!"
 
-    box.start()
+    start(box)
     resp = datasite.call("smoke", "/hello", "world")
     assert resp.status_code == 200
     assert resp.body == b"Hello, world!"

@@ -14,6 +14,7 @@ import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
@@ -41,7 +42,7 @@ from ._session import (
     handler_name,
     permanent,
 )
-from .cleanup import CLEANUP_NOT_AVAILABLE, CleanupStats, parse_time_interval
+from .cleanup import CleanupStats, parse_time_interval
 from .router import EventRouter
 from .schema import generate_schema
 from .types import Request, Response
@@ -108,8 +109,10 @@ class SyftEvents:
             raise ValueError(f"invalid app name {app_name!r}: use letters, digits, '.', '_', '-'")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
-        self.cleanup_expiry = parse_time_interval(cleanup_expiry)
-        self.cleanup_interval = parse_time_interval(cleanup_interval)
+        parse_time_interval(cleanup_expiry)  # syft-event's errors, at once
+        parse_time_interval(cleanup_interval)
+        self.cleanup_expiry = cleanup_expiry
+        self.cleanup_interval = cleanup_interval
         self.app_name = app_name
         self.schema = publish_schema
         self.state: Dict[str, Any] = {}
@@ -251,12 +254,32 @@ class SyftEvents:
         return {path: generate_schema(ep.func) for path, ep in self._endpoints.items()}
 
     def is_cleanup_running(self) -> bool:
-        """Cleanup belongs to the sidecar, which does not run it yet."""
-        raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
+        """Whether the sidecar runs this app's periodic cleanup (False before
+        ``start()``)."""
+        if self._state != "started" or not self._registered.is_set():
+            return False
+        return bool(self._cleanup_call("GetCleanupStats").running)
 
     def get_cleanup_stats(self) -> CleanupStats:
-        """Cleanup belongs to the sidecar, which does not run it yet."""
-        raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
+        """What the sidecar's last cleanup of this app removed.
+
+        ``last_cleanup`` is ``None`` until the first run. The sidecar runs
+        the cleanup (``cleanup_expiry`` and ``cleanup_interval`` go to it with
+        the registration); before ``start()`` this raises ``RuntimeError``.
+        """
+        return _cleanup_stats(self._cleanup_call("GetCleanupStats").stats)
+
+    def cleanup_now(self) -> CleanupStats:
+        """Run this app's cleanup in the sidecar at once and return what it removed."""
+        return _cleanup_stats(self._cleanup_call("CleanNow").stats)
+
+    def _cleanup_call(self, method: str) -> Any:
+        if self._state != "started" or self._channel is None or not self._registered.is_set():
+            raise RuntimeError(f"{method}: cleanup runs in the sidecar; call start() first")
+        stub = pb_grpc.SidecarServiceStub(self._channel)
+        if method == "CleanNow":
+            return stub.CleanNow(pb.CleanNowRequest(app=self.app_name), timeout=60)
+        return stub.GetCleanupStats(pb.GetCleanupStatsRequest(app=self.app_name), timeout=10)
 
     @property
     def address(self) -> str:
@@ -403,7 +426,11 @@ class SyftEvents:
 
     def _register_msg(self) -> pb.ConnectRequest:
         reg = pb.Register(
-            app=self.app_name, max_in_flight=self.max_in_flight, handler_name=handler_name()
+            app=self.app_name,
+            max_in_flight=self.max_in_flight,
+            handler_name=handler_name(),
+            cleanup_expiry=self.cleanup_expiry,
+            cleanup_interval=self.cleanup_interval,
         )
         for ep in self._endpoints.values():
             e = reg.endpoints.add(path=ep.path)
@@ -599,6 +626,16 @@ def _reply(m: pb.Request, code: int, headers: Dict[str, str], body: Optional[byt
     if body is not None:
         r.body = body
     return r
+
+
+def _cleanup_stats(m: pb.CleanupStats) -> CleanupStats:
+    st = CleanupStats()
+    st.requests_deleted = m.requests_deleted
+    st.responses_deleted = m.responses_deleted
+    st.errors = m.errors
+    if m.HasField("last_cleanup"):
+        st.last_cleanup = m.last_cleanup.ToDatetime(tzinfo=timezone.utc)
+    return st
 
 
 def _endpoint_path(endpoint: str) -> str:

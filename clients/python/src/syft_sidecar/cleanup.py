@@ -1,9 +1,11 @@
 """Cleanup of old request and response files: the sidecar's job.
 
 The names syft-event's ``cleanup`` module exports exist here so that apps
-import unchanged. Retention itself belongs to the sidecar, which does not
-run it yet (see ``CLEANUP_NOT_AVAILABLE``); nothing here reports numbers it
-does not have.
+import unchanged. The sidecar runs each app's cleanup with the
+``cleanup_expiry`` and ``cleanup_interval`` that ``SyftEvents`` registers;
+``SyftEvents.get_cleanup_stats()`` and ``cleanup_now()`` ask it. A
+standalone ``PeriodicCleanup`` in the app's process is not offered: it
+would race the sidecar.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any, Optional
 __all__ = ["CLEANUP_NOT_AVAILABLE", "CleanupStats", "PeriodicCleanup", "parse_time_interval"]
 
 CLEANUP_NOT_AVAILABLE = (
-    "request/response cleanup is done by the syft-sidecar process, which does not run it yet "
-    "(the cleanup issue); syft_sidecar has no cleanup statistics to report"
+    "PeriodicCleanup: request/response cleanup runs in the syft-sidecar process; pass "
+    "cleanup_expiry/cleanup_interval to SyftEvents and use its get_cleanup_stats() and "
+    "cleanup_now()"
 )
 
 _UNITS = {"d": 24 * 60 * 60, "h": 60 * 60, "m": 60, "s": 1}
@@ -57,7 +60,7 @@ class CleanupStats:
 
 
 class PeriodicCleanup:
-    """syft-event's standalone cleanup; not available through the sidecar yet."""
+    """syft-event's standalone cleanup: the sidecar runs it instead."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
