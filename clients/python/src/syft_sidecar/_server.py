@@ -143,6 +143,7 @@ class SyftEvents:
         self._loop_thread: Optional[threading.Thread] = None
         self._in_flight = InFlight()
         self._child: Optional[subprocess.Popen[bytes]] = None
+        self._register = pb.ConnectRequest()
         self.owner: Optional[str] = None
         self.sidecar_rpc_dir: Optional[str] = None
 
@@ -310,6 +311,7 @@ class SyftEvents:
 
     def _start(self) -> None:
         addr = self.address
+        self._register = self._register_msg()  # schema errors raise here
         self._channel = grpc.insecure_channel(addr, options=channel_options())
         if self._spawn and not self._ready(min(1.0, self.connect_timeout)):
             self._spawn_sidecar(addr)
@@ -445,7 +447,7 @@ class SyftEvents:
     def _run(self) -> None:
         assert self._channel is not None
         stub = pb_grpc.SidecarServiceStub(self._channel)
-        register = self._register_msg()
+        register = self._register
         delay, down = MIN_BACKOFF, False
         while not self._stop_event.is_set():
             s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,

@@ -1,0 +1,477 @@
+"""Behaviour beyond the README: bad input, errors, concurrency, restarts,
+stopping, connecting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import List, Optional
+
+import pytest
+from conftest import OWNER, Sidecar, _sidecar_bin, start, wait_for
+from pydantic import BaseModel
+
+from syft_sidecar import EventRouter, Request, Response, SyftEvents
+
+
+class Item(BaseModel):
+    name: str
+
+
+class Opaque:
+    """No way to build it from a body."""
+
+
+# -- arguments -------------------------------------------------------------
+
+
+def test_types_syft_event_cannot_inject(datasite, make_app):
+    box = make_app("types")
+
+    @box.on_request("/int")
+    def as_int(n: int) -> int:
+        return n * 2
+
+    @box.on_request("/uuid")
+    def as_uuid(u: uuid.UUID) -> str:
+        return u.hex
+
+    @box.on_request("/items")
+    def items(xs: List[Item]) -> List[str]:
+        return [x.name for x in xs]
+
+    @box.on_request("/optional")
+    def optional(item: Optional[Item] = None) -> str:
+        return "none" if item is None else item.name
+
+    start(box)
+    u = uuid.uuid4()
+    assert datasite.call("types", "/int", 21).body == b"42"
+    assert datasite.call("types", "/uuid", json.dumps(str(u))).body == u.hex.encode()
+    assert datasite.call("types", "/items", [{"name": "a"}, {"name": "b"}]).body == b'["a", "b"]'
+    assert datasite.call("types", "/optional", None).body == b"none"
+    assert datasite.call("types", "/optional", {"name": "x"}).body == b"x"
+    r = datasite.call("types", "/int", "nope")
+    assert r.status_code == 400
+    assert r.body.startswith(b"Invalid request schema: 1 validation error for int")
+    r = datasite.call("types", "/items", [{"nom": "a"}])
+    assert r.status_code == 400
+    assert b"validation error for list[Item]" in r.body
+
+
+def test_bad_bodies_and_unknown_types(datasite, make_app):
+    box = make_app("bad")
+
+    @box.on_request("/model")
+    def model(item: Item) -> Item:
+        return item
+
+    @box.on_request("/dict")
+    def as_dict(d: dict) -> dict:
+        return d
+
+    @box.on_request("/opaque")
+    def opaque(o: Opaque) -> str:
+        return "unreachable"
+
+    @box.on_request("/untyped")
+    def untyped(x) -> str:  # syft-event refuses it: no type to inject by
+        return "unreachable"
+
+    start(box)
+    r = datasite.call("bad", "/model", b"\xff\xfe not json")
+    assert r.status_code == 400 and r.body.startswith(b"Invalid request schema: 1 validation")
+    r = datasite.call("bad", "/dict", "{")
+    assert r.status_code == 400
+    assert r.body == (
+        b"Invalid request schema: "
+        b"Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    )
+    r = datasite.call("bad", "/opaque", "{}")
+    assert r.status_code == 400
+    assert r.body.startswith(b"Invalid request schema: Unknown type <class ")
+    assert r.body.endswith(b"Opaque'> for parameter o")
+    r = datasite.call("bad", "/untyped", "{}")
+    assert (r.status_code, r.body) == (
+        400,
+        b"Invalid request schema: Unknown type typing.Any for parameter x",
+    )
+
+
+# -- errors ------------------------------------------------------------------
+
+
+def test_exceptions_normal_and_debug(datasite, make_app, caplog):
+    box = make_app("errors")
+
+    @box.on_request("/boom")
+    def boom(req: Request) -> str:
+        raise KeyError("secret detail")
+
+    @box.on_request("/bad-status")
+    def bad_status() -> Response:
+        return Response(body="x", status_code=99)
+
+    @box.on_request("/unserializable")
+    def unserializable() -> object:
+        return object()
+
+    start(box)
+    with caplog.at_level(logging.ERROR, logger="syft_sidecar"):
+        r = datasite.call("errors", "/boom")
+    assert (r.status_code, r.body) == (500, b"Internal server error. Please try again later.")
+    assert r.headers == {}
+    assert "secret detail" in caplog.text and "Traceback" in caplog.text
+
+    box.set_debug_mode(True)
+    r = datasite.call("errors", "/boom")
+    assert r.status_code == 500
+    assert r.headers == {"Content-Type": "application/json"}
+    body = json.loads(r.body)
+    assert body["error_type"] == "KeyError"
+    assert body["error_message"] == "'secret detail'"
+    assert body["function_name"] == "boom"
+    assert 'raise KeyError("secret detail")' in body["traceback"]
+    box.set_debug_mode(False)
+
+    # Whatever the sidecar could not write becomes a 500, not a hang.
+    for ep in ("/bad-status", "/unserializable"):
+        r = datasite.call("errors", ep)
+        assert (r.status_code, r.body) == (500, b"Internal server error. Please try again later.")
+
+
+# -- concurrency -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slow_async", [False, True], ids=["sync-slow", "async-slow"])
+def test_slow_handler_does_not_stall_others(datasite, make_app, slow_async):
+    import asyncio
+
+    box = make_app("slow", max_in_flight=4)
+    entered = threading.Event()
+    release = threading.Event()
+
+    if slow_async:
+
+        @box.on_request("/slow")
+        async def slow() -> str:
+            entered.set()
+            while not release.is_set():
+                await asyncio.sleep(0.005)
+            return "slow done"
+
+        @box.on_request("/fast")
+        def fast(x: str) -> str:
+            return x
+    else:
+
+        @box.on_request("/slow")
+        def slow() -> str:
+            entered.set()
+            release.wait(20)
+            return "slow done"
+
+        @box.on_request("/fast")
+        async def fast(x: str) -> str:
+            return x
+
+    start(box)
+    slow_future = datasite.send("slow", "/slow")
+    assert entered.wait(10)
+    for i in range(20):
+        r = datasite.call("slow", "/fast", f"f{i}")
+        assert (r.status_code, r.body) == (200, f"f{i}".encode())
+    assert slow_future.resolve() is None  # still in flight
+    release.set()
+    r = slow_future.wait(timeout=10, poll_interval=0.005)
+    assert (r.status_code, r.body) == (200, b"slow done")
+
+
+def test_deadline_gives_504_and_drops_late_reply(datasite, make_app):
+    box = make_app("deadline")
+    release = threading.Event()
+    finished = threading.Event()
+
+    @box.on_request("/late", deadline=0.3)
+    def late() -> str:
+        release.wait(10)
+        finished.set()
+        return "too late"
+
+    start(box)
+    fut = datasite.send("deadline", "/late")
+    (path,) = wait_for(lambda: datasite.responses("deadline"), "the 504")
+    first = path.read_bytes()
+    assert json.loads(first)["status_code"] == 504
+    release.set()
+    assert finished.wait(10)
+    box.stop()  # every reply that was going out has gone out
+    assert datasite.responses("deadline") == [path]
+    assert path.read_bytes() == first
+    assert fut.resolve().status_code == 504
+
+
+# -- restarts and stopping -----------------------------------------------------
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
+    box = make_app("restart", max_in_flight=4)
+    calls: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    @box.on_request("/work")
+    def work(n: str) -> str:
+        with lock:
+            calls[n] += 1
+        time.sleep(0.005)
+        return f"done {n}"
+
+    start(box)
+    n = 60
+    futures = [datasite.send("restart", "/work", str(i)) for i in range(n)]
+    wait_for(lambda: len(datasite.responses("restart")) >= 10, "the first responses")
+    sidecar.stop(kill=kill)
+    assert len(datasite.responses("restart")) < n, "the sidecar stopped after the run, not in it"
+    # Requests written while the sidecar is down wait on disk.
+    futures += [datasite.send("restart", "/work", str(i)) for i in range(n, n + 10)]
+    sidecar.start()
+    wait_for(lambda: len(datasite.responses("restart")) == n + 10, "every response", 30)
+    # Exactly one response per request, none left out; each says 200.
+    requests = sorted(datasite.rpc_dir("restart").glob("**/*.request"))
+    responses = datasite.responses("restart")
+    assert {p.stem for p in requests} == {p.stem for p in responses}
+    assert len(requests) == n + 10
+    assert {json.loads(p.read_text())["status_code"] for p in responses} == {200}
+    # (syft-rpc's resolve() removes the files it read.)
+    for i, f in enumerate(futures):
+        r = f.resolve()
+        assert (r.status_code, r.body) == (200, f"done {i}".encode())
+    assert set(calls) == {str(i) for i in range(n + 10)}
+
+
+def test_stop_writes_in_flight_replies(datasite, make_app):
+    box = make_app("stopping")
+    entered = threading.Event()
+    release = threading.Event()
+
+    @box.on_request("/job")
+    def job() -> str:
+        entered.set()
+        release.wait(20)
+        return "finished"
+
+    start(box)
+    fut = datasite.send("stopping", "/job")
+    assert entered.wait(10)
+    stopper = threading.Thread(target=box.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive(), "stop() returned while a handler was running"
+    release.set()
+    stopper.join(15)
+    assert not stopper.is_alive()
+    # stop() returned after the reply went out and the sidecar closed the
+    # stream: the response is on disk now.
+    r = fut.resolve()
+    assert r is not None and (r.status_code, r.body) == (200, b"finished")
+    box.stop()  # twice is fine
+
+
+def test_lifecycle(datasite, make_app, sidecar):
+    box = make_app("life")
+
+    @box.on_request("/ping")
+    def ping() -> str:
+        return "pong"
+
+    with box:
+        box.start()  # a second start does nothing
+        assert datasite.call("life", "/ping").body == b"pong"
+    box.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        box.start()
+    with pytest.raises(RuntimeError, match="before start"):
+        box.on_request("/late")(ping)
+
+    # run_forever() blocks until stop().
+    box2 = make_app("life2")
+    box2.on_request("/ping")(ping)
+    t = threading.Thread(target=box2.run_forever)
+    t.start()
+    wait_for(lambda: box2.owner, "registration")
+    box2.stop()
+    t.join(10)
+    assert not t.is_alive()
+
+
+# -- connecting ----------------------------------------------------------------
+
+
+def test_no_sidecar_fails_naming_the_address(datasite, tmp_path):
+    addr = f"unix://{tmp_path}/nobody.sock"
+    box = SyftEvents("nobody", client=datasite.owner, sidecar=addr, connect_timeout=0.5)
+    box.on_request("/x")(lambda: "x")
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"no syft-sidecar answered at {addr} within 0.5s"):
+        box.start()
+    assert time.monotonic() - t0 < 5
+    box.stop()
+
+
+def test_invalid_registration_raises(datasite, make_app):
+    box = make_app("invalid")
+    box.on_request("/a/../b")(lambda: "x")
+    with pytest.raises(ValueError, match="refused the registration: INVALID_ARGUMENT"):
+        box.start()
+
+
+def test_default_address_from_syftbox_config(datasite, monkeypatch):
+    """A sidecar and an app that share the SyftBox config need no address."""
+    cfg = datasite.data_dir / "bob.json"
+    cfg.write_text(json.dumps({"email": OWNER, "data_dir": str(datasite.data_dir)}))
+    monkeypatch.setenv("SYFTBOX_CLIENT_CONFIG_PATH", str(cfg))
+    for v in ("SYFT_SIDECAR_ADDR", "SYFTBOX_EMAIL", "SYFTBOX_DATA_DIR"):
+        monkeypatch.delenv(v, raising=False)
+    sock = datasite.data_dir / ".syft-sidecar" / "sidecar.sock"
+    log = open(datasite.data_dir / "default.log", "wb")
+    p = subprocess.Popen(
+        [_sidecar_bin(), "--metrics-listen", ""], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(sock.exists, "the default socket")
+        box = SyftEvents("derived", connect_timeout=10)  # no client, no address
+        assert box.address == f"unix://{sock}"
+        assert box.client.email == OWNER
+
+        @box.on_request("/hi")
+        def hi() -> str:
+            return "hi"
+
+        with box:
+            wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
+            assert datasite.call("derived", "/hi").body == b"hi"
+
+        monkeypatch.setenv("SYFT_SIDECAR_ADDR", "/elsewhere.sock")
+        assert SyftEvents("derived").address == "unix:///elsewhere.sock"
+        assert SyftEvents("derived", sidecar="tcp://127.0.0.1:1").address == "127.0.0.1:1"
+    finally:
+        p.terminate()
+        p.wait(10)
+        log.close()
+
+
+def test_load_config_as_the_sidecar(tmp_path, monkeypatch):
+    from syft_sidecar._config import ConfigError, load_config
+
+    home = tmp_path / "home"
+    (home / ".syftbox").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for v in ("SYFTBOX_CLIENT_CONFIG_PATH", "SYFTBOX_EMAIL", "SYFTBOX_DATA_DIR"):
+        monkeypatch.delenv(v, raising=False)
+    with pytest.raises(ConfigError, match="no syftbox config"):
+        load_config()
+    (home / ".syftbox" / "config.json").write_text(
+        json.dumps({"email": " Bob@Example.com ", "sync_folder": "~/SyftBox/"})
+    )
+    c = load_config()
+    assert (c.email, c.data_dir) == ("bob@example.com", home / "SyftBox")
+    monkeypatch.setenv("SYFTBOX_DATA_DIR", str(tmp_path / "x" / ".." / "dd"))
+    monkeypatch.setenv("SYFTBOX_EMAIL", "carol@example.org")
+    c = load_config()
+    assert (c.email, c.data_dir) == ("carol@example.org", tmp_path / "dd")
+    monkeypatch.setenv("SYFTBOX_CLIENT_CONFIG_PATH", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config()
+
+
+# -- registration API ----------------------------------------------------------
+
+
+def test_registration_rules(datasite):
+    box = SyftEvents("reg", client=datasite.owner, sidecar="unix:///nowhere")
+
+    def f() -> str:
+        return "f"
+
+    assert box.on_request("/f")(f) is f
+    with pytest.raises(ValueError, match="already registered"):
+        box.on_request("f/")(f)
+    with pytest.raises(ValueError, match="wildcards"):
+        box.on_request("/a/*")
+    router = EventRouter()
+    assert router.on_request("/g")(f) is f
+    with pytest.raises(ValueError, match="already registered"):
+        router.on_request("/g")(f)
+    box.include_router(router, prefix="/r")
+    assert box.get_handler("/r/g") is f
+    assert box.get_handler(box.app_rpc_dir / "f") is f
+    with pytest.raises(ValueError, match="invalid app name"):
+        SyftEvents("bad/name", client=datasite.owner)
+    with pytest.raises(ValueError, match="Invalid time interval"):
+        SyftEvents("x", client=datasite.owner, cleanup_expiry="soon")
+    box.stop()
+    box.stop()
+
+
+def test_watch_is_not_a_silent_no_op(datasite):
+    box = SyftEvents("w", client=datasite.owner, sidecar="unix:///nowhere")
+    with pytest.raises(NotImplementedError, match="file events"):
+        box.watch("{datasite}/**/*.json")
+
+
+def test_event_listeners(datasite, caplog):
+    box = SyftEvents("l", client=datasite.owner, sidecar="unix:///nowhere")
+    got = []
+
+    def bad(event_name, data):
+        raise RuntimeError("listener bug")
+
+    first = box.add_event_listener(lambda n, d: got.append(("first", n, d)))
+    box.add_event_listener(bad)
+    box.add_event_listener(lambda n, d: got.append(("last", n, d)))
+    with caplog.at_level(logging.ERROR, logger="syft_sidecar"):
+        box._listeners.emit("SHARE", "a/b.txt")
+        box._listeners.emit("DELETE", "a/c.txt")
+    assert got == [
+        ("first", "SHARE", "a/b.txt"),
+        ("last", "SHARE", "a/b.txt"),
+        ("first", "DELETE", "a/c.txt"),
+        ("last", "DELETE", "a/c.txt"),
+    ]
+    assert caplog.text.count("RuntimeError: listener bug") == 2
+    assert "Traceback" in caplog.text
+    box.remove_event_listener(first)
+    assert len(box.event_listeners) == 2
+    with pytest.raises(ValueError, match="not registered"):
+        box.remove_event_listener(first)
+    box.remove_all_event_listeners()
+    assert box.event_listeners == []
+
+
+def test_cleanup_through_the_sidecar(datasite, make_app):
+    from syft_sidecar.cleanup import PeriodicCleanup
+
+    box = make_app("clean", cleanup_expiry="1s", cleanup_interval="1h")
+    box.on_request("/x")(lambda: "x")
+    assert box.is_cleanup_running() is False  # not started
+    with pytest.raises(RuntimeError, match="start"):
+        box.get_cleanup_stats()
+    start(box)
+    assert box.is_cleanup_running() is True
+    datasite.send("clean", "/x")  # not resolved: syft-rpc would remove the files
+    wait_for(lambda: datasite.responses("clean"), "the response")
+    old = time.time() - 3600
+    for p in datasite.rpc_dir("clean").glob("**/*.re*"):
+        os.utime(p, (old, old))
+    st = box.cleanup_now()
+    assert (st.requests_deleted, st.responses_deleted, st.errors) == (1, 1, 0)
+    assert box.get_cleanup_stats().requests_deleted == 1
+    with pytest.raises(NotImplementedError, match="sidecar"):
+        PeriodicCleanup("clean")
