@@ -16,6 +16,7 @@ PY_CLIENT    := clients/python
 PY_PB_OUT    := $(PY_CLIENT)/src
 GRPCIO_TOOLS := grpcio-tools==1.75.1
 RUFF         := ruff==0.17.5
+MYPY         := mypy==2.4.1
 
 .PHONY: all build proto proto-check lint test test-go test-peer test-python demo bench clean
 
@@ -45,7 +46,7 @@ test-python: build $(VENV)/.deps
 
 $(VENV)/.deps: $(PY_CLIENT)/pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check $(PY_TEST_DEPS) $(GRPCIO_TOOLS) $(RUFF) \
+	$(PY) -m pip install -q --disable-pip-version-check $(PY_TEST_DEPS) $(GRPCIO_TOOLS) $(RUFF) $(MYPY) \
 	  -e './$(PY_CLIENT)[test]'
 	touch $@
 
@@ -77,6 +78,7 @@ lint: $(VENV)/.deps
 	buf lint
 	$(VENV)/bin/ruff check $(PY_CLIENT)
 	$(VENV)/bin/ruff format --check $(PY_CLIENT)
+	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/

@@ -56,7 +56,9 @@ def _accepts(sock: str) -> bool:
 
 def _client(data_dir: Path, email: str) -> Client:
     cfg = data_dir / f"{email}.config.json"
-    cfg.write_text(json.dumps({"email": email, "data_dir": str(data_dir)}))
+    cfg.write_text(
+        json.dumps({"email": email, "data_dir": str(data_dir), "server_url": "http://127.0.0.1:9"})
+    )
     return Client.load(cfg)
 
 
@@ -126,9 +128,12 @@ class Sidecar:
 @pytest.fixture
 def datasite() -> Iterator[Datasite]:
     # Unix socket paths are short: keep the data dir near the root.
-    d = Path(tempfile.mkdtemp(prefix="sbpy"))
-    yield Datasite(d)
-    shutil.rmtree(d, ignore_errors=True)
+    # syft-crypto keeps private keys beside the data dir (../.syftbox): the
+    # data dir is one level down so they stay in the test's folder.
+    top = Path(tempfile.mkdtemp(prefix="sbpy"))
+    (top / "d").mkdir()
+    yield Datasite(top / "d")
+    shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import List, Optional
 
 import pytest
@@ -475,3 +476,18 @@ def test_cleanup_through_the_sidecar(datasite, make_app):
     assert box.get_cleanup_stats().requests_deleted == 1
     with pytest.raises(NotImplementedError, match="sidecar"):
         PeriodicCleanup("clean")
+
+
+def test_spawn_sidecar(datasite, monkeypatch):
+    """No sidecar answers and one is on PATH: spawn_sidecar=True starts it."""
+    monkeypatch.setenv("PATH", f"{Path(_sidecar_bin()).parent}:{os.environ['PATH']}")
+    monkeypatch.delenv("SYFT_SIDECAR_ADDR", raising=False)
+    box = SyftEvents("spawned", client=datasite.owner, spawn_sidecar=True, connect_timeout=10)
+    box.on_request("/hi")(lambda: "hi")
+    assert box.address == f"unix://{datasite.data_dir}/.syft-sidecar/sidecar.sock"
+    with box:
+        child = box._child
+        assert child is not None and child.poll() is None
+        wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
+        assert datasite.call("spawned", "/hi").body == b"hi"
+    assert child.wait(10) == 0  # stopped with the app

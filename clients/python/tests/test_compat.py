@@ -19,9 +19,10 @@ import syft_sidecar
 
 @pytest.fixture
 def syft_event_site() -> Iterator[Datasite]:
-    d = Path(tempfile.mkdtemp(prefix="sbse"))
-    yield Datasite(d)
-    shutil.rmtree(d, ignore_errors=True)
+    top = Path(tempfile.mkdtemp(prefix="sbse"))
+    (top / "d").mkdir()
+    yield Datasite(top / "d")
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def _run_all(

@@ -59,4 +59,5 @@ def encrypt_body(obj: Any, recipient: str, client: Any) -> Optional[bytes]:
         raise RuntimeError("encrypt_reply=True needs syft-crypto: pip install syft-crypto")
     client = ensure_bootstrap(client)
     payload = encrypt_message(message=data.decode(), to=recipient, client=client, verbose=True)
-    return payload.model_dump_json().encode()
+    out: bytes = payload.model_dump_json().encode()
+    return out

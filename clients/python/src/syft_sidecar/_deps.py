@@ -86,7 +86,7 @@ def _resolve(pname: str, ptype: Any, request: Request, app: SyftEvents) -> Any:
     if inspect.isclass(ptype) and ptype is SyftEvents:
         return app
     if is_dataclass(ptype):
-        return ptype(**request.json())
+        return ptype(**request.json())  # type: ignore[operator]
     if BaseModel is not None and inspect.isclass(ptype) and issubclass(ptype, BaseModel):
         return ptype.model_validate_json(request.body)  # type: ignore[arg-type]
     if ptype is dict:

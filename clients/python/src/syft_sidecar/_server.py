@@ -22,7 +22,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from . import _crypto
-from ._config import ConfigError, LocalClient, load_config, resolve_address
+from ._config import ConfigError, LocalClient, client_data_dir, load_config, resolve_address
 from ._deps import func_args_from_request
 from ._listeners import EventListener, ListenerRegistry
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
@@ -47,10 +47,11 @@ from .router import EventRouter
 from .schema import generate_schema
 from .types import Request, Response
 
+_SyftBoxURL: Optional[Callable[[str], str]]
 try:
-    from syft_core.url import SyftBoxURL
+    from syft_core.url import SyftBoxURL as _SyftBoxURL
 except ImportError:  # pragma: no cover - syft-core is optional
-    SyftBoxURL = None
+    _SyftBoxURL = None
 
 log = logging.getLogger("syft_sidecar")
 
@@ -277,7 +278,7 @@ class SyftEvents:
     def _cleanup_call(self, method: str) -> Any:
         if self._state != "started" or self._channel is None or not self._registered.is_set():
             raise RuntimeError(f"{method}: cleanup runs in the sidecar; call start() first")
-        stub = pb_grpc.SidecarServiceStub(self._channel)
+        stub = pb_grpc.SidecarServiceStub(self._channel)  # type: ignore[no-untyped-call]
         if method == "CleanNow":
             return stub.CleanNow(pb.CleanNowRequest(app=self.app_name), timeout=60)
         return stub.GetCleanupStats(pb.GetCleanupStatsRequest(app=self.app_name), timeout=10)
@@ -418,9 +419,11 @@ class SyftEvents:
         if exe is None:
             log.warning("no sidecar at %s and no syft-sidecar binary on PATH to start", addr)
             return
-        args = [exe, "--listen", addr]
+        # The child serves this app's datasite on this address; its metrics
+        # endpoint is off, so that it takes no port.
+        args = [exe, "--listen", addr, "--metrics-listen", ""]
+        data_dir = client_data_dir(self.client)
         email = getattr(self.client, "email", None)
-        data_dir = self.app_dir.parents[3] if len(self.app_dir.parents) > 3 else None
         if email and data_dir is not None:
             args += ["--email", str(email), "--data-dir", str(data_dir)]
         log.info("starting %s", " ".join(args))
@@ -446,7 +449,7 @@ class SyftEvents:
 
     def _run(self) -> None:
         assert self._channel is not None
-        stub = pb_grpc.SidecarServiceStub(self._channel)
+        stub = pb_grpc.SidecarServiceStub(self._channel)  # type: ignore[no-untyped-call]
         register = self._register
         delay, down = MIN_BACKOFF, False
         while not self._stop_event.is_set():
@@ -498,9 +501,9 @@ class SyftEvents:
 
     def _dispatch(self, call: Call, m: pb.Request) -> None:
         url: Any = m.url
-        if SyftBoxURL is not None:
+        if _SyftBoxURL is not None:
             try:
-                url = SyftBoxURL(m.url)
+                url = _SyftBoxURL(m.url)
             except Exception:
                 url = m.url
         req = Request(
