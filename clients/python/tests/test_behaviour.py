@@ -491,3 +491,40 @@ def test_spawn_sidecar(datasite, monkeypatch):
         wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
         assert datasite.call("spawned", "/hi").body == b"hi"
     assert child.wait(10) == 0  # stopped with the app
+
+
+def test_ctrl_c_writes_in_flight_replies(datasite, sidecar, tmp_path):
+    """run_forever() in its own process; Ctrl-C while a handler runs: the
+    reply is still written and the process exits 0."""
+    import signal
+    import sys
+
+    # A sender folder the sidecar's first cleanup leaves alone (not empty).
+    hold = datasite.rpc_dir("ctrlc") / "job" / "alice@example.com"
+    hold.mkdir(parents=True)
+    (hold / ".hold").touch()
+    cfg = datasite.data_dir / f"{OWNER}.config.json"
+    app = Path(__file__).parent / "ctrlc_app.py"
+    p = subprocess.Popen(
+        [sys.executable, str(app), str(cfg), sidecar.addr, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for((datasite.rpc_dir("ctrlc") / "job" / ".syftkeep").exists, "registration")
+        fut = datasite.send("ctrlc", "/job")
+        wait_for((tmp_path / "entered").exists, "the handler to start")
+        p.send_signal(signal.SIGINT)
+        log = tmp_path / "log"
+        wait_for(lambda: "stopping ctrlc: 1 requests in flight" in log.read_text(), "stop()")
+        assert p.poll() is None  # waiting for the handler
+        (tmp_path / "release").touch()
+        out, _ = p.communicate(timeout=20)
+        assert p.returncode == 0, out.decode()
+        assert b"exited cleanly" in out
+        r = fut.resolve()
+        assert r is not None and (r.status_code, r.body) == (200, b"finished")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

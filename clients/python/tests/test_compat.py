@@ -113,3 +113,21 @@ def test_rpc_folder_as_syft_event(datasite, make_app):
     assert (rpc / "nested" / "deep" / "path" / ".syftkeep").exists()
     assert box.app_rpc_dir == rpc
     assert box.owner == OWNER
+
+
+def test_publish_schema_false_sends_no_schema(datasite, make_app):
+    box = make_app("noschema", publish_schema=False)
+
+    @box.on_request("/x")
+    def x(name: str) -> str:
+        """Not published."""
+        return name
+
+    start(box)
+    assert (datasite.rpc_dir("noschema") / "x" / ".syftkeep").exists()
+    # syft-event writes no file at all here; the sidecar always writes one,
+    # with a placeholder entry for an endpoint that sent no schema.
+    path = datasite.rpc_dir("noschema") / "rpc.schema.json"
+    assert json.loads(path.read_text()) == {
+        "/x": {"description": None, "args": {}, "returns": "any"}
+    }

@@ -345,6 +345,7 @@ class SyftEvents:
         self._stop_event.set()
         if was == "new":
             return
+        log.info("stopping %s: %d requests in flight", self.app_name, self._in_flight.count)
         session = self._session
         if session is not None and not session.drain(self.stop_timeout):
             log.warning("handlers still running after %gs; stopping anyway", self.stop_timeout)

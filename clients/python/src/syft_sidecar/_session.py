@@ -244,6 +244,11 @@ class InFlight:
             if self._n == 0:
                 self._cond.notify_all()
 
+    @property
+    def count(self) -> int:
+        with self._cond:
+            return self._n
+
     def wait(self, timeout: Optional[float]) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._n == 0, timeout)
