@@ -3,9 +3,6 @@ package sidecar
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,19 +10,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
 // These tests run the real sidecar (../../cmd/syft-sidecar) and the real echo
-// example as processes, on request files under t.TempDir(). -short skips
-// them. If the sidecar does not build, they fail with the compiler's output.
+// example as processes (see internal/sidecartest), on request files in a
+// temporary data dir. -short skips them. If the sidecar does not build, they
+// fail with the compiler's output.
+
+// The datasite and the peer of every test (see sidecartest.Owner).
+const owner, sender = sidecartest.Owner, sidecartest.Sender
 
 const (
-	owner  = "bob@example.com"
-	sender = "alice@example.com"
 	// answerTimeout bounds every wait for a response file. Generous: it only
 	// matters when something is broken.
 	answerTimeout = 20 * time.Second
@@ -38,11 +39,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
-	code := m.Run()
-	if builds.dir != "" {
-		os.RemoveAll(builds.dir)
-	}
-	os.Exit(code)
+	defer sidecartest.RemoveBinaries()
+	m.Run()
 }
 
 // helperMain is a handler process that takes requests to /echo and never
@@ -67,211 +65,45 @@ func helperMain() int {
 	return 0
 }
 
-var builds struct {
-	once    sync.Once
-	dir     string
-	sidecar string
-	echo    string
-	err     error
-}
-
-// MustBinaries builds the sidecar and the echo example once per test run.
-func MustBinaries(t *testing.T) (sidecarBin, echoBin string) {
+// MustStartSidecar starts the real sidecar on dataDir and returns it with
+// its address; a second call with the same dataDir is a restart. -short
+// skips the test.
+func MustStartSidecar(t *testing.T, dataDir sidecartest.DataDir) (sc *sidecartest.Proc, addr string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the real sidecar")
 	}
-	builds.once.Do(func() {
-		if builds.dir, builds.err = os.MkdirTemp("", "sidecar-client-test"); builds.err != nil {
-			return
-		}
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			builds.err = fmt.Errorf("find go tool: %w", err)
-			return
-		}
-		builds.sidecar = filepath.Join(builds.dir, "syft-sidecar")
-		builds.echo = filepath.Join(builds.dir, "echo")
-		for _, b := range []struct{ out, pkg string }{{builds.sidecar, "../../cmd/syft-sidecar"}, {builds.echo, "./examples/echo"}} {
-			out, err := exec.Command(goBin, "build", "-o", b.out, b.pkg).CombinedOutput()
-			if err != nil {
-				builds.err = fmt.Errorf("build %s: %w\n%s", b.pkg, err, out)
-				return
-			}
-		}
-	})
-	if builds.err != nil {
-		t.Fatalf("cannot run the integration tests: %v", builds.err)
-	}
-	return builds.sidecar, builds.echo
+	sock := filepath.Join(dataDir.Path, "sidecar.sock")
+	addr = "unix://" + sock
+	sc = sidecartest.MustStartSidecar(t, sock, "--data-dir", dataDir.Path, "--email", owner, "--listen", addr,
+		"--metrics-listen", "", "--grace", "2s", "--settle", "1s", "--log-level", "debug")
+	return sc, addr
 }
 
-// sidecarProc is one run of the real sidecar over a data dir.
-type sidecarProc struct {
-	dataDir string
-	addr    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-}
-
-// MustStartSidecar starts the sidecar on dataDir; a second call with the
-// same dataDir is a restart.
-func MustStartSidecar(t *testing.T, dataDir string, args ...string) *sidecarProc {
+// MustDropRequest writes a POST to app's endpoint from sender, as syft-rpc
+// does, and returns the request's path.
+func MustDropRequest(t *testing.T, dataDir sidecartest.DataDir, app, endpoint string, body []byte) string {
 	t.Helper()
-	bin, _ := MustBinaries(t)
-	// Socket paths are limited to about 100 bytes, t.TempDir() can be long.
-	sock := filepath.Join(dataDir, "sidecar.sock")
-	if len(sock) > 100 {
-		t.Fatalf("socket path too long: %s", sock)
+	req := syftrpc.Request{
+		ID: sidecartest.NewID(), Sender: sender, URL: "syft://" + owner + "/app_data/" + app + "/rpc" + endpoint,
+		Body: body, Headers: map[string]string{}, Created: time.Now().UTC(),
+		Expires: time.Date(2099, 11, 24, 11, 1, 53, 513327000, time.UTC), Method: syftrpc.MethodPost,
 	}
-	logf, err := os.CreateTemp(dataDir, "sidecar-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	argv := append([]string{"--data-dir", dataDir, "--email", owner, "--listen", "unix://" + sock,
-		"--metrics-listen", "", "--grace", "2s", "--settle", "1s", "--log-level", "debug"}, args...)
-	p := &sidecarProc{dataDir: dataDir, addr: "unix://" + sock, cmd: exec.Command(bin, argv...), logPath: logf.Name(), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start sidecar: %v", err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.Stop(t, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(p.logPath)
-			t.Logf("sidecar log %s:\n%s", p.logPath, b)
-		}
-	})
-	return p
+	return dataDir.MustDrop(t, dataDir.RequestDir(app, endpoint, sender), req.ID, req.AppendJSON(nil))
 }
 
-// Stop signals the sidecar and waits for it to exit.
-func (p *sidecarProc) Stop(t *testing.T, sig syscall.Signal) {
+// MustResponse waits up to answerTimeout for the response to the request at
+// reqPath.
+func MustResponse(t *testing.T, reqPath string) *syftrpc.Response {
 	t.Helper()
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(answerTimeout):
-		p.cmd.Process.Kill()
-		<-p.exited
-		t.Errorf("sidecar did not exit on %v", sig)
-	}
-}
-
-// requestFile is a request as syft-rpc writes it, keys in its order.
-type requestFile struct {
-	ID      string            `json:"id"`
-	Sender  string            `json:"sender"`
-	URL     string            `json:"url"`
-	Body    *string           `json:"body"`
-	Headers map[string]string `json:"headers"`
-	Created string            `json:"created"`
-	Expires string            `json:"expires"`
-	Method  string            `json:"method"`
-}
-
-type responseFile struct {
-	ID         string  `json:"id"`
-	Sender     string  `json:"sender"`
-	URL        string  `json:"url"`
-	Body       *string `json:"body"`
-	StatusCode int     `json:"status_code"`
-}
-
-// body decodes the response body; nil means JSON null.
-func (r responseFile) body(t *testing.T) []byte {
-	t.Helper()
-	if r.Body == nil {
-		return nil
-	}
-	b, err := base64.URLEncoding.DecodeString(*r.Body)
-	if err != nil {
-		if b, err = base64.StdEncoding.DecodeString(*r.Body); err != nil {
-			t.Fatalf("response body %q: %v", *r.Body, err)
-		}
-	}
-	return b
-}
-
-func newUUID(t *testing.T) string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-// MustDropRequest writes a request the way the SyftBox client delivers one:
-// a temporary name in the same folder, then a rename. It returns the path of
-// the response file to expect.
-func MustDropRequest(t *testing.T, dataDir, app, endpoint string, body []byte) string {
-	t.Helper()
-	dir := filepath.Join(dataDir, "datasites", owner, "app_data", app, "rpc", filepath.FromSlash(strings.TrimPrefix(endpoint, "/")), sender)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	id := newUUID(t)
-	req := requestFile{
-		ID: id, Sender: sender, URL: "syft://" + owner + "/app_data/" + app + "/rpc" + endpoint,
-		Headers: map[string]string{}, Created: time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00"),
-		Expires: "2099-11-24T11:01:53.513327+00:00", Method: "POST",
-	}
-	if body != nil {
-		s := base64.URLEncoding.EncodeToString(body)
-		req.Body = &s
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, id+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, id+".request")); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, id+".response")
-}
-
-// MustResponse polls for a response file until answerTimeout.
-func MustResponse(t *testing.T, path string) responseFile {
-	t.Helper()
-	deadline := time.Now().Add(answerTimeout)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			var r responseFile
-			if err := json.Unmarshal(b, &r); err != nil {
-				t.Fatalf("response %s: %v\n%s", path, err, b)
-			}
-			return r
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no response %s after %v", filepath.Base(path), answerTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return sidecartest.MustResponse(t, reqPath, answerTimeout)
 }
 
 // MustAnswer drops a request and checks the response's status and body.
-func MustAnswer(t *testing.T, dataDir, app, endpoint string, body []byte, code int, want []byte) {
+func MustAnswer(t *testing.T, dataDir sidecartest.DataDir, app, endpoint string, body []byte, code int, want []byte) {
 	t.Helper()
 	r := MustResponse(t, MustDropRequest(t, dataDir, app, endpoint, body))
-	got := r.body(t)
+	got := r.Body
 	if r.StatusCode != code || string(got) != string(want) || (got == nil) != (want == nil) {
 		t.Fatalf("%s: response %d %q (null %v), want %d %q (null %v)", endpoint, r.StatusCode, got, got == nil, code, want, want == nil)
 	}
@@ -300,11 +132,10 @@ func MustRegistered(t *testing.T, ch <-chan Registered) Registered {
 }
 
 func TestIntegrationHandlers(t *testing.T) {
-	dataDir := t.TempDir()
-	MustBinaries(t)
-	sc := MustStartSidecar(t, dataDir)
+	dataDir := sidecartest.MustDataDir(t)
+	_, addr := MustStartSidecar(t, dataDir)
 	onReg, regs := registrations()
-	c := MustNew(t, sc.addr, onReg, WithBackoff(10*time.Millisecond, 200*time.Millisecond))
+	c := MustNew(t, addr, onReg, WithBackoff(10*time.Millisecond, 200*time.Millisecond))
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -337,7 +168,7 @@ func TestIntegrationHandlers(t *testing.T) {
 	}, WithDeadline(500*time.Millisecond)))
 	runClient(t, c)
 	reg := MustRegistered(t, regs)
-	if reg.App != "echo" || reg.Owner != owner || reg.RPCDir != filepath.Join(dataDir, "datasites", owner, "app_data", "echo", "rpc") {
+	if reg.App != "echo" || reg.Owner != owner || reg.RPCDir != dataDir.RPCDir("echo") {
 		t.Fatalf("registered = %+v", reg)
 	}
 
@@ -367,7 +198,7 @@ func TestIntegrationHandlers(t *testing.T) {
 			paths = append(paths, MustDropRequest(t, dataDir, "echo", "/echo", fmt.Append(nil, i)))
 		}
 		for i, p := range paths {
-			if got := MustResponse(t, p).body(t); string(got) != fmt.Sprint(i) {
+			if got := MustResponse(t, p).Body; string(got) != fmt.Sprint(i) {
 				t.Fatalf("response %d: body %q", i, got)
 			}
 		}
@@ -377,10 +208,10 @@ func TestIntegrationHandlers(t *testing.T) {
 func TestIntegrationSidecarRestart(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dataDir := t.TempDir()
-			sc := MustStartSidecar(t, dataDir)
+			dataDir := sidecartest.MustDataDir(t)
+			sc, addr := MustStartSidecar(t, dataDir)
 			onReg, regs := registrations()
-			c := MustNew(t, sc.addr, onReg, WithBackoff(10*time.Millisecond, 200*time.Millisecond))
+			c := MustNew(t, addr, onReg, WithBackoff(10*time.Millisecond, 200*time.Millisecond))
 			if err := c.HandleFunc("echo", "/echo", echoHandler); err != nil {
 				t.Fatal(err)
 			}
@@ -388,13 +219,17 @@ func TestIntegrationSidecarRestart(t *testing.T) {
 			MustRegistered(t, regs)
 			MustAnswer(t, dataDir, "echo", "/echo", []byte("one"), 200, []byte("one"))
 
-			sc.Stop(t, sig)
+			if sig == syscall.SIGKILL {
+				sc.Kill()
+			} else {
+				sc.Stop(t)
+			}
 			// A request that arrives while the sidecar is down is answered
 			// after it is back.
 			waiting := MustDropRequest(t, dataDir, "echo", "/echo", []byte("while down"))
 			MustStartSidecar(t, dataDir)
 			MustRegistered(t, regs)
-			if got := MustResponse(t, waiting).body(t); string(got) != "while down" {
+			if got := MustResponse(t, waiting).Body; string(got) != "while down" {
 				t.Fatalf("body %q", got)
 			}
 			MustAnswer(t, dataDir, "echo", "/echo", []byte("two"), 200, []byte("two"))
@@ -435,16 +270,15 @@ func mustLine(t *testing.T, ch <-chan string, prefix string) string {
 }
 
 func TestIntegrationFailover(t *testing.T) {
-	dataDir := t.TempDir()
-	_, echoBin := MustBinaries(t)
-	sc := MustStartSidecar(t, dataDir)
+	dataDir := sidecartest.MustDataDir(t)
+	_, addr := MustStartSidecar(t, dataDir)
 
 	// The first handler takes requests and never answers them.
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hang := exec.Command(self, sc.addr, "echo")
+	hang := exec.Command(self, addr, "echo")
 	hang.Env = append(os.Environ(), helperEnv+"=hang")
 	hang.Stderr = os.Stderr
 	out, err := hang.StdoutPipe()
@@ -469,53 +303,21 @@ func TestIntegrationFailover(t *testing.T) {
 
 	// The second, the echo example, serves the same endpoint; the first dies
 	// holding every request.
-	var echoErr strings.Builder
-	echo := exec.Command(echoBin, "--sidecar", sc.addr, "--app", "echo")
-	echo.Stderr = &syncWriter{w: &echoErr}
-	if err := echo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	echoDone := make(chan error, 1)
-	go func() { echoDone <- echo.Wait() }()
-	t.Cleanup(func() {
-		echo.Process.Kill()
-		<-echoDone
-		if t.Failed() {
-			t.Logf("echo stderr:\n%s", echoErr.String())
-		}
-	})
+	echo := sidecartest.MustStartEcho(t, addr, "echo")
 	if err := hang.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 
 	for i, p := range paths {
 		r := MustResponse(t, p)
-		if got := r.body(t); r.StatusCode != 200 || string(got) != fmt.Sprint("req ", i) {
+		if got := r.Body; r.StatusCode != 200 || string(got) != fmt.Sprint("req ", i) {
 			t.Fatalf("response %d: %d %q", i, r.StatusCode, got)
 		}
 	}
 	MustAnswer(t, dataDir, "echo", "/echo", nil, 200, nil)
 
 	// The example exits cleanly on SIGTERM.
-	echo.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-echoDone:
-		echoDone <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("echo exited with %v", err)
-		}
-	case <-time.After(answerTimeout):
-		t.Fatal("echo did not exit on SIGTERM")
+	if code := echo.Stop(t); code != 0 {
+		t.Fatalf("echo exited with code %d", code)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

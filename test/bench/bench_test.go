@@ -4,13 +4,10 @@
 package bench
 
 import (
-	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,65 +15,33 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
-const (
-	owner  = "bob@example.com"
-	sender = "alice@example.com"
-)
-
-var bins struct{ sidecar, echo string }
+// The datasite and the peer of every test (see sidecartest.Owner).
+const owner, sender = sidecartest.Owner, sidecartest.Sender
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "syft-sidecar-bench-")
-	if err != nil {
-		panic(err)
-	}
-	bins.sidecar = filepath.Join(dir, "syft-sidecar")
-	bins.echo = filepath.Join(dir, "echo")
-	for _, b := range []struct{ out, pkg string }{
-		{bins.sidecar, "../../cmd/syft-sidecar"},
-		{bins.echo, "../../clients/go/examples/echo"},
-	} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", b.pkg, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	defer sidecartest.RemoveBinaries()
+	m.Run()
 }
 
 // fixture is a data dir with n requests staged in .syft-tmp, ready to be
 // renamed into the echo app's request folder.
 type fixture struct {
-	dataDir, tmpDir, reqDir string
-	ids                     []string
+	sidecartest.DataDir
+	tmpDir, reqDir string
+	ids            []string
 }
 
 func newFixture(b *testing.B, n int) *fixture {
 	b.Helper()
-	dir, err := os.MkdirTemp("", "sb")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
+	d := sidecartest.MustDataDir(b)
 	f := &fixture{
-		dataDir: dir,
-		tmpDir:  filepath.Join(dir, ".syft-tmp"),
-		reqDir:  filepath.Join(dir, "datasites", owner, "app_data", "echo", "rpc", "echo", sender),
+		DataDir: d,
+		tmpDir:  filepath.Join(d.Path, ".syft-tmp"),
+		reqDir:  d.RequestDir("echo", "/echo", sender),
 	}
 	for _, d := range []string{f.tmpDir, f.reqDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -84,7 +49,7 @@ func newFixture(b *testing.B, n int) *fixture {
 		}
 	}
 	for i := 0; i < n; i++ {
-		id := newID()
+		id := sidecartest.NewID()
 		req := syftrpc.Request{
 			ID: id, Sender: sender, URL: "syft://" + owner + "/app_data/echo/rpc/echo",
 			Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Headers: map[string]string{},
@@ -141,25 +106,10 @@ func floorOnce(b *testing.B, n int) time.Duration {
 // sidecar starts the sidecar and the Go echo handler on f's data dir.
 func (f *fixture) sidecar(b *testing.B) {
 	b.Helper()
-	sock := filepath.Join(f.dataDir, "s.sock")
-	start := func(name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
-	start(bins.sidecar, "--data-dir", f.dataDir, "--email", owner, "--listen", "unix://"+sock, "--metrics-listen", metricsAddr, "--log-level", "warn")
-	waitFor(b, func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	start(bins.echo, "--sidecar", "unix://"+sock, "--app", "echo")
-	keep := filepath.Join(filepath.Dir(f.reqDir), ".syftkeep")
-	waitFor(b, func() bool { _, err := os.Stat(keep); return err == nil })
+	sock := filepath.Join(f.Path, "s.sock")
+	sidecartest.MustStartSidecar(b, sock, "--data-dir", f.Path, "--email", owner, "--listen", "unix://"+sock, "--metrics-listen", metricsAddr, "--log-level", "warn")
+	sidecartest.MustStartEcho(b, "unix://"+sock, "echo")
+	f.MustRegistered(b, "echo", "/echo")
 }
 
 // metricsAddr is where the benchmarks' sidecar serves /metrics, so that its
@@ -187,17 +137,6 @@ func sidecarMean(b *testing.B) time.Duration {
 		return 0
 	}
 	return time.Duration(sum / count * float64(time.Second))
-}
-
-func waitFor(b *testing.B, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // responses reports each .response created in dir, as it lands.

@@ -10,27 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 )
 
-// run runs the sidecar to completion and returns its exit code and stderr.
+// run runs the sidecar to completion and returns its exit code and output.
 func run(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bins.sidecar, args...)
-	var out strings.Builder
-	cmd.Stderr, cmd.Stdout = &out, &out
+	cmd := exec.Command(sidecartest.MustBuild(t).Sidecar, args...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SYFTBOX_CLIENT_CONFIG_PATH=", "SYFTBOX_EMAIL=", "SYFTBOX_DATA_DIR=")
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("%v did not exit", args)
-	}
-	return cmd.ProcessState.ExitCode(), out.String()
+	p := sidecartest.MustStart(t, cmd)
+	code := p.Wait(t, 10*time.Second)
+	return code, p.Output()
 }
 
 // A bad flag or value gets one line naming it and exit status 2.
@@ -94,19 +85,12 @@ func TestVersion(t *testing.T) {
 // derived from it.
 func TestConfigAndDefaultSocket(t *testing.T) {
 	e := newEnv(t)
-	cfg := filepath.Join(e.dataDir, "config.json")
-	if err := os.WriteFile(cfg, []byte(`{"email":"Bob@Example.com","data_dir":"`+e.dataDir+`","server_url":"https://x"}`), 0o644); err != nil {
+	cfg := filepath.Join(e.Path, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"email":"Bob@Example.com","data_dir":"`+e.Path+`","server_url":"https://x"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	MustStart(t, bins.sidecar, "--config", cfg, "--metrics-listen", "")
-	sock := filepath.Join(e.dataDir, ".syft-sidecar", "sidecar.sock")
-	waitFor(t, 10*time.Second, "default socket", func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	sock := filepath.Join(e.Path, ".syft-sidecar", "sidecar.sock")
+	sidecartest.MustStartSidecar(t, sock, "--config", cfg, "--metrics-listen", "")
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -117,20 +101,19 @@ func TestConfigAndDefaultSocket(t *testing.T) {
 	e.sock = sock
 	e.echo("echo")
 	_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("cfg")})
-	wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "cfg")
+	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "cfg")
 }
 
 // A socket file left by a killed sidecar is replaced; a live one is not.
 func TestStaleSocket(t *testing.T) {
 	e := newEnv(t)
 	e.start()
-	e.sidecar.cmd.Process.Kill()
-	<-e.sidecar.done
+	e.sidecar.Kill()
 	if _, err := os.Stat(e.sock); err != nil {
 		t.Fatalf("kill -9 should leave the socket file behind: %v", err)
 	}
 	e.start() // would fail to listen if the stale file were kept
-	code, out := run(t, "--data-dir", e.dataDir, "--email", owner, "--listen", e.addr(), "--metrics-listen", "")
+	code, out := run(t, "--data-dir", e.Path, "--email", owner, "--listen", e.addr(), "--metrics-listen", "")
 	if code != 1 || !strings.Contains(out, "another sidecar") {
 		t.Fatalf("second sidecar on a live socket: exit %d, %q", code, out)
 	}
@@ -148,9 +131,9 @@ func TestMetricsEndpoints(t *testing.T) {
 	e.flags = []string{"--metrics-listen", addr}
 	e.start()
 	e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 	_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("m")})
-	waitResponse(t, p, 10*time.Second)
+	sidecartest.MustResponse(t, p, 10*time.Second)
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -171,7 +154,7 @@ func TestMetricsEndpoints(t *testing.T) {
 	}
 	// The response is counted once it is on disk; the counter may trail the
 	// file by a moment.
-	waitFor(t, 5*time.Second, "answered counter", func() bool {
+	sidecartest.WaitFor(t, 5*time.Second, "answered counter", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `syft_sidecar_responses_written_total{app="echo",code="200",endpoint="/echo"} 1`)
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,9 +31,9 @@ func (e *env) burst(app string, n int) []string {
 // is well formed and echoes its own request's body.
 func allAnswered(t *testing.T, paths []string, within time.Duration) {
 	t.Helper()
-	waitFor(t, within, fmt.Sprintf("%d responses", len(paths)), func() bool {
+	sidecartest.WaitFor(t, within, fmt.Sprintf("%d responses", len(paths)), func() bool {
 		for _, p := range paths {
-			if _, err := os.Stat(responsePath(p)); err != nil {
+			if _, err := os.Stat(sidecartest.ResponsePath(p)); err != nil {
 				return false
 			}
 		}
@@ -47,7 +48,7 @@ func allAnswered(t *testing.T, paths []string, within time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if data, err = os.ReadFile(responsePath(p)); err != nil {
+		if data, err = os.ReadFile(sidecartest.ResponsePath(p)); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := syftrpc.ParseResponse(data)
@@ -95,15 +96,14 @@ func TestSidecarKilledMidBurst(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 	paths := e.burst("echo", 2000)
 	// Kill once some, but not all, are answered.
-	waitFor(t, 20*time.Second, "first responses", func() bool {
-		_, err := os.Stat(responsePath(paths[10]))
+	sidecartest.WaitFor(t, 20*time.Second, "first responses", func() bool {
+		_, err := os.Stat(sidecartest.ResponsePath(paths[10]))
 		return err == nil
 	})
-	e.sidecar.cmd.Process.Kill()
-	<-e.sidecar.done
+	e.sidecar.Kill()
 	more := e.burst("echo", 200)
 	e.start()
 	allAnswered(t, append(paths, more...), 60*time.Second)
@@ -115,14 +115,13 @@ func TestHandlerKilledMidRequest(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	h := e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 	paths := e.burst("echo", 1000)
-	waitFor(t, 20*time.Second, "first responses", func() bool {
-		_, err := os.Stat(responsePath(paths[5]))
+	sidecartest.WaitFor(t, 20*time.Second, "first responses", func() bool {
+		_, err := os.Stat(sidecartest.ResponsePath(paths[5]))
 		return err == nil
 	})
-	h.cmd.Process.Kill()
-	<-h.done
+	h.Kill()
 	e.echo("echo")
 	allAnswered(t, paths, 60*time.Second)
 }
@@ -133,9 +132,9 @@ func TestCompetingHandlers(t *testing.T) {
 	e.start()
 	a := e.echo("echo")
 	e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 	paths := e.burst("echo", 1000)
-	a.cmd.Process.Kill()
+	a.Kill()
 	allAnswered(t, paths, 60*time.Second)
 }
 
@@ -145,9 +144,9 @@ func TestSigtermDrains(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 	paths := e.burst("echo", 500)
-	if code := e.sidecar.stop(t); code != 0 {
+	if code := e.sidecar.Stop(t); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 	e.start()
@@ -173,7 +172,7 @@ func TestPoisonRequestStops(t *testing.T) {
 		}
 		st.Send(&pb.ConnectRequest{Msg: &pb.ConnectRequest_Register{Register: &pb.Register{App: "app", Endpoints: []*pb.Endpoint{{Path: "/crash"}}}}})
 		if attempt == 1 {
-			e.waitRegistered("app", "crash")
+			e.MustRegistered(t, "app", "crash")
 			_, p = e.drop(request{app: "app", endpoint: "/crash"})
 		}
 		for {
@@ -190,5 +189,5 @@ func TestPoisonRequestStops(t *testing.T) {
 		}
 		cancel() // the handler "dies" holding the request
 	}
-	wantResponse(t, waitResponse(t, p, 10*time.Second), 502, "lost 3 times")
+	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 502, "lost 3 times")
 }

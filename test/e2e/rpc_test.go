@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sidecar "github.com/openmined/syft-sidecar/clients/go"
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
@@ -37,7 +38,7 @@ func (e *env) serve(app string, handlers map[string]sidecar.HandlerFunc, opts ..
 		}
 	})
 	for ep := range handlers {
-		e.waitRegistered(app, ep)
+		e.MustRegistered(e.t, app, ep)
 	}
 }
 
@@ -51,18 +52,18 @@ func TestEchoExample(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	e.echo("echo")
-	e.waitRegistered("echo", "echo")
+	e.MustRegistered(t, "echo", "echo")
 
 	t.Run("renamed in", func(t *testing.T) {
 		id, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte(`{"a":1}`)})
-		resp := waitResponse(t, p, 10*time.Second)
+		resp := sidecartest.MustResponse(t, p, 10*time.Second)
 		wantResponse(t, resp, 200, `{"a":1}`)
 		if resp.ID != id {
 			t.Fatalf("id = %s, want %s", resp.ID, id)
 		}
 		// Re-encoding what we parsed must give the very bytes on disk: the
 		// sidecar writes syft-rpc's canonical form.
-		data, _ := os.ReadFile(responsePath(p))
+		data, _ := os.ReadFile(sidecartest.ResponsePath(p))
 		if got := resp.AppendJSON(nil); string(got) != string(data) {
 			t.Fatalf("response is not canonical:\n got %s\nwant %s", data, got)
 		}
@@ -76,25 +77,25 @@ func TestEchoExample(t *testing.T) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "hi")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "hi")
 	})
 	t.Run("null body", func(t *testing.T) {
 		_, p := e.drop(request{app: "echo", endpoint: "/echo"})
-		resp := waitResponse(t, p, 10*time.Second)
+		resp := sidecartest.MustResponse(t, p, 10*time.Second)
 		if resp.StatusCode != 200 || resp.Body != nil {
 			t.Fatalf("got %d %q, want 200 and a null body", resp.StatusCode, resp.Body)
 		}
 	})
 	t.Run("legacy layout", func(t *testing.T) {
 		_, p := e.drop(request{app: "echo", endpoint: "/echo", folder: "-", body: []byte("old")})
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "old")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "old")
 	})
 	t.Run("permission and schema files", func(t *testing.T) {
-		perms, err := os.ReadFile(filepath.Join(e.rpcDir("echo"), "syft.pub.yaml"))
+		perms, err := os.ReadFile(filepath.Join(e.RPCDir("echo"), "syft.pub.yaml"))
 		if err != nil || string(perms) != syftrpc.Permissions {
 			t.Fatalf("syft.pub.yaml = %q, %v", perms, err)
 		}
-		if _, err := os.Stat(filepath.Join(e.rpcDir("echo"), "rpc.schema.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(e.RPCDir("echo"), "rpc.schema.json")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -124,76 +125,76 @@ func TestBadInput(t *testing.T) {
 	ep := func(endpoint string) request { return request{app: "app", endpoint: endpoint, body: []byte("x")} }
 
 	t.Run("garbage JSON is 400 naming the problem", func(t *testing.T) {
-		p := e.dropBytes(ep("/echo"), newID(), []byte("{not json"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 400, "Error loading request")
+		p := e.dropBytes(ep("/echo"), sidecartest.NewID(), []byte("{not json"))
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 400, "Error loading request")
 	})
 	t.Run("wrong types are 400", func(t *testing.T) {
-		id := newID()
+		id := sidecartest.NewID()
 		p := e.dropBytes(ep("/echo"), id, []byte(`{"id":"`+id+`","sender":7,"url":"syft://bob@example.com/app_data/app/rpc/echo","body":null,"headers":{},"created":"2025-01-01T00:00:00+00:00","expires":"2099-01-01T00:00:00+00:00","method":"GET"}`))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 400, "sender")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 400, "sender")
 	})
 	t.Run("non-UUID id is 400", func(t *testing.T) {
 		r := ep("/echo")
 		_, data := r.encode()
 		p := e.dropBytes(r, "not-a-uuid", data)
-		resp := waitResponse(t, p, 10*time.Second)
+		resp := sidecartest.MustResponse(t, p, 10*time.Second)
 		wantResponse(t, resp, 400, "")
 	})
 	t.Run("spoofed sender is 403", func(t *testing.T) {
 		r := ep("/echo")
 		r.sender, r.folder = "mallory@example.com", sender
 		_, p := e.drop(r)
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 403, "sender")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 403, "sender")
 	})
 	t.Run("url naming another app is 403", func(t *testing.T) {
 		r := ep("/echo")
 		r.url = "syft://" + owner + "/app_data/other/rpc/echo"
 		_, p := e.drop(r)
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 403, "url")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 403, "url")
 	})
 	t.Run("url naming another owner is 403", func(t *testing.T) {
 		r := ep("/echo")
 		r.url = "syft://carol@example.com/app_data/app/rpc/echo"
 		_, p := e.drop(r)
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 403, "url")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 403, "url")
 	})
 	t.Run("url with .. is 403", func(t *testing.T) {
 		r := ep("/echo")
 		r.url = "syft://" + owner + "/app_data/app/rpc/echo/../fail"
 		_, p := e.drop(r)
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 403, "")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 403, "")
 	})
 	t.Run("expired is 419 without reaching a handler", func(t *testing.T) {
 		r := request{app: "app", endpoint: "/fail", expires: time.Now().Add(-time.Minute)}
 		_, p := e.drop(r)
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 419, "expired")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 419, "expired")
 	})
 	t.Run("undeclared endpoint is 404", func(t *testing.T) {
 		_, p := e.drop(ep("/nobody"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 404, "/nobody")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 404, "/nobody")
 	})
 	t.Run("handler error is 500 with a generic body", func(t *testing.T) {
 		_, p := e.drop(ep("/fail"))
-		resp := waitResponse(t, p, 10*time.Second)
+		resp := sidecartest.MustResponse(t, p, 10*time.Second)
 		wantResponse(t, resp, 500, "Internal server error")
 	})
 	t.Run("handler panic is 500 and it keeps serving", func(t *testing.T) {
 		_, p := e.drop(ep("/panic"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 500, "")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 500, "")
 		_, p = e.drop(ep("/echo"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "x")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "x")
 	})
 	t.Run("handler status is kept", func(t *testing.T) {
 		_, p := e.drop(ep("/teapot"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 418, "short and stout")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 418, "short and stout")
 	})
 	t.Run("silent handler is 504", func(t *testing.T) {
 		_, p := e.drop(ep("/silent"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 504, "")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 504, "")
 	})
 	t.Run("nested endpoint", func(t *testing.T) {
 		_, p := e.drop(ep("/api/v1/echo"))
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "x")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "x")
 	})
 	t.Run("half-written file is answered once complete, not 400", func(t *testing.T) {
 		r := ep("/echo")
@@ -208,22 +209,22 @@ func TestBadInput(t *testing.T) {
 		f.Sync()
 		// Pause for less than the settle delay, as a slow writer might.
 		time.Sleep(150 * time.Millisecond)
-		if _, err := os.Stat(responsePath(p)); err == nil {
+		if _, err := os.Stat(sidecartest.ResponsePath(p)); err == nil {
 			t.Fatal("answered a half-written file")
 		}
 		f.Write(data[len(data)/2:])
 		f.Close()
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "x")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "x")
 	})
 	t.Run("empty file gets 400 only after it settles", func(t *testing.T) {
 		r := ep("/echo")
 		dir := e.dir(r)
-		p := filepath.Join(dir, newID()+".request")
+		p := filepath.Join(dir, sidecartest.NewID()+".request")
 		start := time.Now()
 		if err := os.WriteFile(p, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		resp := waitResponse(t, p, 10*time.Second)
+		resp := sidecartest.MustResponse(t, p, 10*time.Second)
 		if waited := time.Since(start); waited < 300*time.Millisecond {
 			t.Fatalf("answered after %s, before the 300ms settle delay", waited)
 		}
@@ -248,7 +249,7 @@ func TestBadInput(t *testing.T) {
 			paths = append(paths, p)
 		}
 		_, mp := e.drop(ep("/echo"))
-		waitResponse(t, mp, 10*time.Second)
+		sidecartest.MustResponse(t, mp, 10*time.Second)
 		// Every file that carries the id is one we wrote: nothing answered them.
 		entries, _ := os.ReadDir(dir)
 		n := 0
@@ -271,14 +272,14 @@ func TestBadInput(t *testing.T) {
 		}
 		p := e.dropBytes(r, id, data)
 		_, mp := e.drop(ep("/echo"))
-		waitResponse(t, mp, 10*time.Second)
-		if b, _ := os.ReadFile(responsePath(p)); string(b) != "mine" {
+		sidecartest.MustResponse(t, mp, 10*time.Second)
+		if b, _ := os.ReadFile(sidecartest.ResponsePath(p)); string(b) != "mine" {
 			t.Fatalf("existing response replaced by %q", b)
 		}
 	})
 	t.Run("sender folder linking out of rpc is not followed", func(t *testing.T) {
 		outside := t.TempDir()
-		link := filepath.Join(e.rpcDir("app"), "echo", "eve@example.com")
+		link := filepath.Join(e.RPCDir("app"), "echo", "eve@example.com")
 		if err := os.Symlink(outside, link); err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +290,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, mp := e.drop(ep("/echo"))
-		waitResponse(t, mp, 10*time.Second)
+		sidecartest.MustResponse(t, mp, 10*time.Second)
 		entries, _ := os.ReadDir(outside)
 		if len(entries) != 1 {
 			t.Fatalf("sidecar wrote through the link: %v", entries)
@@ -323,20 +324,20 @@ func TestCreditsBoundConcurrency(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.waitRegistered("app", "slow")
+	e.MustRegistered(t, "app", "slow")
 	var paths []string
 	for i := 0; i < 20; i++ {
 		_, p := e.drop(request{app: "app", endpoint: "/slow", body: []byte("s")})
 		paths = append(paths, p)
 	}
-	waitFor(t, 10*time.Second, "two requests in the handler", func() bool {
+	sidecartest.WaitFor(t, 10*time.Second, "two requests in the handler", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return cur == 2
 	})
 	close(release)
 	for _, p := range paths {
-		wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "s")
+		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "s")
 	}
 	if peak != 2 {
 		t.Fatalf("peak concurrency %d, want 2", peak)
@@ -368,11 +369,11 @@ func TestDeadlines(t *testing.T) {
 		},
 	}, sidecar.WithDeadline(300*time.Millisecond))
 	_, lp := e.drop(request{app: "app", endpoint: "/late", body: []byte("x")})
-	wantResponse(t, waitResponse(t, lp, 10*time.Second), 504, "")
+	wantResponse(t, sidecartest.MustResponse(t, lp, 10*time.Second), 504, "")
 	close(late)
 	_, p := e.drop(request{app: "app", endpoint: "/long", body: []byte("x")})
-	wantResponse(t, waitResponse(t, p, 10*time.Second), 200, "worth the wait")
-	if b, _ := os.ReadFile(responsePath(lp)); strings.Contains(string(b), "dG9vIGxhdGU") {
+	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "worth the wait")
+	if b, _ := os.ReadFile(sidecartest.ResponsePath(lp)); strings.Contains(string(b), "dG9vIGxhdGU") {
 		t.Fatal("late reply replaced the 504")
 	}
 }
