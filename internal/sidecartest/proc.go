@@ -2,6 +2,7 @@ package sidecartest
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -55,6 +56,15 @@ func (p *Proc) Kill() {
 	default:
 		p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// Signal sends sig to the process, such as SIGSTOP and SIGCONT to freeze
+// and thaw it.
+func (p *Proc) Signal(tb testing.TB, sig os.Signal) {
+	tb.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("signal %s: %v", filepath.Base(p.cmd.Path), err)
 	}
 }
 
