@@ -44,7 +44,7 @@ type Cleaner struct {
 //   - responses whose request is gone, rejected markers, both by
 //     modification time;
 //   - our own temporary files left by a crash;
-//   - sender folders left empty.
+//   - sender folders that are empty and were last changed before the expiry.
 //
 // Endpoint folders, .syftkeep, syft.pub.yaml and rpc.schema.json stay.
 func (c *Cleaner) Run(now time.Time) Stats {
@@ -120,9 +120,12 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 		}
 		sub := path.Join(rel, e.Name)
 		c.dir(sub, now, st)
-		if syftrpc.IsEmail(e.Name) {
-			// A sender folder comes back with the sender's next request;
-			// an endpoint folder holds .syftkeep and is never empty.
+		// A sender folder goes once it is empty and had no change for the
+		// expiry (its time as read before this run): a sender's client
+		// makes the folder and then renames a request in, and a folder
+		// taken away in between would lose that request. An endpoint
+		// folder holds .syftkeep and is never empty.
+		if syftrpc.IsEmail(e.Name) && e.ModTime.Before(cutoff) {
 			_ = c.Root.RemoveEmptyDir(sub)
 		}
 	}

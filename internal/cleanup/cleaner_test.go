@@ -74,6 +74,14 @@ func TestRun(t *testing.T) {
 	perms := MustFile(t, dir, "syft.pub.yaml", []byte("rules: []"), old)
 	schema := MustFile(t, dir, "rpc.schema.json", []byte("{}"), old)
 	emptySender := MustFile(t, dir, "ep/carol@example.com/"+idOld+".request", request(idOld, old), old)
+	if err := os.Chtimes(filepath.Dir(emptySender), old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Empty, but new: a sender's client may be about to rename a request in.
+	newSender := filepath.Join(dir, "ep", "dave@example.com")
+	if err := os.MkdirAll(newSender, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	emptyEndpoint := filepath.Join(dir, "other")
 	os.MkdirAll(emptyEndpoint, 0o755)
 	// A sender folder that links out of the tree is not entered.
@@ -99,7 +107,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s should be gone", p[len(dir):])
 		}
 	}
-	for _, p := range []string{youngReq, youngResp, busyReq, youngOrphan, tmpNew, keep, perms, schema, emptyEndpoint, outsideReq} {
+	for _, p := range []string{youngReq, youngResp, busyReq, youngOrphan, tmpNew, keep, perms, schema, emptyEndpoint, outsideReq, newSender} {
 		if !exists(p) {
 			t.Errorf("%s should be kept", p)
 		}
