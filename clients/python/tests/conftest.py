@@ -105,7 +105,7 @@ class Sidecar:
             self.proc = subprocess.Popen(
                 [_sidecar_bin(), "--data-dir", str(self.ds.data_dir), "--email", OWNER,
                  "--listen", self.addr, "--metrics-listen", "", "--grace", "500ms",
-                 "--log-level", "debug"],
+                 "--log-level", os.environ.get("SIDECAR_LOG_LEVEL", "debug")],
                 stdout=f, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_for(lambda: _accepts(self.sock), "the sidecar socket")

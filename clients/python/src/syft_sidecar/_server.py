@@ -30,6 +30,7 @@ from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 from ._serialize import serialize
 from ._session import (
     CLOSE_TIMEOUT,
+    GENERIC_500_BYTES,
     MAX_BACKOFF,
     MIN_BACKOFF,
     STABLE_AFTER,
@@ -60,7 +61,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 30.0
-GENERIC_500 = "Internal server error. Please try again later."
+GENERIC_500 = GENERIC_500_BYTES.decode()
 WATCH_NOT_AVAILABLE = (
     "SyftEvents.watch(): file events are not served by syft-sidecar yet (the file-events "
     "issue: watches and listener events on the Connect stream); until then keep syft-event's "

@@ -32,6 +32,7 @@ STABLE_AFTER = 1.0
 # the client half-closed it (replies still in gRPC's buffers go out first).
 CLOSE_TIMEOUT = 5.0
 MAX_MESSAGE = 256 << 20
+GENERIC_500_BYTES = b"Internal server error. Please try again later."
 
 _PERMANENT = {
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -130,6 +131,10 @@ class Session:
                     log.debug("ignoring unknown message from sidecar: %s", kind)
         except grpc.RpcError as e:
             err = e
+        except Exception as e:  # a bug here must not end the client: reconnect
+            log.exception("serving the stream")
+            err = e
+            self.abort()
         finally:
             self._end()
         return err
@@ -159,9 +164,14 @@ class Session:
         self._tracker.add()
         try:
             self._dispatch(call, m)
-        except BaseException:
-            self._forget(call)
-            raise
+        except Exception:
+            log.exception("dispatch %s attempt %d, answering 500", m.id, m.attempt)
+            self.finish(
+                call,
+                pb.Reply(
+                    request_id=m.id, attempt=m.attempt, status_code=500, body=GENERIC_500_BYTES
+                ),
+            )
 
     def _forget(self, call: Call) -> bool:
         with self._lock:
