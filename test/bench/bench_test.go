@@ -110,15 +110,6 @@ func (f *fixture) sidecar(b *testing.B) {
 	sidecartest.MustStartSidecar(b, sock, "--data-dir", f.Path, "--email", owner, "--listen", "unix://"+sock, "--metrics-listen", metricsAddr, "--log-level", "warn")
 	sidecartest.MustStartEcho(b, "unix://"+sock, "echo")
 	f.MustRegistered(b, "echo", "/echo")
-	// The app's first cleanup runs as the handler registers and removes
-	// empty sender folders, f.reqDir among them: wait for it, then make the
-	// folder again for the requests to be renamed into.
-	sidecartest.WaitFor(b, sidecartest.StartTimeout, "first cleanup", func() bool {
-		return strings.Contains(scrape(b), `syft_sidecar_cleanup_runs_total{app="echo"} `)
-	})
-	if err := os.MkdirAll(f.reqDir, 0o755); err != nil {
-		b.Fatal(err)
-	}
 }
 
 // metricsAddr is where the benchmarks' sidecar serves /metrics, so that its
