@@ -18,13 +18,29 @@ GRPCIO_TOOLS := grpcio-tools==1.75.1
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python demo bench clean
+.PHONY: all build proto proto-check lint test test-go test-peer test-python demo bench clean image
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/syft-sidecar ./cmd/syft-sidecar
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/echo ./clients/go/examples/echo
+
+# Container images (deploy/docker): the static binaries are built here and
+# copied into FROM-scratch images, so nothing is pulled. --format docker keeps
+# the HEALTHCHECK, which the OCI format drops. IMAGE_CONTEXT is a folder the
+# target owns and empties.
+PODMAN        ?= podman
+IMAGE         ?= localhost/syft-sidecar:dev
+ECHO_IMAGE    ?= localhost/syft-sidecar-echo:dev
+IMAGE_CONTEXT ?= build/image
+
+image:
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)/data
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_CONTEXT)/syft-sidecar ./cmd/syft-sidecar
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(IMAGE_CONTEXT)/echo ./clients/go/examples/echo
+	$(PODMAN) build -q --format docker -t $(IMAGE) -f deploy/docker/Dockerfile $(IMAGE_CONTEXT)
+	$(PODMAN) build -q --format docker -t $(ECHO_IMAGE) -f deploy/docker/echo.Dockerfile $(IMAGE_CONTEXT)
 
 # A sidecar on a throw-away data dir, the Go echo handler, one request, its
 # response printed.
