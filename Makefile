@@ -18,7 +18,7 @@ GRPCIO_TOOLS := grpcio-tools==1.75.1
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python demo bench clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-manifests demo bench clean image
 
 all: build
 
@@ -49,10 +49,15 @@ demo: build
 
 # Go tests (with -race) and the peer tests; both use the real syft-rpc,
 # which SYFTRPC_PYTHON points the Go format tests at.
-test: test-go test-peer test-python
+test: test-go test-peer test-python test-manifests
 
 test-go: $(VENV)/.deps
 	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GO) test -race -count=1 ./...
+
+# deploy/'s compose file and Kubernetes manifests, checked by a module of its
+# own that keeps their parsers out of go.mod.
+test-manifests:
+	cd test/deploy/manifests && $(GO) test -count=1 ./...
 
 test-peer: build $(VENV)/.deps
 	$(PY) -m pytest -q tests/peer
@@ -91,6 +96,7 @@ lint: $(VENV)/.deps
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd test/deploy/manifests && $(GO) vet ./...
 	buf lint
 	$(VENV)/bin/ruff check $(PY_CLIENT)
 	$(VENV)/bin/ruff format --check $(PY_CLIENT)
