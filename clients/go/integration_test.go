@@ -76,7 +76,7 @@ func MustStartSidecar(t *testing.T, dataDir sidecartest.DataDir) (sc *sidecartes
 	sock := filepath.Join(dataDir.Path, "sidecar.sock")
 	addr = "unix://" + sock
 	sc = sidecartest.MustStartSidecar(t, sock, "--data-dir", dataDir.Path, "--email", owner, "--listen", addr,
-		"--metrics-listen", "", "--grace", "2s", "--settle", "1s", "--log-level", "debug")
+		"--metrics-listen", "", "--grace", "2s", "--request-settle", "1s", "--log-level", "debug")
 	return sc, addr
 }
 

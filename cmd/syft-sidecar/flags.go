@@ -98,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "ask the sidecar on --metrics-listen for /healthz and exit 0 if it is alive (for container health checks)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's /debug/pprof/ on the metrics address (for profiling; off by default)")
 	fs.DurationVar(&grace, "grace", bridge.DefaultGrace, "how long a request for an undeclared endpoint waits for a handler before 404")
-	fs.DurationVar(&settle, "settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
+	fs.DurationVar(&settle, "request-settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
@@ -151,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		name string
 		v    time.Duration
 		zero bool
-	}{{"grace", grace, true}, {"settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", reconcile, true}} {
+	}{{"grace", grace, true}, {"request-settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", reconcile, true}} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			return nil, bad(d.name, "%s must be positive", d.v)
 		}

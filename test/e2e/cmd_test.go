@@ -35,7 +35,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--nope"}, "-nope"},
 		{[]string{"--grace", "soon"}, "-grace"},
 		{[]string{"--deadline", "0s"}, "-deadline"},
-		{[]string{"--settle", "-1s"}, "-settle"},
+		{[]string{"--request-settle", "-1s"}, "-request-settle"},
 		{[]string{"--log-format", "xml"}, "-log-format"},
 		{[]string{"--log-level", "loud"}, "-log-level"},
 		{[]string{"--max-in-flight", "0"}, "-max-in-flight"},

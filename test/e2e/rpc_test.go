@@ -103,7 +103,7 @@ func TestEchoExample(t *testing.T) {
 
 // Each kind of bad input gets the answer ARCHITECTURE section 3 gives it.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, "--settle", "300ms", "--grace", "300ms", "--deadline", "2s")
+	e := newEnv(t, "--request-settle", "300ms", "--grace", "300ms", "--deadline", "2s")
 	e.start()
 	e.serve("app", map[string]sidecar.HandlerFunc{
 		"/echo":        echoHandler,
