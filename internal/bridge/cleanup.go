@@ -66,12 +66,7 @@ func (b *Bridge) cleanLoop(ctx context.Context) {
 			}
 			return ctx.Err() == nil
 		})
-		t.Stop()
-		select {
-		case <-t.C:
-		default:
-		}
-		t.Reset(time.Until(next))
+		resetTimer(t, time.Until(next))
 	}
 }
 

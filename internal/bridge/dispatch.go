@@ -540,12 +540,7 @@ func (d *dispatcher) timerLoop(ctx context.Context) {
 		}
 		jobs, next := d.fire(time.Now())
 		d.b.write(jobs...)
-		t.Stop()
-		select {
-		case <-t.C:
-		default:
-		}
-		t.Reset(next)
+		resetTimer(t, next)
 	}
 }
 

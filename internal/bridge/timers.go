@@ -80,3 +80,14 @@ func (d *dispatcher) setDeadline(p *pending) {
 	p.deadlineT = &timer{at: p.deadline, kind: timerDeadline, p: p}
 	d.schedule(p.deadlineT)
 }
+
+// resetTimer makes t fire after d, whether or not it had fired and been
+// drained.
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}

@@ -160,10 +160,7 @@ func TestCleanupPerApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.HandleFunc("app", "/echo", echoHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runClient(t, c)
 	e.MustRegistered(t, "app", "/echo")
 	// The app's first run follows its registration.
 	var st sidecar.CleanupStats
@@ -266,10 +263,7 @@ func TestToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.HandleFunc("app", "/echo", echoHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runClient(t, c)
 	e.MustRegistered(t, "app", "/echo")
 	_, p := e.drop(request{app: "app", endpoint: "/echo", body: []byte("t")})
 	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "t")
@@ -320,10 +314,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.HandleFunc("app", "/echo", echoHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runClient(t, c)
 	e.MustRegistered(t, "app", "/echo")
 	_, rp := e.drop(request{app: "app", endpoint: "/echo", body: []byte("tls")})
 	wantResponse(t, sidecartest.MustResponse(t, rp, 10*time.Second), 200, "tls")

@@ -28,18 +28,23 @@ func (e *env) serve(app string, handlers map[string]sidecar.HandlerFunc, opts ..
 			e.t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			e.t.Errorf("client Run: %v", err)
-		}
-	})
+	runClient(e.t, c)
 	for ep := range handlers {
 		e.MustRegistered(e.t, app, ep)
 	}
+}
+
+// runClient runs c until the test ends; Run must then return cleanly.
+func runClient(t *testing.T, c *sidecar.Client) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("client Run: %v", err)
+		}
+	})
 }
 
 func echoHandler(_ context.Context, r *sidecar.Request) (*sidecar.Response, error) {
@@ -320,10 +325,7 @@ func TestCreditsBoundConcurrency(t *testing.T) {
 		mu.Unlock()
 		return &sidecar.Response{Body: r.Body}, nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runClient(t, c)
 	e.MustRegistered(t, "app", "slow")
 	var paths []string
 	for i := 0; i < 20; i++ {
