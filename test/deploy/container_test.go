@@ -2,9 +2,12 @@ package deploy
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 )
 
 // uid is the numeric user the images run as (deploy/docker/Dockerfile).
@@ -26,7 +29,7 @@ func TestContainer(t *testing.T) {
 	}
 
 	// Unique names, so that a run never touches another's images.
-	suffix := strings.ToLower(newID()[:8])
+	suffix := sidecartest.NewID()[:8]
 	image := "localhost/syft-sidecar:test-" + suffix
 	echoImage := "localhost/syft-sidecar-echo:test-" + suffix
 	context := t.TempDir()
@@ -34,7 +37,8 @@ func TestContainer(t *testing.T) {
 	mustRun(t, "make", "-C", repoRoot(t), "-s", "image", "PODMAN="+podman,
 		"IMAGE="+image, "ECHO_IMAGE="+echoImage, "IMAGE_CONTEXT="+context)
 
-	data := mustDataDir(t)
+	d := sidecartest.MustDataDir(t)
+	data := d.Path
 	if err := os.Chown(data, uid, uid); err != nil {
 		t.Fatal(err)
 	}
@@ -48,24 +52,25 @@ func TestContainer(t *testing.T) {
 	mustDial(t, sock)
 
 	t.Run("host handler", func(t *testing.T) {
-		mustStart(t, filepath.Join(context, "echo"), "--sidecar", "unix://"+sock, "--app", "echo")
-		mustRegistered(t, data, "echo")
-		body := []byte(`{"hello":"from the host"}`)
-		mustEcho(t, mustDrop(t, data, "echo", body, uid), body)
+		sidecartest.MustStart(t, exec.Command(filepath.Join(context, "echo"), "--sidecar", "unix://"+sock, "--app", "echo"))
+		d.MustRegistered(t, "echo", "/echo")
+		mustEcho(t, d, "echo", []byte(`{"hello":"from the host"}`), uid)
 	})
 
 	t.Run("app container", func(t *testing.T) {
 		mustContainer(t, podman, name+"-app", "--network", "none", "-v", data+":/data", echoImage, "--app", "echoapp")
-		mustRegistered(t, data, "echoapp")
-		body := []byte(`{"hello":"from the app container"}`)
-		mustEcho(t, mustDrop(t, data, "echoapp", body, uid), body)
+		sidecartest.WaitFor(t, startTimeout, "echo container registered", func() bool {
+			_, err := os.Stat(filepath.Join(d.EndpointDir("echoapp", "/echo"), ".syftkeep"))
+			return err == nil
+		})
+		mustEcho(t, d, "echoapp", []byte(`{"hello":"from the app container"}`), uid)
 	})
 
 	t.Run("healthy", func(t *testing.T) {
 		// Podman runs HEALTHCHECK on a systemd timer, which this machine may
 		// not have; healthcheck run is the same probe, on demand, and records
 		// its result in the container's state.
-		waitFor(t, startTimeout, "passing health check", func() bool {
+		sidecartest.WaitFor(t, startTimeout, "passing health check", func() bool {
 			return runQuiet(podman, "healthcheck", "run", sidecar) == nil
 		})
 		if got := strings.TrimSpace(mustRun(t, podman, "inspect", "--format", "{{.State.Health.Status}}", sidecar)); got != "healthy" {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/openmined/syft-sidecar/internal/sidecartest"
 )
 
 // scrapeTimeout bounds the wait for a value to show in Prometheus: its first
@@ -23,14 +25,13 @@ const scrapeTimeout = 30 * time.Second
 // counter and the latency histogram back through Prometheus's query API.
 func TestPrometheus(t *testing.T) {
 	prometheus := mustTool(t, "prometheus")
-	bins := mustBuild(t)
 
-	data := mustDataDir(t)
-	sock := filepath.Join(data, "s.sock")
+	d := sidecartest.MustDataDir(t)
+	sock := filepath.Join(d.Path, "s.sock")
 	metrics := freePort(t)
-	mustStart(t, bins.sidecar, "--data-dir", data, "--email", owner, "--listen", "unix://"+sock,
+	sidecartest.MustStartSidecar(t, sock, "--data-dir", d.Path, "--email", owner, "--listen", "unix://"+sock,
 		"--metrics-listen", metrics)
-	waitFor(t, startTimeout, "sidecar ready on "+metrics, func() bool {
+	sidecartest.WaitFor(t, startTimeout, "sidecar ready on "+metrics, func() bool {
 		resp, err := http.Get("http://" + metrics + "/readyz")
 		if err != nil {
 			return false
@@ -38,11 +39,11 @@ func TestPrometheus(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	mustStart(t, bins.echo, "--sidecar", "unix://"+sock, "--app", "echo")
-	mustRegistered(t, data, "echo")
+	sidecartest.MustStartEcho(t, "unix://"+sock, "echo")
+	d.MustRegistered(t, "echo", "/echo")
 
 	prom := mustPrometheus(t, prometheus, metrics)
-	waitFor(t, scrapeTimeout, "first scrape", func() bool { return prom.value(t, `up{job="syft-sidecar"}`) == 1 })
+	sidecartest.WaitFor(t, scrapeTimeout, "first scrape", func() bool { return prom.value(t, `up{job="syft-sidecar"}`) == 1 })
 
 	// Two batches with a scrape between them: the series appear with the
 	// first answer, and rate() needs an increase between two samples, as a
@@ -51,11 +52,10 @@ func TestPrometheus(t *testing.T) {
 	answered := `sum(syft_sidecar_responses_written_total{app="echo",code="200"})`
 	for batch := 1; batch <= 2; batch++ {
 		for i := range n / 2 {
-			body := []byte(fmt.Sprintf(`{"batch":%d,"i":%d}`, batch, i))
-			mustEcho(t, mustDrop(t, data, "echo", body, -1), body)
+			mustEcho(t, d, "echo", fmt.Appendf(nil, `{"batch":%d,"i":%d}`, batch, i), -1)
 		}
 		want := float64(batch * n / 2)
-		waitFor(t, scrapeTimeout, fmt.Sprintf("%s == %v", answered, want), func() bool { return prom.value(t, answered) == want })
+		sidecartest.WaitFor(t, scrapeTimeout, fmt.Sprintf("%s == %v", answered, want), func() bool { return prom.value(t, answered) == want })
 	}
 
 	if got := prom.value(t, `sum(syft_sidecar_request_duration_seconds_count{app="echo",endpoint="/echo"})`); got != n {
@@ -63,10 +63,11 @@ func TestPrometheus(t *testing.T) {
 	}
 	p90 := `histogram_quantile(0.9, sum by (le) (rate(syft_sidecar_request_duration_seconds_bucket{app="echo"}[1m])))`
 	var q float64
-	waitFor(t, scrapeTimeout, "a number from "+p90, func() bool {
+	sidecartest.WaitFor(t, scrapeTimeout, "a number from "+p90, func() bool {
 		q = prom.value(t, p90)
 		return !math.IsNaN(q)
 	})
+	t.Logf("%s = %v", p90, q)
 	// The buckets end at 60 s; an echo over a local folder takes far less.
 	if q <= 0 || q > 60 {
 		t.Errorf("%s = %v, want a latency in (0, 60] seconds", p90, q)
@@ -94,9 +95,9 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	p := promServer{addr: freePort(t)}
-	mustStart(t, prometheus, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+p.addr, "--log.level=warn")
-	waitFor(t, startTimeout, "Prometheus ready on "+p.addr, func() bool {
+	sidecartest.MustStart(t, exec.Command(prometheus, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+p.addr, "--log.level=warn"))
+	sidecartest.WaitFor(t, startTimeout, "Prometheus ready on "+p.addr, func() bool {
 		resp, err := http.Get("http://" + p.addr + "/-/ready")
 		if err != nil {
 			return false
@@ -141,24 +142,6 @@ func (p promServer) value(t *testing.T, query string) float64 {
 		t.Fatalf("query %s: value %q: %v", query, s, err)
 	}
 	return v
-}
-
-// binaries are the sidecar and the echo handler, built for this test.
-type binaries struct{ sidecar, echo string }
-
-// mustBuild builds the sidecar and the echo example into a temp folder.
-func mustBuild(t *testing.T) binaries {
-	t.Helper()
-	dir := t.TempDir()
-	b := binaries{sidecar: filepath.Join(dir, "syft-sidecar"), echo: filepath.Join(dir, "echo")}
-	for out, pkg := range map[string]string{b.sidecar: "./cmd/syft-sidecar", b.echo: "./clients/go/examples/echo"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = repoRoot(t)
-		if o, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, o)
-		}
-	}
-	return b
 }
 
 // TestPrometheusConfig: the scrape config compose.yaml gives Prometheus is
