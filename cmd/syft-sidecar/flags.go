@@ -48,6 +48,7 @@ type options struct {
 	bridge      bridge.Config
 	drain       time.Duration
 	configPath  string
+	socketMode  os.FileMode
 	token       string // empty: no token required
 	tls         *tls.Config
 }
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		maxInFlight, maxAttempts                    uint
 		cleanupExpiry, cleanupInterval              string
 		tokenFile, tlsCert, tlsKey, tlsClientCA     string
+		socketMode                                  string
 	)
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
 	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
 	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
+	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group)")
 	fs.StringVar(&tokenFile, "token-file", "", "`file` holding a token every handler must send (required, or TLS, for TCP beyond loopback)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "serve gRPC over TLS with this certificate `file` (PEM), with --tls-key")
 	fs.StringVar(&tlsKey, "tls-key", "", "the TLS private key `file` (PEM)")
@@ -177,6 +180,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.config = cfg
 	if listen == "" {
 		listen = cfg.DefaultAddress()
+	}
+	switch socketMode {
+	case "0600", "600":
+		o.socketMode = 0o600
+	case "0660", "660":
+		o.socketMode = 0o660
+	default:
+		return nil, bad("socket-mode", "%q is not 0600 or 0660: anyone who can open the socket can answer the owner's requests", socketMode)
 	}
 	if tokenFile != "" {
 		if o.token, err = auth.ReadTokenFile(tokenFile); err != nil {

@@ -86,7 +86,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	reg.MustRegister(grpcMetrics)
 
-	lis, err := listen(o.listen)
+	lis, err := listen(o.listen, o.socketMode)
 	if err != nil {
 		return err
 	}
@@ -207,9 +207,10 @@ func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http
 	return mux
 }
 
-// listen opens the gRPC listener. A unix socket is created mode 0600; a
-// socket file left by a killed sidecar is replaced, a live one is not.
-func listen(a listenAddr) (net.Listener, error) {
+// listen opens the gRPC listener. A unix socket is created with
+// socketMode (0600 unless the operator shares it with a group); a socket
+// file left by a killed sidecar is replaced, a live one is not.
+func listen(a listenAddr, socketMode os.FileMode) (net.Listener, error) {
 	if a.network != "unix" {
 		l, err := net.Listen("tcp", a.address)
 		if err != nil {
@@ -234,7 +235,7 @@ func listen(a listenAddr) (net.Listener, error) {
 	}
 	// Nothing else runs yet, so the process-wide umask is ours to narrow:
 	// the socket never exists with wider permissions.
-	old := syscall.Umask(0o177)
+	old := syscall.Umask(int(0o777 &^ socketMode))
 	l, err := net.Listen("unix", a.address)
 	syscall.Umask(old)
 	if err != nil {

@@ -39,6 +39,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "-log-format"},
 		{[]string{"--log-level", "loud"}, "-log-level"},
 		{[]string{"--max-in-flight", "0"}, "-max-in-flight"},
+		{[]string{"--socket-mode", "0666"}, "-socket-mode"},
 		{[]string{"--listen", "relative.sock"}, "-listen"},
 		{[]string{"--listen", "0.0.0.0:7000"}, "-listen"},
 		{[]string{"--metrics-listen", "9464"}, "-metrics-listen"},
@@ -102,6 +103,19 @@ func TestConfigAndDefaultSocket(t *testing.T) {
 	e.echo("echo")
 	_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("cfg")})
 	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "cfg")
+}
+
+// --socket-mode 0660 lets the sidecar's group open the socket.
+func TestSocketMode(t *testing.T) {
+	e := newEnv(t, "--socket-mode", "0660")
+	e.start()
+	fi, err := os.Stat(e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o660 {
+		t.Fatalf("socket mode %o, want 660", perm)
+	}
 }
 
 // A socket file left by a killed sidecar is replaced; a live one is not.
