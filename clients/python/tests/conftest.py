@@ -98,14 +98,14 @@ class Sidecar:
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.logs: List[Path] = []
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         log = self.ds.data_dir / f"sidecar-{len(self.logs)}.log"
         self.logs.append(log)
         with open(log, "wb") as f:
             self.proc = subprocess.Popen(
                 [_sidecar_bin(), "--data-dir", str(self.ds.data_dir), "--email", OWNER,
                  "--listen", self.addr, "--metrics-listen", "", "--grace", "500ms",
-                 "--log-level", os.environ.get("SIDECAR_LOG_LEVEL", "debug")],
+                 "--log-level", os.environ.get("SIDECAR_LOG_LEVEL", "debug"), *extra],
                 stdout=f, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_for(lambda: _accepts(self.sock), "the sidecar socket")
@@ -169,9 +169,9 @@ def make_app(datasite: Datasite, sidecar: Sidecar) -> Iterator[Callable[..., Syf
 def start(box: SyftEvents) -> SyftEvents:
     """Start ``box`` and wait for the sidecar's first cleanup of its app.
 
-    The cleanup removes empty sender folders; run while syft-rpc is between
-    its mkdir and its write, it makes ``rpc.send`` fail, so tests send only
-    after it (see the README's notes on the sidecar).
+    An earlier sidecar removed empty sender folders at its first cleanup
+    (run at registration), racing syft-rpc's mkdir and write in
+    ``rpc.send``; tests send after it, so they do not depend on that.
     """
     box.start()
     wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")

@@ -542,3 +542,26 @@ def test_ctrl_c_writes_in_flight_replies(datasite, sidecar, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_token(datasite, sidecar: Sidecar, monkeypatch):
+    """A sidecar with --token-file takes only handlers that send the token."""
+    sidecar.stop()
+    tok = datasite.data_dir.parent / "token"
+    tok.write_text("s3cret\n")
+    sidecar.start("--token-file", str(tok))
+
+    def box(**kw) -> SyftEvents:
+        b = SyftEvents("tok", client=datasite.owner, sidecar=sidecar.addr, **kw)
+        b.on_request("/x")(lambda: "x")
+        return b
+
+    monkeypatch.delenv("SYFT_SIDECAR_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="UNAUTHENTICATED"):
+        box(connect_timeout=10).start()
+    with pytest.raises(ValueError, match="UNAUTHENTICATED"):
+        box(token="wrong", connect_timeout=10).start()
+    monkeypatch.setenv("SYFT_SIDECAR_TOKEN", "s3cret")
+    with box(connect_timeout=10) as b:
+        wait_for(lambda: b.get_cleanup_stats().last_cleanup, "the first cleanup")
+        assert datasite.call("tok", "/x").body == b"x"

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -62,6 +63,7 @@ DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 30.0
 GENERIC_500 = GENERIC_500_BYTES.decode()
+ENV_TOKEN = "SYFT_SIDECAR_TOKEN"
 WATCH_NOT_AVAILABLE = (
     "SyftEvents.watch(): file events are not served by syft-sidecar yet (the file-events "
     "issue: watches and listener events on the Connect stream); until then keep syft-event's "
@@ -106,6 +108,8 @@ class SyftEvents:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        token: Optional[str] = None,
+        credentials: Optional[grpc.ChannelCredentials] = None,
     ) -> None:
         if not _APP_RE.match(app_name or ""):
             raise ValueError(f"invalid app name {app_name!r}: use letters, digits, '.', '_', '-'")
@@ -126,6 +130,14 @@ class SyftEvents:
         self.connect_timeout = connect_timeout
         self.stop_timeout = stop_timeout
         self._sidecar_arg = sidecar
+        token = token if token is not None else os.environ.get(ENV_TOKEN, "")
+        token = token.strip()
+        if "\n" in token or "\r" in token:
+            raise ValueError("token: holds a line break")
+        self._metadata: List[Tuple[str, str]] = (
+            [("authorization", f"Bearer {token}")] if token else []
+        )
+        self._credentials = credentials
         self._client_given = client is not None
         self._spawn = spawn_sidecar
         self._endpoints: Dict[str, _Endpoint] = {}
@@ -280,9 +292,11 @@ class SyftEvents:
         if self._state != "started" or self._channel is None or not self._registered.is_set():
             raise RuntimeError(f"{method}: cleanup runs in the sidecar; call start() first")
         stub = pb_grpc.SidecarServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        md = self._metadata
         if method == "CleanNow":
-            return stub.CleanNow(pb.CleanNowRequest(app=self.app_name), timeout=60)
-        return stub.GetCleanupStats(pb.GetCleanupStatsRequest(app=self.app_name), timeout=10)
+            return stub.CleanNow(pb.CleanNowRequest(app=self.app_name), timeout=60, metadata=md)
+        req = pb.GetCleanupStatsRequest(app=self.app_name)
+        return stub.GetCleanupStats(req, timeout=10, metadata=md)
 
     @property
     def address(self) -> str:
@@ -314,7 +328,10 @@ class SyftEvents:
     def _start(self) -> None:
         addr = self.address
         self._register = self._register_msg()  # schema errors raise here
-        self._channel = grpc.insecure_channel(addr, options=channel_options())
+        if self._credentials is not None:
+            self._channel = grpc.secure_channel(addr, self._credentials, channel_options())
+        else:
+            self._channel = grpc.insecure_channel(addr, options=channel_options())
         if self._spawn and not self._ready(min(1.0, self.connect_timeout)):
             self._spawn_sidecar(addr)
         self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="syft-handler")
@@ -456,7 +473,7 @@ class SyftEvents:
         delay, down = MIN_BACKOFF, False
         while not self._stop_event.is_set():
             s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,
-                        self._in_flight)  # fmt: skip
+                        self._in_flight, self._metadata)  # fmt: skip
             self._session = s
             if self._stop_event.is_set():  # stop() may have missed this session
                 return

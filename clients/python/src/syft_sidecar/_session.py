@@ -15,7 +15,7 @@ import random
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 
@@ -84,6 +84,7 @@ class Session:
         on_registered: Callable[[pb.Registered], None],
         cancel: Callable[[Call], None],
         tracker: InFlight,
+        metadata: Sequence[Tuple[str, str]] = (),
     ) -> None:
         self._stub = stub
         self._register = register
@@ -91,6 +92,7 @@ class Session:
         self._on_registered = on_registered
         self._cancel = cancel
         self._tracker = tracker
+        self._metadata = tuple(metadata)
         self._q: queue.SimpleQueue[Optional[pb.ConnectRequest]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._calls: Dict[Key, Call] = {}
@@ -113,7 +115,7 @@ class Session:
         closed it)."""
         err: Optional[BaseException] = None
         try:
-            rpc = self._stub.Connect(self._messages())
+            rpc = self._stub.Connect(self._messages(), metadata=self._metadata or None)
             with self._lock:
                 self._rpc = rpc
             for m in rpc:
