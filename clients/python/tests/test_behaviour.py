@@ -565,3 +565,34 @@ def test_token(datasite, sidecar: Sidecar, monkeypatch):
     with box(connect_timeout=10) as b:
         wait_for(lambda: b.get_cleanup_stats().last_cleanup, "the first cleanup")
         assert datasite.call("tok", "/x").body == b"x"
+
+
+def test_extend_deadline(datasite, make_app):
+    import asyncio
+
+    from syft_sidecar import extend_deadline
+
+    box = make_app("extend")
+
+    # Each handler works 0.6 s against a 0.3 s deadline, after asking for more.
+    @box.on_request("/sync", deadline=0.3)
+    def sync_job() -> str:
+        extend_deadline(10)
+        time.sleep(0.6)
+        return "sync done"
+
+    @box.on_request("/async", deadline=0.3)
+    async def async_job() -> str:
+        extend_deadline(10)
+        await asyncio.sleep(0.6)
+        return "async done"
+
+    start(box)
+    futures = [datasite.send("extend", "/sync"), datasite.send("extend", "/async")]
+    bodies = [f.wait(timeout=10, poll_interval=0.005) for f in futures]
+    assert [(r.status_code, r.body) for r in bodies] == [
+        (200, b"sync done"),
+        (200, b"async done"),
+    ]
+    with pytest.raises(RuntimeError, match="inside a handler"):
+        extend_deadline(1)

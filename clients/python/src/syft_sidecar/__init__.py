@@ -6,9 +6,17 @@ its imports.
 
 from ._config import LocalClient
 from ._listeners import EventListener
-from ._server import SyftEvents
+from ._server import SyftEvents, extend_deadline
 from .router import EventRouter
 from .types import Request, Response
 
 __version__ = "0.1.0"
-__all__ = ["EventListener", "EventRouter", "LocalClient", "Request", "Response", "SyftEvents"]
+__all__ = [
+    "EventListener",
+    "EventRouter",
+    "LocalClient",
+    "Request",
+    "Response",
+    "SyftEvents",
+    "extend_deadline",
+]

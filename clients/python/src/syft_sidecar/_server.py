@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import logging
@@ -541,12 +542,12 @@ class SyftEvents:
         if ep.is_async:
             assert self._loop is not None
             call.future = asyncio.run_coroutine_threadsafe(
-                self._serve_async(ep, m, req), self._loop
+                self._serve_async(call, ep, m, req), self._loop
             )
             call.future.add_done_callback(lambda f: self._done(call, m, f))
         else:
             assert self._pool is not None
-            call.future = self._pool.submit(self._serve_sync, ep, m, req)
+            call.future = self._pool.submit(self._serve_sync, call, ep, m, req)
             call.future.add_done_callback(lambda f: self._done(call, m, f))
 
     def _done(self, call: Call, m: pb.Request, fut: Future[pb.Reply]) -> None:
@@ -573,7 +574,14 @@ class SyftEvents:
             log.warning("invalid request body schema %s: %s", req.url, e)
             return Response(body=f"Invalid request schema: {e!s}", status_code=400)
 
-    def _serve_sync(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+    def _serve_sync(self, call: Call, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+        token = _current.set(call)
+        try:
+            return self._serve_sync_in(ep, m, req)
+        finally:
+            _current.reset(token)
+
+    def _serve_sync_in(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
         prepared = self._prepare(ep, req)
         if isinstance(prepared, Response):
             return self._reply(ep, m, req, prepared)
@@ -586,7 +594,10 @@ class SyftEvents:
             result = self._error(ep, e)
         return self._reply(ep, m, req, result)
 
-    async def _serve_async(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+    async def _serve_async(
+        self, call: Call, ep: _Endpoint, m: pb.Request, req: Request
+    ) -> pb.Reply:
+        _current.set(call)  # the task runs in a copy of the context
         loop = asyncio.get_running_loop()
         if ep.auto_decrypt and _crypto.maybe_encrypted(req.body):
             prepared = await loop.run_in_executor(self._pool, self._prepare, ep, req)
@@ -641,6 +652,25 @@ class SyftEvents:
         return _reply(m, code, hdrs, data)
 
 
+_current: contextvars.ContextVar[Optional[Call]] = contextvars.ContextVar(
+    "syft_sidecar_call", default=None
+)
+
+
+def extend_deadline(seconds: float) -> None:
+    """Give the request being handled ``seconds`` more from now before the
+    sidecar answers 504. Call it from inside a handler (sync or async), as
+    often as a long job needs; outside one it raises ``RuntimeError``."""
+    call = _current.get()
+    if call is None:
+        raise RuntimeError("extend_deadline() is called from inside a handler")
+    if seconds <= 0:
+        raise ValueError("extend_deadline() needs a positive number of seconds")
+    d = Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    call.extend(d)
+
+
 async def _await(aw: Any) -> Any:
     return await aw
 
@@ -678,4 +708,4 @@ def _load_client() -> Any:
     return Client.load()
 
 
-__all__ = ["LocalClient", "SyftEvents"]
+__all__ = ["LocalClient", "SyftEvents", "extend_deadline"]

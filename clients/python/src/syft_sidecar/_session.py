@@ -15,7 +15,7 @@ import random
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 
@@ -71,6 +71,9 @@ class Call:
 
     def reply(self, msg: pb.Reply) -> None:
         self.session.finish(self, msg)
+
+    def extend(self, by: Any) -> None:
+        self.session.extend(self, by)
 
 
 class Session:
@@ -195,6 +198,15 @@ class Session:
         if not send:
             log.debug("reply to %s attempt %d dropped: no longer awaited", *call.key)
         self._forget(call)
+
+    def extend(self, call: Call, by: Any) -> None:
+        """Ask for more time for ``call`` (dropped once the stream is gone)."""
+        with self._lock:
+            if self._dead or call.cancelled or call.key not in self._calls:
+                return
+            ext = pb.ExtendDeadline(request_id=call.key[0], attempt=call.key[1])
+            ext.extend_by.CopyFrom(by)
+            self._q.put(pb.ConnectRequest(extend_deadline=ext))
 
     def _on_cancel(self, m: pb.Cancel) -> None:
         key = (m.request_id, m.attempt)
