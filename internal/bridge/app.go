@@ -114,11 +114,16 @@ func prepareEndpoint(root *safefs.Root, ep string) error {
 	return err
 }
 
-// writeSchema publishes rpc.schema.json for the endpoints declared so far.
+// writeSchema publishes rpc.schema.json for the endpoints declared so far
+// with a schema. With none, no file is written (a file already there is
+// the user's or an earlier run's, and stays).
 func (b *Bridge) writeSchema(a *app) {
 	a.schemaMu.Lock()
 	defer a.schemaMu.Unlock()
 	entries := b.d.schema(a)
+	if len(entries) == 0 {
+		return
+	}
 	data, err := syftrpc.FormatSchema(entries)
 	if err != nil {
 		b.logger.Warn("format schema", "app", a.name, "err", err)

@@ -489,13 +489,17 @@ func (d *dispatcher) metricsFor(a *app, dir string) *metrics.Endpoint {
 	return a.unknown
 }
 
-// schema returns a's endpoints in declaration order for rpc.schema.json.
+// schema returns, in declaration order, the endpoints of a that handlers
+// sent a schema for: an empty schema_json means "publish none", as
+// syft-event's publish_schema=False.
 func (d *dispatcher) schema(a *app) []syftrpc.SchemaEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]syftrpc.SchemaEntry, 0, len(a.order))
+	var out []syftrpc.SchemaEntry
 	for _, ep := range a.order {
-		out = append(out, syftrpc.SchemaEntry{Endpoint: ep.path, JSON: ep.schema})
+		if ep.schema != "" {
+			out = append(out, syftrpc.SchemaEntry{Endpoint: ep.path, JSON: ep.schema})
+		}
 	}
 	return out
 }

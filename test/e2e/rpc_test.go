@@ -100,8 +100,9 @@ func TestEchoExample(t *testing.T) {
 		if err != nil || string(perms) != syftrpc.Permissions {
 			t.Fatalf("syft.pub.yaml = %q, %v", perms, err)
 		}
-		if _, err := os.Stat(filepath.Join(e.RPCDir("echo"), "rpc.schema.json")); err != nil {
-			t.Fatal(err)
+		schema, err := os.ReadFile(filepath.Join(e.RPCDir("echo"), "rpc.schema.json"))
+		if err != nil || !strings.Contains(string(schema), `"/echo": {`) || !strings.Contains(string(schema), `"returns": "bytes"`) {
+			t.Fatalf("rpc.schema.json = %q, %v", schema, err)
 		}
 	})
 }
@@ -128,6 +129,11 @@ func TestBadInput(t *testing.T) {
 		},
 	})
 	ep := func(endpoint string) request { return request{app: "app", endpoint: endpoint, body: []byte("x")} }
+	// No handler sent a schema: none is published, as syft-event's
+	// publish_schema=False.
+	if _, err := os.Stat(filepath.Join(e.RPCDir("app"), "rpc.schema.json")); !os.IsNotExist(err) {
+		t.Fatalf("rpc.schema.json written without schemas: %v", err)
+	}
 
 	t.Run("garbage JSON is 400 naming the problem", func(t *testing.T) {
 		p := e.dropBytes(ep("/echo"), sidecartest.NewID(), []byte("{not json"))

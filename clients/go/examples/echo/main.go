@@ -18,6 +18,10 @@ import (
 	sidecar "github.com/openmined/syft-sidecar/clients/go"
 )
 
+// echoSchema is the endpoint's entry in rpc.schema.json, in syft-event's
+// shape: it takes the whole body and returns it.
+const echoSchema = `{"description": "Replies with the request body, unchanged.", "args": {}, "returns": "bytes"}`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -44,7 +48,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.HandleFunc(*app, "/echo", echo); err != nil {
+	if err := c.HandleFunc(*app, "/echo", echo, sidecar.WithSchema(echoSchema)); err != nil {
 		return err
 	}
 	return c.Run(ctx)
