@@ -26,7 +26,9 @@ import (
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -211,8 +213,9 @@ func MustCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.Ce
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidecar"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		// One certificate serves as CA, server and client certificate.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -256,6 +259,19 @@ func TestToken(t *testing.T) {
 	}
 	if !strings.Contains(e.sidecar.Output(), "refused unauthenticated call") {
 		t.Fatal("refusal not logged")
+	}
+	// The gRPC health service answers probes without the token.
+	cc, err := grpc.NewClient(e.addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	hr, err := healthpb.NewHealthClient(cc).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health without a token: %v %v, want SERVING", hr.GetStatus(), err)
+	}
+	if _, err := pb.NewSidecarServiceClient(cc).GetCleanupStats(context.Background(), &pb.GetCleanupStatsRequest{App: "app"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("a unary call without a token: %v, want Unauthenticated", err)
 	}
 
 	c, err := sidecar.New(e.addr(), sidecar.WithToken("s3cret"))
@@ -318,6 +334,49 @@ func TestTLS(t *testing.T) {
 	e.MustRegistered(t, "app", "/echo")
 	_, rp := e.drop(request{app: "app", endpoint: "/echo", body: []byte("tls")})
 	wantResponse(t, sidecartest.MustResponse(t, rp, 10*time.Second), 200, "tls")
+}
+
+// With --tls-client-ca only handlers holding a certificate the CA signed
+// get in; the gRPC health service answers over the same connection.
+func TestMutualTLS(t *testing.T) {
+	e := newEnv(t)
+	certFile, keyFile, pool := MustCert(t, e.Path)
+	addr := freeAddr(t)
+	args := []string{"--data-dir", e.Path, "--email", owner, "--listen", addr, "--metrics-listen", "",
+		"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", certFile}
+	sidecartest.MustStart(t, exec.Command(sidecartest.MustBuild(t).Sidecar, args...))
+	clientCert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}
+	health := func(cfg *tls.Config) (healthpb.HealthCheckResponse_ServingStatus, error) {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		if err != nil {
+			return 0, err
+		}
+		defer cc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+		return r.GetStatus(), err
+	}
+	sidecartest.WaitFor(t, 10*time.Second, "gRPC health SERVING over mutual TLS", func() bool {
+		st, err := health(withCert)
+		return err == nil && st == healthpb.HealthCheckResponse_SERVING
+	})
+	if _, err := health(&tls.Config{RootCAs: pool}); err == nil {
+		t.Fatal("a client without a certificate got in")
+	}
+	c, err := sidecar.New(addr, sidecar.WithTLS(withCert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.HandleFunc("app", "/echo", echoHandler)
+	runClient(t, c)
+	e.MustRegistered(t, "app", "/echo")
+	_, rp := e.drop(request{app: "app", endpoint: "/echo", body: []byte("mtls")})
+	wantResponse(t, sidecartest.MustResponse(t, rp, 10*time.Second), 200, "mtls")
 }
 
 // When the kernel's event queue overflows (the sidecar stopped while 17,000
