@@ -56,7 +56,7 @@ func (b *Bridge) cleanLoop(ctx context.Context) {
 			due, at := a.cleanup.interval > 0 && !time.Now().Before(a.cleanup.next), a.cleanup.next
 			a.cleanup.mu.Unlock()
 			if due {
-				b.clean(a)
+				b.clean(a, 0)
 				a.cleanup.mu.Lock()
 				at = a.cleanup.next
 				a.cleanup.mu.Unlock()
@@ -70,13 +70,17 @@ func (b *Bridge) cleanLoop(ctx context.Context) {
 	}
 }
 
-// clean runs a's cleanup now and records it.
-func (b *Bridge) clean(a *app) cleanup.Stats {
+// clean runs a's cleanup now and records it. A positive expiry overrides
+// the app's for this run.
+func (b *Bridge) clean(a *app, expiry time.Duration) cleanup.Stats {
 	a.cleanup.mu.Lock()
 	defer a.cleanup.mu.Unlock()
+	if expiry <= 0 {
+		expiry = a.cleanup.expiry
+	}
 	c := &cleanup.Cleaner{
 		Root:   a.root,
-		Expiry: a.cleanup.expiry,
+		Expiry: expiry,
 		Busy: func(rel string) bool {
 			_, busy := b.known.Load(path.Join(a.rpcDir, rel))
 			return busy
@@ -105,13 +109,14 @@ type CleanupStats struct {
 	Running          bool
 }
 
-// CleanNow runs the named app's cleanup at once.
-func (b *Bridge) CleanNow(name string) (CleanupStats, error) {
+// CleanNow runs the named app's cleanup at once; a positive expiry
+// overrides the app's for this run.
+func (b *Bridge) CleanNow(name string, expiry time.Duration) (CleanupStats, error) {
 	a, err := b.servedApp(name)
 	if err != nil {
 		return CleanupStats{}, err
 	}
-	st := b.clean(a)
+	st := b.clean(a, expiry)
 	return b.cleanupStats(a, st), nil
 }
 

@@ -212,7 +212,15 @@ var errAckFull = fmt.Errorf("stream send buffer full")
 
 // CleanNow runs an app's cleanup at once.
 func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.CleanNowResponse, error) {
-	st, err := svc.b.CleanNow(r.GetApp())
+	var expiry time.Duration
+	if r.GetExpiry() != "" {
+		d, err := cleanup.ParseDuration(r.GetExpiry())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "clean now %s: expiry: %v", r.GetApp(), err)
+		}
+		expiry = d
+	}
+	st, err := svc.b.CleanNow(r.GetApp(), expiry)
 	if err != nil {
 		return nil, statusOf(err)
 	}

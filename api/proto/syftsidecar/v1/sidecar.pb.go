@@ -1077,8 +1077,12 @@ func (x *Error) GetAttempt() uint32 {
 
 // CleanNowRequest names the app to clean.
 type CleanNowRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	App           string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	App   string                 `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Removes files older than this for this run only, in syft-event's
+	// grammar ("7d"); empty uses the app's expiry. syft-event's standalone
+	// PeriodicCleanup carries its own expiry.
+	Expiry        string `protobuf:"bytes,2,opt,name=expiry,proto3" json:"expiry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1116,6 +1120,13 @@ func (*CleanNowRequest) Descriptor() ([]byte, []int) {
 func (x *CleanNowRequest) GetApp() string {
 	if x != nil {
 		return x.App
+	}
+	return ""
+}
+
+func (x *CleanNowRequest) GetExpiry() string {
+	if x != nil {
+		return x.Expiry
 	}
 	return ""
 }
@@ -1437,9 +1448,10 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x18\n" +
-	"\aattempt\x18\x04 \x01(\rR\aattempt\"#\n" +
+	"\aattempt\x18\x04 \x01(\rR\aattempt\";\n" +
 	"\x0fCleanNowRequest\x12\x10\n" +
-	"\x03app\x18\x01 \x01(\tR\x03app\"F\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x16\n" +
+	"\x06expiry\x18\x02 \x01(\tR\x06expiry\"F\n" +
 	"\x10CleanNowResponse\x122\n" +
 	"\x05stats\x18\x01 \x01(\v2\x1c.syftsidecar.v1.CleanupStatsR\x05stats\"*\n" +
 	"\x16GetCleanupStatsRequest\x12\x10\n" +

@@ -192,10 +192,12 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class CleanNowRequest(_message.Message):
-    __slots__ = ("app",)
+    __slots__ = ("app", "expiry")
     APP_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
     app: str
-    def __init__(self, app: _Optional[str] = ...) -> None: ...
+    expiry: str
+    def __init__(self, app: _Optional[str] = ..., expiry: _Optional[str] = ...) -> None: ...
 
 class CleanNowResponse(_message.Message):
     __slots__ = ("stats",)
