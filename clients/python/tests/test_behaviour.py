@@ -471,7 +471,6 @@ def test_event_listeners(datasite, caplog):
 
 
 def test_cleanup_through_the_sidecar(datasite, make_app):
-    from syft_sidecar.cleanup import PeriodicCleanup
 
     box = make_app("clean", cleanup_expiry="1s", cleanup_interval="1h")
     box.on_request("/x")(lambda: "x")
@@ -488,8 +487,41 @@ def test_cleanup_through_the_sidecar(datasite, make_app):
     st = box.cleanup_now()
     assert (st.requests_deleted, st.responses_deleted, st.errors) == (1, 1, 0)
     assert box.get_cleanup_stats().requests_deleted == 1
-    with pytest.raises(NotImplementedError, match="sidecar"):
-        PeriodicCleanup("clean")
+
+
+def test_periodic_cleanup_runs_in_the_sidecar(datasite, sidecar, make_app):
+    from syft_sidecar.cleanup import PeriodicCleanup
+
+    box = make_app("pclean", cleanup_expiry="30d", cleanup_interval="1h")
+    box.on_request("/x")(lambda: "x")
+    start(box)
+    datasite.send("pclean", "/x")
+    wait_for(lambda: datasite.responses("pclean"), "the response")
+    old = time.time() - 3600
+    for p in datasite.rpc_dir("pclean").glob("**/*.re*"):
+        os.utime(p, (old, old))
+
+    with pytest.raises(ValueError, match="cleanup_expiry"):
+        PeriodicCleanup("pclean", cleanup_expiry="1.5h", sidecar=sidecar.addr)
+    runs = []
+    # Its own expiry (30m) applies, not the app's 30d: the hour-old pair goes.
+    pc = PeriodicCleanup(
+        "pclean", cleanup_interval="1s", cleanup_expiry="30m",
+        sidecar=sidecar.addr, on_cleanup_complete=runs.append,
+    )  # fmt: skip
+    assert not pc.is_running()
+    pc.start()
+    try:
+        assert pc.is_running()
+        wait_for(lambda: len(runs) >= 2, "two periodic runs")
+    finally:
+        pc.stop()
+        pc.stop()
+    assert not pc.is_running()
+    assert (runs[0].requests_deleted, runs[0].responses_deleted, runs[0].errors) == (1, 1, 0)
+    assert runs[0].last_cleanup is not None
+    assert pc.get_stats() is runs[-1]
+    assert not datasite.responses("pclean")
 
 
 def test_spawn_sidecar(datasite, monkeypatch):

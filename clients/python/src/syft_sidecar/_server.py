@@ -16,7 +16,6 @@ import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
@@ -45,7 +44,7 @@ from ._session import (
     handler_name,
     permanent,
 )
-from .cleanup import CleanupStats, parse_time_interval
+from .cleanup import CleanupStats, parse_time_interval, stats_from_pb
 from .router import EventRouter
 from .schema import generate_schema
 from .types import Request, Response
@@ -283,11 +282,11 @@ class SyftEvents:
         the cleanup (``cleanup_expiry`` and ``cleanup_interval`` go to it with
         the registration); before ``start()`` this raises ``RuntimeError``.
         """
-        return _cleanup_stats(self._cleanup_call("GetCleanupStats").stats)
+        return stats_from_pb(self._cleanup_call("GetCleanupStats").stats)
 
     def cleanup_now(self) -> CleanupStats:
         """Run this app's cleanup in the sidecar at once and return what it removed."""
-        return _cleanup_stats(self._cleanup_call("CleanNow").stats)
+        return stats_from_pb(self._cleanup_call("CleanNow").stats)
 
     def _cleanup_call(self, method: str) -> Any:
         if self._state != "started" or self._channel is None or not self._registered.is_set():
@@ -680,16 +679,6 @@ def _reply(m: pb.Request, code: int, headers: Dict[str, str], body: Optional[byt
     if body is not None:
         r.body = body
     return r
-
-
-def _cleanup_stats(m: pb.CleanupStats) -> CleanupStats:
-    st = CleanupStats()
-    st.requests_deleted = m.requests_deleted
-    st.responses_deleted = m.responses_deleted
-    st.errors = m.errors
-    if m.HasField("last_cleanup"):
-        st.last_cleanup = m.last_cleanup.ToDatetime(tzinfo=timezone.utc)
-    return st
 
 
 def _endpoint_path(endpoint: str) -> str:

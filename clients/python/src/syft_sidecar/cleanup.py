@@ -3,24 +3,34 @@
 The names syft-event's ``cleanup`` module exports exist here so that apps
 import unchanged. The sidecar runs each app's cleanup with the
 ``cleanup_expiry`` and ``cleanup_interval`` that ``SyftEvents`` registers;
-``SyftEvents.get_cleanup_stats()`` and ``cleanup_now()`` ask it. A
-standalone ``PeriodicCleanup`` in the app's process is not offered: it
-would race the sidecar.
+``SyftEvents.get_cleanup_stats()`` and ``cleanup_now()`` ask it.
+``PeriodicCleanup`` keeps syft-event's standalone API: each of its runs is a
+``CleanNow`` call to the sidecar with its own expiry, so the files are only
+ever removed by one process, which knows which requests are in flight.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import datetime
-from typing import Any, Optional
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional, Sequence, Tuple
 
-__all__ = ["CLEANUP_NOT_AVAILABLE", "CleanupStats", "PeriodicCleanup", "parse_time_interval"]
+import grpc
 
-CLEANUP_NOT_AVAILABLE = (
-    "PeriodicCleanup: request/response cleanup runs in the syft-sidecar process; pass "
-    "cleanup_expiry/cleanup_interval to SyftEvents and use its get_cleanup_stats() and "
-    "cleanup_now()"
-)
+from ._config import resolve_address
+from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
+from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
+from ._session import channel_options
+
+__all__ = ["CleanupStats", "PeriodicCleanup", "parse_time_interval"]
+
+logger = logging.getLogger("syft_sidecar")
+
+# The sidecar's grammar: syft-event's, but whole units in order, so that
+# "1.5h", "-1d" and "1h30" are errors rather than silently misread.
+_STRICT = re.compile(r"(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?")
 
 _UNITS = {"d": 24 * 60 * 60, "h": 60 * 60, "m": 60, "s": 1}
 
@@ -59,8 +69,115 @@ class CleanupStats:
         self.errors = 0
 
 
-class PeriodicCleanup:
-    """syft-event's standalone cleanup: the sidecar runs it instead."""
+def stats_from_pb(m: Any) -> CleanupStats:
+    """CleanupStats from the sidecar's message."""
+    st = CleanupStats()
+    st.requests_deleted = m.requests_deleted
+    st.responses_deleted = m.responses_deleted
+    st.errors = m.errors
+    if m.HasField("last_cleanup"):
+        st.last_cleanup = m.last_cleanup.ToDatetime(tzinfo=timezone.utc)
+    return st
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(CLEANUP_NOT_AVAILABLE)
+
+def check_duration(name: str, value: str) -> int:
+    """Seconds in ``value``, checked against the sidecar's grammar; the
+    error names the parameter."""
+    v = value.strip().lower() if value else ""
+    if not v or not _STRICT.fullmatch(v):
+        raise ValueError(
+            f"{name}: invalid duration {value!r}: use whole numbers of d, h, m and s "
+            "in that order, such as 30d, 1h or 1d2h30m"
+        )
+    return parse_time_interval(v)
+
+
+class PeriodicCleanup:
+    """syft-event's standalone cleanup, run by the sidecar.
+
+    Each run asks the sidecar to clean ``app_name`` now with this object's
+    expiry (the app must be served: a handler registered it). ``start()``
+    runs one at once and then every ``cleanup_interval``.
+    """
+
+    def __init__(
+        self,
+        app_name: str,
+        cleanup_interval: str = "1d",
+        cleanup_expiry: str = "30d",
+        client: Optional[Any] = None,
+        on_cleanup_complete: Optional[Callable[[CleanupStats], None]] = None,
+        *,
+        sidecar: Optional[str] = None,
+        token: Optional[str] = None,
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ) -> None:
+        self.app_name = app_name
+        self.cleanup_interval_seconds = check_duration("cleanup_interval", cleanup_interval)
+        self.cleanup_interval_str = cleanup_interval
+        self.cleanup_expiry_seconds = check_duration("cleanup_expiry", cleanup_expiry)
+        self.cleanup_expiry_str = cleanup_expiry
+        self.client = client
+        self.on_cleanup_complete = on_cleanup_complete
+        self.address = resolve_address(sidecar, client, client is not None)
+        self._metadata: Sequence[Tuple[str, str]] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
+        self._credentials = credentials
+        self._stop_event = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.stats = CleanupStats()
+
+    def cleanup_now(self) -> CleanupStats:
+        """Clean at once and return what was removed."""
+        if self._credentials is not None:
+            channel = grpc.secure_channel(self.address, self._credentials, channel_options())
+        else:
+            channel = grpc.insecure_channel(self.address, options=channel_options())
+        with channel:
+            stub = pb_grpc.SidecarServiceStub(channel)  # type: ignore[no-untyped-call]
+            req = pb.CleanNowRequest(app=self.app_name, expiry=self.cleanup_expiry_str)
+            resp = stub.CleanNow(req, timeout=60, metadata=self._metadata)
+        self.stats = stats_from_pb(resp.stats)
+        if self.on_cleanup_complete is not None:
+            try:
+                self.on_cleanup_complete(self.stats)
+            except Exception:
+                logger.exception("error in cleanup completion callback")
+        return self.stats
+
+    perform_cleanup = cleanup_now
+
+    def start(self) -> None:
+        """Run cleanups in a background thread until ``stop()``."""
+        if self._thread is not None:
+            logger.warning("PeriodicCleanup is already running")
+            return
+        self._stop_event.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"PeriodicCleanup-{self.app_name}", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.cleanup_now()
+            except Exception:
+                logger.exception("cleanup of %s failed", self.app_name)
+            self._stop_event.wait(self.cleanup_interval_seconds)
+
+    def stop(self) -> None:
+        """Stop the background runs; safe to call twice."""
+        t, self._thread = self._thread, None
+        if t is None:
+            return
+        self._stop_event.set()
+        t.join(timeout=10)
+
+    def get_stats(self) -> CleanupStats:
+        """What the last run removed."""
+        return self.stats
+
+    def is_running(self) -> bool:
+        return self._thread is not None
