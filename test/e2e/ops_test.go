@@ -202,6 +202,21 @@ func TestCleanupFlags(t *testing.T) {
 	}
 }
 
+// mustEchoThrough serves app's /echo with an in-process client dialing addr
+// with opts, and checks that a request comes back 200 with body.
+func (e *env) mustEchoThrough(addr, body string, opts ...sidecar.Option) {
+	e.t.Helper()
+	c, err := sidecar.New(addr, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.HandleFunc("app", "/echo", echoHandler)
+	runClient(e.t, c)
+	e.MustRegistered(e.t, "app", "/echo")
+	_, p := e.drop(request{app: "app", endpoint: "/echo", body: []byte(body)})
+	wantResponse(e.t, sidecartest.MustResponse(e.t, p, 10*time.Second), 200, body)
+}
+
 // MustCert makes a self-signed certificate for 127.0.0.1 in dir.
 func MustCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
@@ -274,15 +289,7 @@ func TestToken(t *testing.T) {
 		t.Fatalf("a unary call without a token: %v, want Unauthenticated", err)
 	}
 
-	c, err := sidecar.New(e.addr(), sidecar.WithToken("s3cret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.HandleFunc("app", "/echo", echoHandler)
-	runClient(t, c)
-	e.MustRegistered(t, "app", "/echo")
-	_, p := e.drop(request{app: "app", endpoint: "/echo", body: []byte("t")})
-	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "t")
+	e.mustEchoThrough(e.addr(), "t", sidecar.WithToken("s3cret"))
 
 	// Beyond loopback: refused without a token, accepted with one.
 	if code, out := run(t, "--data-dir", t.TempDir(), "--email", owner, "--metrics-listen", "", "--listen", "0.0.0.0:0"); code != 2 || !strings.Contains(out, "-listen") {
@@ -325,15 +332,7 @@ func TestTLS(t *testing.T) {
 		}
 		return err == nil
 	})
-	c, err := sidecar.New(addr, sidecar.WithTLS(&tls.Config{RootCAs: pool}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.HandleFunc("app", "/echo", echoHandler)
-	runClient(t, c)
-	e.MustRegistered(t, "app", "/echo")
-	_, rp := e.drop(request{app: "app", endpoint: "/echo", body: []byte("tls")})
-	wantResponse(t, sidecartest.MustResponse(t, rp, 10*time.Second), 200, "tls")
+	e.mustEchoThrough(addr, "tls", sidecar.WithTLS(&tls.Config{RootCAs: pool}))
 }
 
 // With --tls-client-ca only handlers holding a certificate the CA signed
@@ -368,15 +367,7 @@ func TestMutualTLS(t *testing.T) {
 	if _, err := health(&tls.Config{RootCAs: pool}); err == nil {
 		t.Fatal("a client without a certificate got in")
 	}
-	c, err := sidecar.New(addr, sidecar.WithTLS(withCert))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.HandleFunc("app", "/echo", echoHandler)
-	runClient(t, c)
-	e.MustRegistered(t, "app", "/echo")
-	_, rp := e.drop(request{app: "app", endpoint: "/echo", body: []byte("mtls")})
-	wantResponse(t, sidecartest.MustResponse(t, rp, 10*time.Second), 200, "mtls")
+	e.mustEchoThrough(addr, "mtls", sidecar.WithTLS(withCert))
 }
 
 // When the kernel's event queue overflows (the sidecar stopped while 17,000
