@@ -117,6 +117,9 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 			b.d.extend(s, m.ExtendDeadline)
 		case *pb.ConnectRequest_Credit:
 			b.d.credit(s, m.Credit.GetMaxInFlight())
+		case *pb.ConnectRequest_Watch, *pb.ConnectRequest_Unwatch, *pb.ConnectRequest_Listen,
+			*pb.ConnectRequest_Unlisten, *pb.ConnectRequest_Publish:
+			return status.Errorf(codes.Unimplemented, "file events are not served by this sidecar yet")
 		default:
 			return status.Errorf(codes.InvalidArgument, "unknown message %T", msg.Msg)
 		}

@@ -135,6 +135,62 @@ func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{1}
 }
 
+// FileEventKind is what happened to a file or folder.
+type FileEventKind int32
+
+const (
+	FileEventKind_FILE_EVENT_KIND_UNSPECIFIED FileEventKind = 0
+	FileEventKind_FILE_EVENT_KIND_CREATED     FileEventKind = 1
+	FileEventKind_FILE_EVENT_KIND_MODIFIED    FileEventKind = 2
+	FileEventKind_FILE_EVENT_KIND_MOVED       FileEventKind = 3
+	FileEventKind_FILE_EVENT_KIND_DELETED     FileEventKind = 4
+)
+
+// Enum value maps for FileEventKind.
+var (
+	FileEventKind_name = map[int32]string{
+		0: "FILE_EVENT_KIND_UNSPECIFIED",
+		1: "FILE_EVENT_KIND_CREATED",
+		2: "FILE_EVENT_KIND_MODIFIED",
+		3: "FILE_EVENT_KIND_MOVED",
+		4: "FILE_EVENT_KIND_DELETED",
+	}
+	FileEventKind_value = map[string]int32{
+		"FILE_EVENT_KIND_UNSPECIFIED": 0,
+		"FILE_EVENT_KIND_CREATED":     1,
+		"FILE_EVENT_KIND_MODIFIED":    2,
+		"FILE_EVENT_KIND_MOVED":       3,
+		"FILE_EVENT_KIND_DELETED":     4,
+	}
+)
+
+func (x FileEventKind) Enum() *FileEventKind {
+	p := new(FileEventKind)
+	*p = x
+	return p
+}
+
+func (x FileEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_syftsidecar_v1_sidecar_proto_enumTypes[2].Descriptor()
+}
+
+func (FileEventKind) Type() protoreflect.EnumType {
+	return &file_syftsidecar_v1_sidecar_proto_enumTypes[2]
+}
+
+func (x FileEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileEventKind.Descriptor instead.
+func (FileEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{2}
+}
+
 // ConnectRequest is one message from a handler to the sidecar.
 type ConnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -144,6 +200,11 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Reply
 	//	*ConnectRequest_ExtendDeadline
 	//	*ConnectRequest_Credit
+	//	*ConnectRequest_Watch
+	//	*ConnectRequest_Unwatch
+	//	*ConnectRequest_Listen
+	//	*ConnectRequest_Unlisten
+	//	*ConnectRequest_Publish
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -222,6 +283,51 @@ func (x *ConnectRequest) GetCredit() *Credit {
 	return nil
 }
 
+func (x *ConnectRequest) GetWatch() *Watch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Watch); ok {
+			return x.Watch
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetUnwatch() *Unwatch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Unwatch); ok {
+			return x.Unwatch
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetListen() *Listen {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Listen); ok {
+			return x.Listen
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetUnlisten() *Unlisten {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Unlisten); ok {
+			return x.Unlisten
+		}
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetPublish() *Publish {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Publish); ok {
+			return x.Publish
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -239,7 +345,27 @@ type ConnectRequest_ExtendDeadline struct {
 }
 
 type ConnectRequest_Credit struct {
-	Credit *Credit `protobuf:"bytes,4,opt,name=credit,proto3,oneof"` // 5-15 are kept for file watches, listeners and published events.
+	Credit *Credit `protobuf:"bytes,4,opt,name=credit,proto3,oneof"`
+}
+
+type ConnectRequest_Watch struct {
+	Watch *Watch `protobuf:"bytes,5,opt,name=watch,proto3,oneof"`
+}
+
+type ConnectRequest_Unwatch struct {
+	Unwatch *Unwatch `protobuf:"bytes,6,opt,name=unwatch,proto3,oneof"`
+}
+
+type ConnectRequest_Listen struct {
+	Listen *Listen `protobuf:"bytes,7,opt,name=listen,proto3,oneof"`
+}
+
+type ConnectRequest_Unlisten struct {
+	Unlisten *Unlisten `protobuf:"bytes,8,opt,name=unlisten,proto3,oneof"`
+}
+
+type ConnectRequest_Publish struct {
+	Publish *Publish `protobuf:"bytes,9,opt,name=publish,proto3,oneof"`
 }
 
 func (*ConnectRequest_Register) isConnectRequest_Msg() {}
@@ -250,6 +376,16 @@ func (*ConnectRequest_ExtendDeadline) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Credit) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Watch) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_Unwatch) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_Listen) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_Unlisten) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_Publish) isConnectRequest_Msg() {}
+
 // ConnectResponse is one message from the sidecar to a handler.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -259,6 +395,10 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Request
 	//	*ConnectResponse_Error
 	//	*ConnectResponse_Cancel
+	//	*ConnectResponse_FileEvent
+	//	*ConnectResponse_ListenerEvent
+	//	*ConnectResponse_MissedEvents
+	//	*ConnectResponse_Subscribed
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -337,6 +477,42 @@ func (x *ConnectResponse) GetCancel() *Cancel {
 	return nil
 }
 
+func (x *ConnectResponse) GetFileEvent() *FileEvent {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_FileEvent); ok {
+			return x.FileEvent
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetListenerEvent() *ListenerEvent {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_ListenerEvent); ok {
+			return x.ListenerEvent
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetMissedEvents() *MissedEvents {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_MissedEvents); ok {
+			return x.MissedEvents
+		}
+	}
+	return nil
+}
+
+func (x *ConnectResponse) GetSubscribed() *Subscribed {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_Subscribed); ok {
+			return x.Subscribed
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -354,7 +530,23 @@ type ConnectResponse_Error struct {
 }
 
 type ConnectResponse_Cancel struct {
-	Cancel *Cancel `protobuf:"bytes,4,opt,name=cancel,proto3,oneof"` // 5-15 are kept for file events, listener events and missed-events notices.
+	Cancel *Cancel `protobuf:"bytes,4,opt,name=cancel,proto3,oneof"`
+}
+
+type ConnectResponse_FileEvent struct {
+	FileEvent *FileEvent `protobuf:"bytes,5,opt,name=file_event,json=fileEvent,proto3,oneof"`
+}
+
+type ConnectResponse_ListenerEvent struct {
+	ListenerEvent *ListenerEvent `protobuf:"bytes,6,opt,name=listener_event,json=listenerEvent,proto3,oneof"`
+}
+
+type ConnectResponse_MissedEvents struct {
+	MissedEvents *MissedEvents `protobuf:"bytes,7,opt,name=missed_events,json=missedEvents,proto3,oneof"`
+}
+
+type ConnectResponse_Subscribed struct {
+	Subscribed *Subscribed `protobuf:"bytes,8,opt,name=subscribed,proto3,oneof"`
 }
 
 func (*ConnectResponse_Registered) isConnectResponse_Msg() {}
@@ -364,6 +556,14 @@ func (*ConnectResponse_Request) isConnectResponse_Msg() {}
 func (*ConnectResponse_Error) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Cancel) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_FileEvent) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_ListenerEvent) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_MissedEvents) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_Subscribed) isConnectResponse_Msg() {}
 
 // Register declares an app and the endpoints this stream serves. A stream may
 // register several apps, one Register each. Several streams may register the
@@ -1362,24 +1562,724 @@ func (x *CleanupStats) GetInterval() *durationpb.Duration {
 	return nil
 }
 
+// Cursor is a position in the sidecar's event log: a run (a new id at every
+// sidecar start) and a sequence number within it.
+type Cursor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           string                 `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cursor) Reset() {
+	*x = Cursor{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cursor) ProtoMessage() {}
+
+func (x *Cursor) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
+func (*Cursor) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Cursor) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+func (x *Cursor) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// Watch asks for file events matching globs, as syft-event's watch().
+// Sending a Watch with an id already in use replaces that watch.
+type Watch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the handler, unique on its stream; events carry it.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// doublestar globs relative to the datasites folder, such as
+	// "{datasite}/**/*.json"; {datasite}, {email} and {app_data} are resolved
+	// as syft-event resolves them.
+	Globs []string `protobuf:"bytes,2,rep,name=globs,proto3" json:"globs,omitempty"`
+	// Empty: created, modified and moved, as syft-event's default.
+	Kinds []FileEventKind `protobuf:"varint,3,rep,packed,name=kinds,proto3,enum=syftsidecar.v1.FileEventKind" json:"kinds,omitempty"`
+	// Report folders too; files only when false.
+	IncludeDirs bool `protobuf:"varint,4,opt,name=include_dirs,json=includeDirs,proto3" json:"include_dirs,omitempty"`
+	// The app {app_data} names.
+	App string `protobuf:"bytes,5,opt,name=app,proto3" json:"app,omitempty"`
+	// Resume: every event after this cursor still held is sent first, or a
+	// MissedEvents says what is gone. Unset: from now on.
+	After         *Cursor `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Watch) Reset() {
+	*x = Watch{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Watch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Watch) ProtoMessage() {}
+
+func (x *Watch) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Watch.ProtoReflect.Descriptor instead.
+func (*Watch) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Watch) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Watch) GetGlobs() []string {
+	if x != nil {
+		return x.Globs
+	}
+	return nil
+}
+
+func (x *Watch) GetKinds() []FileEventKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *Watch) GetIncludeDirs() bool {
+	if x != nil {
+		return x.IncludeDirs
+	}
+	return false
+}
+
+func (x *Watch) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *Watch) GetAfter() *Cursor {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// Unwatch ends a watch.
+type Unwatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unwatch) Reset() {
+	*x = Unwatch{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unwatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unwatch) ProtoMessage() {}
+
+func (x *Unwatch) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unwatch.ProtoReflect.Descriptor instead.
+func (*Unwatch) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Unwatch) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Listen subscribes an AltaStata-style listener: it gets (name, data) for
+// CREATE, MODIFY, DELETE, MOVE, SHARE (a syft.pub.yaml changed) and custom
+// events that handlers publish.
+type Listen struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Event names to receive; empty: all.
+	Names []string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	// The files whose events count; empty: the owner's datasite ("{datasite}/**").
+	Globs         []string `protobuf:"bytes,3,rep,name=globs,proto3" json:"globs,omitempty"`
+	After         *Cursor  `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Listen) Reset() {
+	*x = Listen{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Listen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Listen) ProtoMessage() {}
+
+func (x *Listen) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Listen.ProtoReflect.Descriptor instead.
+func (*Listen) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Listen) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Listen) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *Listen) GetGlobs() []string {
+	if x != nil {
+		return x.Globs
+	}
+	return nil
+}
+
+func (x *Listen) GetAfter() *Cursor {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// Unlisten ends a listener.
+type Unlisten struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unlisten) Reset() {
+	*x = Unlisten{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unlisten) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unlisten) ProtoMessage() {}
+
+func (x *Unlisten) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unlisten.ProtoReflect.Descriptor instead.
+func (*Unlisten) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Unlisten) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Publish sends a custom event to every listener of this sidecar that
+// subscribed to its name.
+type Publish struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Data          string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Publish) Reset() {
+	*x = Publish{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Publish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Publish) ProtoMessage() {}
+
+func (x *Publish) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Publish.ProtoReflect.Descriptor instead.
+func (*Publish) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Publish) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Publish) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+// Subscribed acknowledges a Watch or Listen.
+type Subscribed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The newest event at the time: a resume from here misses nothing.
+	Cursor *Cursor `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The folders watched for it, relative to the datasites folder.
+	Roots         []string `protobuf:"bytes,3,rep,name=roots,proto3" json:"roots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscribed) Reset() {
+	*x = Subscribed{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscribed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribed) ProtoMessage() {}
+
+func (x *Subscribed) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
+func (*Subscribed) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Subscribed) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Subscribed) GetCursor() *Cursor {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *Subscribed) GetRoots() []string {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
+// FileEvent is one change that matched a Watch.
+type FileEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	WatchId string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	Cursor  *Cursor                `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Kind    FileEventKind          `protobuf:"varint,3,opt,name=kind,proto3,enum=syftsidecar.v1.FileEventKind" json:"kind,omitempty"`
+	// Relative to the datasites folder; for a move, the destination.
+	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// For a move, the source.
+	From          string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	IsDir         bool                   `protobuf:"varint,6,opt,name=is_dir,json=isDir,proto3" json:"is_dir,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileEvent) Reset() {
+	*x = FileEvent{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileEvent) ProtoMessage() {}
+
+func (x *FileEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileEvent.ProtoReflect.Descriptor instead.
+func (*FileEvent) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FileEvent) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *FileEvent) GetCursor() *Cursor {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *FileEvent) GetKind() FileEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FileEventKind_FILE_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *FileEvent) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *FileEvent) GetIsDir() bool {
+	if x != nil {
+		return x.IsDir
+	}
+	return false
+}
+
+func (x *FileEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ListenerEvent is one (name, data) for a Listen.
+type ListenerEvent struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ListenerId string                 `protobuf:"bytes,1,opt,name=listener_id,json=listenerId,proto3" json:"listener_id,omitempty"`
+	Cursor     *Cursor                `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// CREATE, MODIFY, DELETE, MOVE, SHARE, or a published name.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The datasites-relative path (for MOVE, "from -> to"), or the published data.
+	Data          string                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListenerEvent) Reset() {
+	*x = ListenerEvent{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenerEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenerEvent) ProtoMessage() {}
+
+func (x *ListenerEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenerEvent.ProtoReflect.Descriptor instead.
+func (*ListenerEvent) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListenerEvent) GetListenerId() string {
+	if x != nil {
+		return x.ListenerId
+	}
+	return ""
+}
+
+func (x *ListenerEvent) GetCursor() *Cursor {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *ListenerEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListenerEvent) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *ListenerEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// MissedEvents says events were lost for a subscription, as etcd reports a
+// compacted revision: the app should rescan what it watches. Events after it
+// are complete again.
+type MissedEvents struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Watch or Listen id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The sidecar restarted since the cursor the client gave: everything in
+	// between is unknown.
+	Restarted bool `protobuf:"varint,2,opt,name=restarted,proto3" json:"restarted,omitempty"`
+	// The sequence numbers lost, inclusive, when known.
+	FromSeq uint64 `protobuf:"varint,3,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	ToSeq   uint64 `protobuf:"varint,4,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
+	// Why: "restart", "compacted" (older than the buffer), "slow" (the
+	// subscriber fell behind), "overflow" (the kernel dropped events).
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissedEvents) Reset() {
+	*x = MissedEvents{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissedEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissedEvents) ProtoMessage() {}
+
+func (x *MissedEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissedEvents.ProtoReflect.Descriptor instead.
+func (*MissedEvents) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MissedEvents) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MissedEvents) GetRestarted() bool {
+	if x != nil {
+		return x.Restarted
+	}
+	return false
+}
+
+func (x *MissedEvents) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+func (x *MissedEvents) GetToSeq() uint64 {
+	if x != nil {
+		return x.ToSeq
+	}
+	return 0
+}
+
+func (x *MissedEvents) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_syftsidecar_v1_sidecar_proto protoreflect.FileDescriptor
 
 const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\n" +
-	"\x1csyftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
+	"\x1csyftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
 	"\x0eConnectRequest\x126\n" +
 	"\bregister\x18\x01 \x01(\v2\x18.syftsidecar.v1.RegisterH\x00R\bregister\x12-\n" +
 	"\x05reply\x18\x02 \x01(\v2\x15.syftsidecar.v1.ReplyH\x00R\x05reply\x12I\n" +
 	"\x0fextend_deadline\x18\x03 \x01(\v2\x1e.syftsidecar.v1.ExtendDeadlineH\x00R\x0eextendDeadline\x120\n" +
-	"\x06credit\x18\x04 \x01(\v2\x16.syftsidecar.v1.CreditH\x00R\x06creditB\x05\n" +
-	"\x03msg\"\xec\x01\n" +
+	"\x06credit\x18\x04 \x01(\v2\x16.syftsidecar.v1.CreditH\x00R\x06credit\x12-\n" +
+	"\x05watch\x18\x05 \x01(\v2\x15.syftsidecar.v1.WatchH\x00R\x05watch\x123\n" +
+	"\aunwatch\x18\x06 \x01(\v2\x17.syftsidecar.v1.UnwatchH\x00R\aunwatch\x120\n" +
+	"\x06listen\x18\a \x01(\v2\x16.syftsidecar.v1.ListenH\x00R\x06listen\x126\n" +
+	"\bunlisten\x18\b \x01(\v2\x18.syftsidecar.v1.UnlistenH\x00R\bunlisten\x123\n" +
+	"\apublish\x18\t \x01(\v2\x17.syftsidecar.v1.PublishH\x00R\apublishB\x05\n" +
+	"\x03msg\"\xf3\x03\n" +
 	"\x0fConnectResponse\x12<\n" +
 	"\n" +
 	"registered\x18\x01 \x01(\v2\x1a.syftsidecar.v1.RegisteredH\x00R\n" +
 	"registered\x123\n" +
 	"\arequest\x18\x02 \x01(\v2\x17.syftsidecar.v1.RequestH\x00R\arequest\x12-\n" +
 	"\x05error\x18\x03 \x01(\v2\x15.syftsidecar.v1.ErrorH\x00R\x05error\x120\n" +
-	"\x06cancel\x18\x04 \x01(\v2\x16.syftsidecar.v1.CancelH\x00R\x06cancelB\x05\n" +
+	"\x06cancel\x18\x04 \x01(\v2\x16.syftsidecar.v1.CancelH\x00R\x06cancel\x12:\n" +
+	"\n" +
+	"file_event\x18\x05 \x01(\v2\x19.syftsidecar.v1.FileEventH\x00R\tfileEvent\x12F\n" +
+	"\x0elistener_event\x18\x06 \x01(\v2\x1d.syftsidecar.v1.ListenerEventH\x00R\rlistenerEvent\x12C\n" +
+	"\rmissed_events\x18\a \x01(\v2\x1c.syftsidecar.v1.MissedEventsH\x00R\fmissedEvents\x12<\n" +
+	"\n" +
+	"subscribed\x18\b \x01(\v2\x1a.syftsidecar.v1.SubscribedH\x00R\n" +
+	"subscribedB\x05\n" +
 	"\x03msg\"\xed\x01\n" +
 	"\bRegister\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x126\n" +
@@ -1465,7 +2365,55 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12=\n" +
 	"\flast_cleanup\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastCleanup\x121\n" +
 	"\x06expiry\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06expiry\x125\n" +
-	"\binterval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\binterval*\x89\x01\n" +
+	"\binterval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\binterval\",\n" +
+	"\x06Cursor\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\tR\x03run\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xc5\x01\n" +
+	"\x05Watch\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05globs\x18\x02 \x03(\tR\x05globs\x123\n" +
+	"\x05kinds\x18\x03 \x03(\x0e2\x1d.syftsidecar.v1.FileEventKindR\x05kinds\x12!\n" +
+	"\finclude_dirs\x18\x04 \x01(\bR\vincludeDirs\x12\x10\n" +
+	"\x03app\x18\x05 \x01(\tR\x03app\x12,\n" +
+	"\x05after\x18\x06 \x01(\v2\x16.syftsidecar.v1.CursorR\x05after\"\x19\n" +
+	"\aUnwatch\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"r\n" +
+	"\x06Listen\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
+	"\x05globs\x18\x03 \x03(\tR\x05globs\x12,\n" +
+	"\x05after\x18\x04 \x01(\v2\x16.syftsidecar.v1.CursorR\x05after\"\x1a\n" +
+	"\bUnlisten\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
+	"\aPublish\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\tR\x04data\"b\n" +
+	"\n" +
+	"Subscribed\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x06cursor\x18\x02 \x01(\v2\x16.syftsidecar.v1.CursorR\x06cursor\x12\x14\n" +
+	"\x05roots\x18\x03 \x03(\tR\x05roots\"\xf8\x01\n" +
+	"\tFileEvent\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12.\n" +
+	"\x06cursor\x18\x02 \x01(\v2\x16.syftsidecar.v1.CursorR\x06cursor\x121\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1d.syftsidecar.v1.FileEventKindR\x04kind\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x15\n" +
+	"\x06is_dir\x18\x06 \x01(\bR\x05isDir\x12.\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb8\x01\n" +
+	"\rListenerEvent\x12\x1f\n" +
+	"\vlistener_id\x18\x01 \x01(\tR\n" +
+	"listenerId\x12.\n" +
+	"\x06cursor\x18\x02 \x01(\v2\x16.syftsidecar.v1.CursorR\x06cursor\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\tR\x04data\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x86\x01\n" +
+	"\fMissedEvents\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\trestarted\x18\x02 \x01(\bR\trestarted\x12\x19\n" +
+	"\bfrom_seq\x18\x03 \x01(\x04R\afromSeq\x12\x15\n" +
+	"\x06to_seq\x18\x04 \x01(\x04R\x05toSeq\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason*\x89\x01\n" +
 	"\fCancelReason\x12\x1d\n" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fCANCEL_REASON_DEADLINE_EXCEEDED\x10\x01\x12\x19\n" +
@@ -1474,7 +2422,13 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_STALE_REPLY\x10\x01\x12\x1c\n" +
-	"\x18ERROR_CODE_INVALID_REPLY\x10\x022\x93\x02\n" +
+	"\x18ERROR_CODE_INVALID_REPLY\x10\x02*\xa3\x01\n" +
+	"\rFileEventKind\x12\x1f\n" +
+	"\x1bFILE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17FILE_EVENT_KIND_CREATED\x10\x01\x12\x1c\n" +
+	"\x18FILE_EVENT_KIND_MODIFIED\x10\x02\x12\x19\n" +
+	"\x15FILE_EVENT_KIND_MOVED\x10\x03\x12\x1b\n" +
+	"\x17FILE_EVENT_KIND_DELETED\x10\x042\x93\x02\n" +
 	"\x0eSidecarService\x12N\n" +
 	"\aConnect\x12\x1e.syftsidecar.v1.ConnectRequest\x1a\x1f.syftsidecar.v1.ConnectResponse(\x010\x01\x12M\n" +
 	"\bCleanNow\x12\x1f.syftsidecar.v1.CleanNowRequest\x1a .syftsidecar.v1.CleanNowResponse\x12b\n" +
@@ -1492,67 +2446,96 @@ func file_syftsidecar_v1_sidecar_proto_rawDescGZIP() []byte {
 	return file_syftsidecar_v1_sidecar_proto_rawDescData
 }
 
-var file_syftsidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_syftsidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_syftsidecar_v1_sidecar_proto_goTypes = []any{
 	(CancelReason)(0),               // 0: syftsidecar.v1.CancelReason
 	(ErrorCode)(0),                  // 1: syftsidecar.v1.ErrorCode
-	(*ConnectRequest)(nil),          // 2: syftsidecar.v1.ConnectRequest
-	(*ConnectResponse)(nil),         // 3: syftsidecar.v1.ConnectResponse
-	(*Register)(nil),                // 4: syftsidecar.v1.Register
-	(*Endpoint)(nil),                // 5: syftsidecar.v1.Endpoint
-	(*Registered)(nil),              // 6: syftsidecar.v1.Registered
-	(*Request)(nil),                 // 7: syftsidecar.v1.Request
-	(*Reply)(nil),                   // 8: syftsidecar.v1.Reply
-	(*ExtendDeadline)(nil),          // 9: syftsidecar.v1.ExtendDeadline
-	(*Credit)(nil),                  // 10: syftsidecar.v1.Credit
-	(*Cancel)(nil),                  // 11: syftsidecar.v1.Cancel
-	(*Error)(nil),                   // 12: syftsidecar.v1.Error
-	(*CleanNowRequest)(nil),         // 13: syftsidecar.v1.CleanNowRequest
-	(*CleanNowResponse)(nil),        // 14: syftsidecar.v1.CleanNowResponse
-	(*GetCleanupStatsRequest)(nil),  // 15: syftsidecar.v1.GetCleanupStatsRequest
-	(*GetCleanupStatsResponse)(nil), // 16: syftsidecar.v1.GetCleanupStatsResponse
-	(*CleanupStats)(nil),            // 17: syftsidecar.v1.CleanupStats
-	nil,                             // 18: syftsidecar.v1.Request.HeadersEntry
-	nil,                             // 19: syftsidecar.v1.Reply.HeadersEntry
-	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
+	(FileEventKind)(0),              // 2: syftsidecar.v1.FileEventKind
+	(*ConnectRequest)(nil),          // 3: syftsidecar.v1.ConnectRequest
+	(*ConnectResponse)(nil),         // 4: syftsidecar.v1.ConnectResponse
+	(*Register)(nil),                // 5: syftsidecar.v1.Register
+	(*Endpoint)(nil),                // 6: syftsidecar.v1.Endpoint
+	(*Registered)(nil),              // 7: syftsidecar.v1.Registered
+	(*Request)(nil),                 // 8: syftsidecar.v1.Request
+	(*Reply)(nil),                   // 9: syftsidecar.v1.Reply
+	(*ExtendDeadline)(nil),          // 10: syftsidecar.v1.ExtendDeadline
+	(*Credit)(nil),                  // 11: syftsidecar.v1.Credit
+	(*Cancel)(nil),                  // 12: syftsidecar.v1.Cancel
+	(*Error)(nil),                   // 13: syftsidecar.v1.Error
+	(*CleanNowRequest)(nil),         // 14: syftsidecar.v1.CleanNowRequest
+	(*CleanNowResponse)(nil),        // 15: syftsidecar.v1.CleanNowResponse
+	(*GetCleanupStatsRequest)(nil),  // 16: syftsidecar.v1.GetCleanupStatsRequest
+	(*GetCleanupStatsResponse)(nil), // 17: syftsidecar.v1.GetCleanupStatsResponse
+	(*CleanupStats)(nil),            // 18: syftsidecar.v1.CleanupStats
+	(*Cursor)(nil),                  // 19: syftsidecar.v1.Cursor
+	(*Watch)(nil),                   // 20: syftsidecar.v1.Watch
+	(*Unwatch)(nil),                 // 21: syftsidecar.v1.Unwatch
+	(*Listen)(nil),                  // 22: syftsidecar.v1.Listen
+	(*Unlisten)(nil),                // 23: syftsidecar.v1.Unlisten
+	(*Publish)(nil),                 // 24: syftsidecar.v1.Publish
+	(*Subscribed)(nil),              // 25: syftsidecar.v1.Subscribed
+	(*FileEvent)(nil),               // 26: syftsidecar.v1.FileEvent
+	(*ListenerEvent)(nil),           // 27: syftsidecar.v1.ListenerEvent
+	(*MissedEvents)(nil),            // 28: syftsidecar.v1.MissedEvents
+	nil,                             // 29: syftsidecar.v1.Request.HeadersEntry
+	nil,                             // 30: syftsidecar.v1.Reply.HeadersEntry
+	(*durationpb.Duration)(nil),     // 31: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
 }
 var file_syftsidecar_v1_sidecar_proto_depIdxs = []int32{
-	4,  // 0: syftsidecar.v1.ConnectRequest.register:type_name -> syftsidecar.v1.Register
-	8,  // 1: syftsidecar.v1.ConnectRequest.reply:type_name -> syftsidecar.v1.Reply
-	9,  // 2: syftsidecar.v1.ConnectRequest.extend_deadline:type_name -> syftsidecar.v1.ExtendDeadline
-	10, // 3: syftsidecar.v1.ConnectRequest.credit:type_name -> syftsidecar.v1.Credit
-	6,  // 4: syftsidecar.v1.ConnectResponse.registered:type_name -> syftsidecar.v1.Registered
-	7,  // 5: syftsidecar.v1.ConnectResponse.request:type_name -> syftsidecar.v1.Request
-	12, // 6: syftsidecar.v1.ConnectResponse.error:type_name -> syftsidecar.v1.Error
-	11, // 7: syftsidecar.v1.ConnectResponse.cancel:type_name -> syftsidecar.v1.Cancel
-	5,  // 8: syftsidecar.v1.Register.endpoints:type_name -> syftsidecar.v1.Endpoint
-	20, // 9: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
-	18, // 10: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
-	21, // 11: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
-	21, // 12: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
-	21, // 13: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
-	19, // 14: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
-	20, // 15: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
-	0,  // 16: syftsidecar.v1.Cancel.reason:type_name -> syftsidecar.v1.CancelReason
-	1,  // 17: syftsidecar.v1.Error.code:type_name -> syftsidecar.v1.ErrorCode
-	17, // 18: syftsidecar.v1.CleanNowResponse.stats:type_name -> syftsidecar.v1.CleanupStats
-	17, // 19: syftsidecar.v1.GetCleanupStatsResponse.stats:type_name -> syftsidecar.v1.CleanupStats
-	21, // 20: syftsidecar.v1.CleanupStats.last_cleanup:type_name -> google.protobuf.Timestamp
-	20, // 21: syftsidecar.v1.CleanupStats.expiry:type_name -> google.protobuf.Duration
-	20, // 22: syftsidecar.v1.CleanupStats.interval:type_name -> google.protobuf.Duration
-	2,  // 23: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
-	13, // 24: syftsidecar.v1.SidecarService.CleanNow:input_type -> syftsidecar.v1.CleanNowRequest
-	15, // 25: syftsidecar.v1.SidecarService.GetCleanupStats:input_type -> syftsidecar.v1.GetCleanupStatsRequest
-	3,  // 26: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
-	14, // 27: syftsidecar.v1.SidecarService.CleanNow:output_type -> syftsidecar.v1.CleanNowResponse
-	16, // 28: syftsidecar.v1.SidecarService.GetCleanupStats:output_type -> syftsidecar.v1.GetCleanupStatsResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	5,  // 0: syftsidecar.v1.ConnectRequest.register:type_name -> syftsidecar.v1.Register
+	9,  // 1: syftsidecar.v1.ConnectRequest.reply:type_name -> syftsidecar.v1.Reply
+	10, // 2: syftsidecar.v1.ConnectRequest.extend_deadline:type_name -> syftsidecar.v1.ExtendDeadline
+	11, // 3: syftsidecar.v1.ConnectRequest.credit:type_name -> syftsidecar.v1.Credit
+	20, // 4: syftsidecar.v1.ConnectRequest.watch:type_name -> syftsidecar.v1.Watch
+	21, // 5: syftsidecar.v1.ConnectRequest.unwatch:type_name -> syftsidecar.v1.Unwatch
+	22, // 6: syftsidecar.v1.ConnectRequest.listen:type_name -> syftsidecar.v1.Listen
+	23, // 7: syftsidecar.v1.ConnectRequest.unlisten:type_name -> syftsidecar.v1.Unlisten
+	24, // 8: syftsidecar.v1.ConnectRequest.publish:type_name -> syftsidecar.v1.Publish
+	7,  // 9: syftsidecar.v1.ConnectResponse.registered:type_name -> syftsidecar.v1.Registered
+	8,  // 10: syftsidecar.v1.ConnectResponse.request:type_name -> syftsidecar.v1.Request
+	13, // 11: syftsidecar.v1.ConnectResponse.error:type_name -> syftsidecar.v1.Error
+	12, // 12: syftsidecar.v1.ConnectResponse.cancel:type_name -> syftsidecar.v1.Cancel
+	26, // 13: syftsidecar.v1.ConnectResponse.file_event:type_name -> syftsidecar.v1.FileEvent
+	27, // 14: syftsidecar.v1.ConnectResponse.listener_event:type_name -> syftsidecar.v1.ListenerEvent
+	28, // 15: syftsidecar.v1.ConnectResponse.missed_events:type_name -> syftsidecar.v1.MissedEvents
+	25, // 16: syftsidecar.v1.ConnectResponse.subscribed:type_name -> syftsidecar.v1.Subscribed
+	6,  // 17: syftsidecar.v1.Register.endpoints:type_name -> syftsidecar.v1.Endpoint
+	31, // 18: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
+	29, // 19: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
+	32, // 20: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
+	32, // 21: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
+	32, // 22: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
+	30, // 23: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
+	31, // 24: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
+	0,  // 25: syftsidecar.v1.Cancel.reason:type_name -> syftsidecar.v1.CancelReason
+	1,  // 26: syftsidecar.v1.Error.code:type_name -> syftsidecar.v1.ErrorCode
+	18, // 27: syftsidecar.v1.CleanNowResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	18, // 28: syftsidecar.v1.GetCleanupStatsResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	32, // 29: syftsidecar.v1.CleanupStats.last_cleanup:type_name -> google.protobuf.Timestamp
+	31, // 30: syftsidecar.v1.CleanupStats.expiry:type_name -> google.protobuf.Duration
+	31, // 31: syftsidecar.v1.CleanupStats.interval:type_name -> google.protobuf.Duration
+	2,  // 32: syftsidecar.v1.Watch.kinds:type_name -> syftsidecar.v1.FileEventKind
+	19, // 33: syftsidecar.v1.Watch.after:type_name -> syftsidecar.v1.Cursor
+	19, // 34: syftsidecar.v1.Listen.after:type_name -> syftsidecar.v1.Cursor
+	19, // 35: syftsidecar.v1.Subscribed.cursor:type_name -> syftsidecar.v1.Cursor
+	19, // 36: syftsidecar.v1.FileEvent.cursor:type_name -> syftsidecar.v1.Cursor
+	2,  // 37: syftsidecar.v1.FileEvent.kind:type_name -> syftsidecar.v1.FileEventKind
+	32, // 38: syftsidecar.v1.FileEvent.time:type_name -> google.protobuf.Timestamp
+	19, // 39: syftsidecar.v1.ListenerEvent.cursor:type_name -> syftsidecar.v1.Cursor
+	32, // 40: syftsidecar.v1.ListenerEvent.time:type_name -> google.protobuf.Timestamp
+	3,  // 41: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
+	14, // 42: syftsidecar.v1.SidecarService.CleanNow:input_type -> syftsidecar.v1.CleanNowRequest
+	16, // 43: syftsidecar.v1.SidecarService.GetCleanupStats:input_type -> syftsidecar.v1.GetCleanupStatsRequest
+	4,  // 44: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
+	15, // 45: syftsidecar.v1.SidecarService.CleanNow:output_type -> syftsidecar.v1.CleanNowResponse
+	17, // 46: syftsidecar.v1.SidecarService.GetCleanupStats:output_type -> syftsidecar.v1.GetCleanupStatsResponse
+	44, // [44:47] is the sub-list for method output_type
+	41, // [41:44] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_syftsidecar_v1_sidecar_proto_init() }
@@ -1565,12 +2548,21 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 		(*ConnectRequest_Reply)(nil),
 		(*ConnectRequest_ExtendDeadline)(nil),
 		(*ConnectRequest_Credit)(nil),
+		(*ConnectRequest_Watch)(nil),
+		(*ConnectRequest_Unwatch)(nil),
+		(*ConnectRequest_Listen)(nil),
+		(*ConnectRequest_Unlisten)(nil),
+		(*ConnectRequest_Publish)(nil),
 	}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[1].OneofWrappers = []any{
 		(*ConnectResponse_Registered)(nil),
 		(*ConnectResponse_Request)(nil),
 		(*ConnectResponse_Error)(nil),
 		(*ConnectResponse_Cancel)(nil),
+		(*ConnectResponse_FileEvent)(nil),
+		(*ConnectResponse_ListenerEvent)(nil),
+		(*ConnectResponse_MissedEvents)(nil),
+		(*ConnectResponse_Subscribed)(nil),
 	}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[5].OneofWrappers = []any{}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[6].OneofWrappers = []any{}
@@ -1579,8 +2571,8 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_syftsidecar_v1_sidecar_proto_rawDesc), len(file_syftsidecar_v1_sidecar_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   18,
+			NumEnums:      3,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

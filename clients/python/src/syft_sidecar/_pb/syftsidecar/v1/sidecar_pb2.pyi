@@ -23,6 +23,14 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
     ERROR_CODE_STALE_REPLY: _ClassVar[ErrorCode]
     ERROR_CODE_INVALID_REPLY: _ClassVar[ErrorCode]
+
+class FileEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FILE_EVENT_KIND_UNSPECIFIED: _ClassVar[FileEventKind]
+    FILE_EVENT_KIND_CREATED: _ClassVar[FileEventKind]
+    FILE_EVENT_KIND_MODIFIED: _ClassVar[FileEventKind]
+    FILE_EVENT_KIND_MOVED: _ClassVar[FileEventKind]
+    FILE_EVENT_KIND_DELETED: _ClassVar[FileEventKind]
 CANCEL_REASON_UNSPECIFIED: CancelReason
 CANCEL_REASON_DEADLINE_EXCEEDED: CancelReason
 CANCEL_REASON_EXPIRED: CancelReason
@@ -30,30 +38,53 @@ CANCEL_REASON_SHUTDOWN: CancelReason
 ERROR_CODE_UNSPECIFIED: ErrorCode
 ERROR_CODE_STALE_REPLY: ErrorCode
 ERROR_CODE_INVALID_REPLY: ErrorCode
+FILE_EVENT_KIND_UNSPECIFIED: FileEventKind
+FILE_EVENT_KIND_CREATED: FileEventKind
+FILE_EVENT_KIND_MODIFIED: FileEventKind
+FILE_EVENT_KIND_MOVED: FileEventKind
+FILE_EVENT_KIND_DELETED: FileEventKind
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("register", "reply", "extend_deadline", "credit")
+    __slots__ = ("register", "reply", "extend_deadline", "credit", "watch", "unwatch", "listen", "unlisten", "publish")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     EXTEND_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     CREDIT_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    UNWATCH_FIELD_NUMBER: _ClassVar[int]
+    LISTEN_FIELD_NUMBER: _ClassVar[int]
+    UNLISTEN_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_FIELD_NUMBER: _ClassVar[int]
     register: Register
     reply: Reply
     extend_deadline: ExtendDeadline
     credit: Credit
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., extend_deadline: _Optional[_Union[ExtendDeadline, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ...) -> None: ...
+    watch: Watch
+    unwatch: Unwatch
+    listen: Listen
+    unlisten: Unlisten
+    publish: Publish
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., extend_deadline: _Optional[_Union[ExtendDeadline, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., watch: _Optional[_Union[Watch, _Mapping]] = ..., unwatch: _Optional[_Union[Unwatch, _Mapping]] = ..., listen: _Optional[_Union[Listen, _Mapping]] = ..., unlisten: _Optional[_Union[Unlisten, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("registered", "request", "error", "cancel")
+    __slots__ = ("registered", "request", "error", "cancel", "file_event", "listener_event", "missed_events", "subscribed")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    FILE_EVENT_FIELD_NUMBER: _ClassVar[int]
+    LISTENER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    MISSED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     request: Request
     error: Error
     cancel: Cancel
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ...) -> None: ...
+    file_event: FileEvent
+    listener_event: ListenerEvent
+    missed_events: MissedEvents
+    subscribed: Subscribed
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., file_event: _Optional[_Union[FileEvent, _Mapping]] = ..., listener_event: _Optional[_Union[ListenerEvent, _Mapping]] = ..., missed_events: _Optional[_Union[MissedEvents, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval")
@@ -234,3 +265,114 @@ class CleanupStats(_message.Message):
     expiry: _duration_pb2.Duration
     interval: _duration_pb2.Duration
     def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Cursor(_message.Message):
+    __slots__ = ("run", "seq")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    seq: int
+    def __init__(self, run: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class Watch(_message.Message):
+    __slots__ = ("id", "globs", "kinds", "include_dirs", "app", "after")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GLOBS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_DIRS_FIELD_NUMBER: _ClassVar[int]
+    APP_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    globs: _containers.RepeatedScalarFieldContainer[str]
+    kinds: _containers.RepeatedScalarFieldContainer[FileEventKind]
+    include_dirs: bool
+    app: str
+    after: Cursor
+    def __init__(self, id: _Optional[str] = ..., globs: _Optional[_Iterable[str]] = ..., kinds: _Optional[_Iterable[_Union[FileEventKind, str]]] = ..., include_dirs: bool = ..., app: _Optional[str] = ..., after: _Optional[_Union[Cursor, _Mapping]] = ...) -> None: ...
+
+class Unwatch(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class Listen(_message.Message):
+    __slots__ = ("id", "names", "globs", "after")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    GLOBS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    names: _containers.RepeatedScalarFieldContainer[str]
+    globs: _containers.RepeatedScalarFieldContainer[str]
+    after: Cursor
+    def __init__(self, id: _Optional[str] = ..., names: _Optional[_Iterable[str]] = ..., globs: _Optional[_Iterable[str]] = ..., after: _Optional[_Union[Cursor, _Mapping]] = ...) -> None: ...
+
+class Unlisten(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class Publish(_message.Message):
+    __slots__ = ("name", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    data: str
+    def __init__(self, name: _Optional[str] = ..., data: _Optional[str] = ...) -> None: ...
+
+class Subscribed(_message.Message):
+    __slots__ = ("id", "cursor", "roots")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ROOTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cursor: Cursor
+    roots: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., roots: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FileEvent(_message.Message):
+    __slots__ = ("watch_id", "cursor", "kind", "path", "is_dir", "time")
+    WATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    IS_DIR_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    watch_id: str
+    cursor: Cursor
+    kind: FileEventKind
+    path: str
+    is_dir: bool
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, watch_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., kind: _Optional[_Union[FileEventKind, str]] = ..., path: _Optional[str] = ..., is_dir: bool = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
+
+class ListenerEvent(_message.Message):
+    __slots__ = ("listener_id", "cursor", "name", "data", "time")
+    LISTENER_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    listener_id: str
+    cursor: Cursor
+    name: str
+    data: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, listener_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class MissedEvents(_message.Message):
+    __slots__ = ("id", "restarted", "from_seq", "to_seq", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TO_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    restarted: bool
+    from_seq: int
+    to_seq: int
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., restarted: bool = ..., from_seq: _Optional[int] = ..., to_seq: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
