@@ -1,0 +1,296 @@
+package events
+
+import (
+	"path"
+	"sync"
+	"time"
+)
+
+// Sink takes messages for one subscriber without ever blocking: false
+// means it is full and the message was not taken.
+type Sink interface {
+	TryEvent(sub string, ev Event) bool
+	TryMissed(sub string, m Missed) bool
+}
+
+// Missed tells a subscriber which events it will never get.
+type Missed struct {
+	Restarted bool
+	From, To  uint64
+	Reason    string // restart, compacted, slow, overflow
+}
+
+// Watch is a file-event subscription.
+type Watch struct {
+	Patterns []Pattern
+	Kinds    map[Kind]bool // Create, Modify, Move, Delete
+	Dirs     bool
+}
+
+// Listen is an AltaStata-style listener subscription.
+type Listen struct {
+	Names    map[string]bool // empty: all
+	Patterns []Pattern       // the files whose events count
+}
+
+type sub struct {
+	id     string
+	sink   Sink
+	watch  *Watch
+	listen *Listen
+	// lost is the range this subscriber did not get because it was slow,
+	// to be reported when it has room again.
+	lostFrom, lostTo uint64
+}
+
+// Hub turns file changes into events, keeps them in the log, and hands
+// them to the subscriptions they match.
+type Hub struct {
+	// Settle is how long a file must go without writes before one MODIFY
+	// is emitted for them, and how long a removal waits for the creation
+	// that makes it half of a move.
+	Settle time.Duration
+
+	log *Log
+
+	mu       sync.Mutex
+	subs     map[Sink]map[string]*sub
+	modified map[string]*time.Timer
+	removed  map[string]*removal
+}
+
+type removal struct {
+	timer *time.Timer
+	dir   bool
+}
+
+// NewHub returns a hub whose log holds size events.
+func NewHub(size int, settle time.Duration) *Hub {
+	return &Hub{
+		Settle:   settle,
+		log:      NewLog(size),
+		subs:     make(map[Sink]map[string]*sub),
+		modified: make(map[string]*time.Timer),
+		removed:  make(map[string]*removal),
+	}
+}
+
+// Log is the hub's event log.
+func (h *Hub) Log() *Log { return h.log }
+
+// Subscribe adds (or replaces) subscription id of sink and replays what
+// came after the cursor (run, seq); an empty run starts from now. It
+// returns the cursor the subscription starts at.
+func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, seq uint64) (string, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.subs[sink]
+	if m == nil {
+		m = make(map[string]*sub)
+		h.subs[sink] = m
+	}
+	s := &sub{id: id, sink: sink, watch: w, listen: l}
+	m[id] = s
+	evs, gap := h.log.Since(run, seq)
+	if gap != nil {
+		reason := "compacted"
+		if gap.Restarted {
+			reason = "restart"
+		}
+		h.tell(s, Missed{Restarted: gap.Restarted, From: gap.From, To: gap.To, Reason: reason})
+	}
+	for _, ev := range evs {
+		h.offer(s, ev)
+	}
+	return h.log.Run(), h.log.Last()
+}
+
+// Unsubscribe removes subscription id of sink.
+func (h *Hub) Unsubscribe(sink Sink, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs[sink], id)
+}
+
+// Drop removes every subscription of sink (its stream ended).
+func (h *Hub) Drop(sink Sink) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, sink)
+}
+
+// Patterns returns every pattern of every subscription, for the watcher.
+func (h *Hub) Patterns() []Pattern {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ps []Pattern
+	for _, m := range h.subs {
+		for _, s := range m {
+			if s.watch != nil {
+				ps = append(ps, s.watch.Patterns...)
+			}
+			if s.listen != nil {
+				ps = append(ps, s.listen.Patterns...)
+			}
+		}
+	}
+	return ps
+}
+
+// Created reports a file or folder that appeared; from is its old path if
+// it was moved from within the watched trees.
+func (h *Hub) Created(rel, from string, dir bool) {
+	if from != "" {
+		h.mu.Lock()
+		r := h.removed[from]
+		if r != nil {
+			r.timer.Stop()
+			delete(h.removed, from)
+		}
+		h.mu.Unlock()
+		h.emit(Event{Kind: Move, Path: rel, From: from, Dir: dir})
+		return
+	}
+	h.emit(Event{Kind: Create, Path: rel, Dir: dir})
+	if path.Base(rel) == "syft.pub.yaml" && !dir {
+		h.emit(Event{Kind: Share, Path: rel})
+	}
+}
+
+// Written reports a write; a burst of them becomes one MODIFY after Settle.
+func (h *Hub) Written(rel string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.modified[rel]; t != nil {
+		t.Reset(h.Settle)
+		return
+	}
+	h.modified[rel] = time.AfterFunc(h.Settle, func() {
+		h.mu.Lock()
+		delete(h.modified, rel)
+		h.mu.Unlock()
+		h.emit(Event{Kind: Modify, Path: rel})
+		if path.Base(rel) == "syft.pub.yaml" {
+			h.emit(Event{Kind: Share, Path: rel})
+		}
+	})
+}
+
+// Removed reports a file or folder gone (or moved away). It waits Settle
+// for the creation that would make it a move.
+func (h *Hub) Removed(rel string, dir bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.modified[rel]; t != nil {
+		t.Stop()
+		delete(h.modified, rel)
+	}
+	if h.removed[rel] != nil {
+		return
+	}
+	h.removed[rel] = &removal{dir: dir, timer: time.AfterFunc(h.Settle, func() {
+		h.mu.Lock()
+		r := h.removed[rel]
+		delete(h.removed, rel)
+		h.mu.Unlock()
+		if r != nil {
+			h.emit(Event{Kind: Delete, Path: rel, Dir: dir})
+		}
+	})}
+}
+
+// Publish sends a custom event to the listeners of its name.
+func (h *Hub) Publish(name, data string) Event {
+	return h.emit(Event{Kind: Custom, Name: name, Data: data})
+}
+
+// Overflow tells every subscriber that events were lost.
+func (h *Hub) Overflow() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.subs {
+		for _, s := range m {
+			h.tell(s, Missed{Reason: "overflow"})
+		}
+	}
+}
+
+// Stop ends pending timers.
+func (h *Hub) Stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p, t := range h.modified {
+		t.Stop()
+		delete(h.modified, p)
+	}
+	for p, r := range h.removed {
+		r.timer.Stop()
+		delete(h.removed, p)
+	}
+}
+
+func (h *Hub) emit(ev Event) Event {
+	ev.Time = time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ev = h.log.Append(ev)
+	for _, m := range h.subs {
+		for _, s := range m {
+			h.offer(s, ev)
+		}
+	}
+	return ev
+}
+
+// offer hands ev to s if it matches; a subscriber too slow to take it
+// learns later exactly which events it lost.
+func (h *Hub) offer(s *sub, ev Event) {
+	if !s.matches(ev) {
+		return
+	}
+	if s.lostFrom != 0 {
+		if !s.sink.TryMissed(s.id, Missed{From: s.lostFrom, To: s.lostTo, Reason: "slow"}) {
+			s.lostTo = ev.Seq
+			return
+		}
+		s.lostFrom, s.lostTo = 0, 0
+	}
+	if !s.sink.TryEvent(s.id, ev) {
+		s.lostFrom, s.lostTo = ev.Seq, ev.Seq
+	}
+}
+
+func (h *Hub) tell(s *sub, m Missed) {
+	if !s.sink.TryMissed(s.id, m) && s.lostFrom == 0 {
+		// Not even room for the notice: the next event that finds room
+		// says so, with the range.
+		s.lostFrom, s.lostTo = 1, h.log.Last()
+	}
+}
+
+func (s *sub) matches(ev Event) bool {
+	if w := s.watch; w != nil {
+		if ev.Kind == Custom || ev.Kind == Share || !w.Kinds[ev.Kind] || (ev.Dir && !w.Dirs) {
+			return false
+		}
+		return anyMatch(w.Patterns, ev.Path)
+	}
+	l := s.listen
+	name := string(ev.Kind)
+	if ev.Kind == Custom {
+		name = ev.Name
+	}
+	if len(l.Names) > 0 && !l.Names[name] {
+		return false
+	}
+	return ev.Kind == Custom || (!ev.Dir && anyMatch(l.Patterns, ev.Path))
+}
+
+func anyMatch(ps []Pattern, rel string) bool {
+	for _, p := range ps {
+		if p.Match(rel) {
+			return true
+		}
+	}
+	return false
+}
