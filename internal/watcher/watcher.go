@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,10 +47,14 @@ func (op Op) String() string {
 	return strings.Join(s, "|")
 }
 
-// Event is one file's change. Folders are watched, never reported.
+// Event is one file's change. Folders are reported only when Dirs is set.
 type Event struct {
 	Path string
 	Op   Op
+	// From is where a file or folder created by a rename came from, when
+	// that was inside the watched trees too.
+	From string
+	Dir  bool
 }
 
 // Default settings, copied into a Watcher by New.
@@ -75,7 +80,9 @@ type Watcher struct {
 	Ignore func(name string) bool
 	// File, if set, names what can only be a file, so that its creation is
 	// reported without the Lstat that tells a new folder from a file.
-	File   func(name string) bool
+	File func(name string) bool
+	// Dirs reports folders' creation and removal too.
+	Dirs   bool
 	Stats  Stats
 	Logger *slog.Logger
 
@@ -141,7 +148,16 @@ func (w *Watcher) Add(ctx context.Context, root string) error {
 	w.mu.Lock()
 	w.roots[root] = struct{}{}
 	w.mu.Unlock()
-	return w.scan(ctx, root)
+	return w.scan(ctx, root, Found)
+}
+
+// RemoveRoot stops watching root and everything below it.
+func (w *Watcher) RemoveRoot(root string) {
+	root = filepath.Clean(root)
+	w.mu.Lock()
+	delete(w.roots, root)
+	w.mu.Unlock()
+	w.forget(root)
 }
 
 // Rescan reports every file under every root as Found and re-adds missing
@@ -155,15 +171,16 @@ func (w *Watcher) Rescan(ctx context.Context) error {
 	w.mu.Unlock()
 	var errs []error
 	for _, r := range roots {
-		errs = append(errs, w.scan(ctx, r))
+		errs = append(errs, w.scan(ctx, r, Found))
 	}
 	return errors.Join(errs...)
 }
 
 // scan watches dir and its subfolders, each before it is read, and reports
-// their files. Symbolic links are never followed: a link to a folder is not
-// watched, so nothing outside the tree is seen through it.
-func (w *Watcher) scan(ctx context.Context, dir string) error {
+// their files with op: Found for a scan of what was there, Create for a
+// folder that just appeared. Symbolic links are never followed: a link to a
+// folder is not watched, so nothing outside the tree is seen through it.
+func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -191,11 +208,14 @@ func (w *Watcher) scan(ctx context.Context, dir string) error {
 		p := filepath.Join(dir, e.Name())
 		switch {
 		case e.IsDir():
-			if err := w.scan(ctx, p); err != nil {
+			if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
+				return ctx.Err()
+			}
+			if err := w.scan(ctx, p, op); err != nil {
 				w.Logger.Warn("scan folder", "path", p, "err", err)
 			}
 		case e.Type().IsRegular():
-			if !w.emit(ctx, Event{Path: p, Op: Found}) {
+			if !w.emit(ctx, Event{Path: p, Op: op}) {
 				return ctx.Err()
 			}
 		}
@@ -219,11 +239,13 @@ func (w *Watcher) watch(dir string) error {
 	return nil
 }
 
-func (w *Watcher) forget(dir string) {
+// forget drops the watches of dir and below; it says whether dir was a
+// watched folder.
+func (w *Watcher) forget(dir string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.dirs[dir]; !ok {
-		return
+		return false
 	}
 	prefix := dir + string(filepath.Separator)
 	for d := range w.dirs {
@@ -232,6 +254,7 @@ func (w *Watcher) forget(dir string) {
 			_ = w.fsw.Remove(d) // the kernel may have dropped it already
 		}
 	}
+	return true
 }
 
 func (w *Watcher) emit(ctx context.Context, ev Event) bool {
@@ -297,27 +320,48 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	}
 	switch {
 	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):
-		w.emit(ctx, Event{Path: ev.Name, Op: Create})
+		w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
 		if err != nil {
 			return // gone again already
 		}
 		if fi.IsDir() {
+			if w.Dirs {
+				w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev), Dir: true})
+			}
 			// A folder created or moved in: watch it, then read it, since
 			// files made before the watch existed make no event.
-			if err := w.scan(ctx, ev.Name); err != nil {
+			if err := w.scan(ctx, ev.Name, Create); err != nil {
 				w.Logger.Warn("watch new folder", "path", ev.Name, "err", err)
 			}
 			return
 		}
 		if fi.Mode().IsRegular() {
-			w.emit(ctx, Event{Path: ev.Name, Op: Create})
+			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
 		}
 	case ev.Has(fsnotify.Write):
 		w.emit(ctx, Event{Path: ev.Name, Op: Write})
 	case ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
-		w.forget(ev.Name)
-		w.emit(ctx, Event{Path: ev.Name, Op: Remove})
+		dir := w.forget(ev.Name)
+		if dir && !w.Dirs {
+			return
+		}
+		w.emit(ctx, Event{Path: ev.Name, Op: Remove, Dir: dir})
 	}
+}
+
+// renamedFrom is the old path of a file that a rename created, which
+// fsnotify pairs from the kernel's move cookies but shows only in the
+// event's String ("CREATE  \"new\" ← \"old\"").
+func renamedFrom(ev fsnotify.Event) string {
+	_, q, ok := strings.Cut(ev.String(), " ← ")
+	if !ok {
+		return ""
+	}
+	from, err := strconv.Unquote(q)
+	if err != nil {
+		return ""
+	}
+	return from
 }

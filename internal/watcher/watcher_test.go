@@ -164,3 +164,80 @@ func TestIgnoredNamesAreNeitherReportedNorEntered(t *testing.T) {
 		}
 	}
 }
+
+// A rename inside the watched tree carries where it came from.
+func TestMoveCarriesFrom(t *testing.T) {
+	root := t.TempDir()
+	w := MustOpen(t)
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(root, "a.json"), filepath.Join(root, "b.json")
+	MustWrite(t, a)
+	MustSee(t, w, watcher.Create, a)
+	if err := os.Rename(a, b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			if ev.Path == b && ev.Op == watcher.Create {
+				if ev.From != a {
+					t.Fatalf("From = %q, want %q", ev.From, a)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("move not reported")
+		}
+	}
+}
+
+// With Dirs, folders are reported, and the files of a folder that just
+// appeared come as Create (they are new), not Found.
+func TestDirsAndNewFolderContents(t *testing.T) {
+	root := t.TempDir()
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Dirs = true
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	x := filepath.Join(root, "a/b/c/x.json")
+	MustWrite(t, x) // mkdir -p a/b/c && touch x.json
+	seen := map[string]watcher.Event{}
+	deadline := time.After(5 * time.Second)
+	for len(seen) < 4 {
+		select {
+		case ev := <-w.Events():
+			seen[ev.Path] = ev
+		case <-deadline:
+			t.Fatalf("seen %v", seen)
+		}
+	}
+	if ev := seen[x]; ev.Op != watcher.Create || ev.Dir {
+		t.Fatalf("x.json: %+v", ev)
+	}
+	if ev := seen[filepath.Join(root, "a")]; !ev.Dir || ev.Op != watcher.Create {
+		t.Fatalf("a: %+v", ev)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
+		t.Fatal(err)
+	}
+	MustSee(t, w, watcher.Remove, filepath.Join(root, "a"))
+	w.RemoveRoot(root)
+	late := filepath.Join(root, "late.json")
+	MustWrite(t, late)
+	select {
+	case ev := <-w.Events():
+		if ev.Path == late {
+			t.Fatalf("reported %v after RemoveRoot", ev)
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+}
