@@ -88,6 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		cleanupExpiry, cleanupInterval              string
 		tokenFile, tlsCert, tlsKey, tlsClientCA     string
 		socketMode                                  string
+		eventSettle                                 time.Duration
+		eventBuffer                                 int
 	)
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
@@ -106,6 +108,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
 	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
 	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
+	fs.DurationVar(&eventSettle, "settle", bridge.DefaultEventSettle, "how long writes to one file must pause before they are reported as one MODIFY")
+	fs.IntVar(&eventBuffer, "event-buffer", bridge.DefaultEventBuffer, "file and listener events kept for clients that reconnect")
 	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group)")
 	fs.StringVar(&tokenFile, "token-file", "", "`file` holding a token every handler must send (required, or TLS, for TCP beyond loopback)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "serve gRPC over TLS with this certificate `file` (PEM), with --tls-key")
@@ -165,6 +169,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if maxInFlight == 0 || maxInFlight > bridge.MaxInFlightLimit {
 		return nil, bad("max-in-flight", "%d is outside 1-%d", maxInFlight, bridge.MaxInFlightLimit)
 	}
+	if eventSettle < 0 || eventSettle > time.Minute {
+		return nil, bad("settle", "%s is outside 0-1m", eventSettle)
+	}
+	if eventBuffer < 1 || eventBuffer > 10_000_000 {
+		return nil, bad("event-buffer", "%d is outside 1-10000000", eventBuffer)
+	}
 	if maxAttempts == 0 || maxAttempts > 1000 {
 		return nil, bad("max-attempts", "%d is outside 1-1000", maxAttempts)
 	}
@@ -205,6 +215,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)
 	o.bridge.Reconcile = reconcile
+	o.bridge.EventSettle, o.bridge.EventBuffer = eventSettle, eventBuffer
 	if o.bridge.CleanupExpiry, err = cleanup.ParseDuration(cleanupExpiry); err != nil {
 		return nil, bad("cleanup-expiry", "%v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/events"
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
@@ -40,6 +41,10 @@ const (
 	MaxInFlightLimit = 4096
 	// MaxDeadline caps an endpoint deadline or an extension.
 	MaxDeadline = 24 * time.Hour
+	// DefaultEventBuffer and DefaultEventSettle are Config's defaults for
+	// file events.
+	DefaultEventBuffer = 10000
+	DefaultEventSettle = 50 * time.Millisecond
 	// DefaultMaxAttempts is how many handler streams may end while holding
 	// one request before it is answered 502: a request that kills every
 	// handler it reaches must not cycle through them forever.
@@ -62,6 +67,11 @@ type Config struct {
 	// Reconcile is how often every watched folder is rescanned as a safety
 	// net against lost events; zero switches it off.
 	Reconcile time.Duration
+	// EventBuffer is how many file and listener events are kept for
+	// clients that reconnect; EventSettle how long writes to one file must
+	// pause before they are one MODIFY.
+	EventBuffer int
+	EventSettle time.Duration
 }
 
 // NewConfig returns a Config with the defaults.
@@ -78,6 +88,8 @@ func NewConfig(owner, datasitesDir string) Config {
 		CleanupExpiry:   cleanup.DefaultExpiry,
 		CleanupInterval: cleanup.DefaultInterval,
 		Reconcile:       watcher.DefaultReconcileInterval,
+		EventBuffer:     DefaultEventBuffer,
+		EventSettle:     DefaultEventSettle,
 	}
 }
 
@@ -98,6 +110,11 @@ type Bridge struct {
 	writes chan writeJob
 	// cleanWake tells cleanLoop that a schedule changed.
 	cleanWake chan struct{}
+
+	hub       *events.Hub
+	evWatcher *watcher.Watcher
+	evMu      sync.Mutex      // serializes syncRoots
+	evRoots   map[string]bool // watched for subscriptions, datasites-relative
 	// unwritten counts responses decided and not yet written, for drains.
 	unwritten atomic.Int64
 
@@ -160,6 +177,13 @@ func (b *Bridge) Open() error {
 	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.cleanLoop(b.ctx) }()
+	if err := b.openEvents(); err != nil {
+		b.cancel()
+		b.wg.Wait()
+		b.watcher.Close()
+		root.Close()
+		return fmt.Errorf("open event watcher: %w", err)
+	}
 	return nil
 }
 
@@ -182,7 +206,8 @@ func (b *Bridge) Close() error {
 	if b.cancel == nil {
 		return nil
 	}
-	err := b.watcher.Close()
+	err := errors.Join(b.watcher.Close(), b.evWatcher.Close())
+	b.hub.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	b.flushWrites(ctx)
 	cancel()

@@ -55,6 +55,11 @@ type stream struct {
 	held      map[string]*pending // in flight here, by request id
 	rr        int
 	closed    bool
+
+	// ev carries file events, listener events and their notices; run is
+	// the event log's run id, for their cursors.
+	ev  chan *pb.ConnectResponse
+	run string
 }
 
 // dispatcher owns who gets which request. Every field is guarded by mu;

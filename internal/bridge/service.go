@@ -30,6 +30,10 @@ var _ pb.SidecarServiceServer = (*Service)(nil)
 // NewService returns the gRPC service of b.
 func NewService(b *Bridge) *Service { return &Service{b: b} }
 
+// eventQueue is how many event-side messages wait for one stream before it
+// counts as slow and starts losing events (and is told which).
+const eventQueue = 1024
+
 // declared is one endpoint of a Register, checked.
 type declared struct {
 	path     string
@@ -47,6 +51,8 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 		max:       int(b.cfg.MaxInFlight),
 		deadlines: make(map[*endpoint]time.Duration),
 		held:      make(map[string]*pending),
+		ev:        make(chan *pb.ConnectResponse, eventQueue),
+		run:       b.hub.Log().Run(),
 	}
 	ctx, cancel := context.WithCancel(srv.Context())
 	defer cancel()
@@ -67,6 +73,12 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 					cancel()
 					return
 				}
+			case m := <-s.ev:
+				if err := srv.Send(m); err != nil {
+					sendErr <- err
+					cancel()
+					return
+				}
 			}
 		}
 	}()
@@ -77,6 +89,10 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 		wg.Wait()
 		// Always: a registration refused half-way may have joined endpoints.
 		b.d.removeStream(s)
+		b.hub.Drop(s)
+		if _, err := b.syncRoots(context.Background()); err != nil {
+			log.Warn("drop watches", "err", err)
+		}
 		if registered {
 			b.metrics.HandlerStreams.Dec()
 			log.Info("handler disconnected", "handler", s.name)
@@ -117,9 +133,23 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 			b.d.extend(s, m.ExtendDeadline)
 		case *pb.ConnectRequest_Credit:
 			b.d.credit(s, m.Credit.GetMaxInFlight())
-		case *pb.ConnectRequest_Watch, *pb.ConnectRequest_Unwatch, *pb.ConnectRequest_Listen,
-			*pb.ConnectRequest_Unlisten, *pb.ConnectRequest_Publish:
-			return status.Errorf(codes.Unimplemented, "file events are not served by this sidecar yet")
+		case *pb.ConnectRequest_Watch:
+			if err := svc.watch(ctx, s, m.Watch); err != nil {
+				return err
+			}
+		case *pb.ConnectRequest_Unwatch:
+			svc.unsubscribe(ctx, s, watchPrefix+m.Unwatch.GetId())
+		case *pb.ConnectRequest_Listen:
+			if err := svc.listen(ctx, s, m.Listen); err != nil {
+				return err
+			}
+		case *pb.ConnectRequest_Unlisten:
+			svc.unsubscribe(ctx, s, listenPrefix+m.Unlisten.GetId())
+		case *pb.ConnectRequest_Publish:
+			if m.Publish.GetName() == "" {
+				return status.Error(codes.InvalidArgument, "publish: a name is needed")
+			}
+			b.hub.Publish(m.Publish.GetName(), m.Publish.GetData())
 		default:
 			return status.Errorf(codes.InvalidArgument, "unknown message %T", msg.Msg)
 		}

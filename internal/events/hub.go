@@ -53,10 +53,21 @@ type Hub struct {
 
 	log *Log
 
-	mu       sync.Mutex
-	subs     map[Sink]map[string]*sub
-	modified map[string]*time.Timer
-	removed  map[string]*removal
+	// Linger is how long the patterns of a stream that ended stay watched,
+	// so that its client can reconnect and resume without a gap.
+	Linger time.Duration
+
+	mu        sync.Mutex
+	subs      map[Sink]map[string]*sub
+	modified  map[string]*time.Timer
+	removed   map[string]*removal
+	created   map[string]time.Time // recent creations, to drop the second sighting
+	lingering []lingered
+}
+
+type lingered struct {
+	patterns []Pattern
+	until    time.Time
 }
 
 type removal struct {
@@ -72,6 +83,8 @@ func NewHub(size int, settle time.Duration) *Hub {
 		subs:     make(map[Sink]map[string]*sub),
 		modified: make(map[string]*time.Timer),
 		removed:  make(map[string]*removal),
+		created:  make(map[string]time.Time),
+		Linger:   5 * time.Minute,
 	}
 }
 
@@ -112,29 +125,48 @@ func (h *Hub) Unsubscribe(sink Sink, id string) {
 	delete(h.subs[sink], id)
 }
 
-// Drop removes every subscription of sink (its stream ended).
+// Drop removes every subscription of sink (its stream ended); their
+// patterns stay in Patterns for Linger.
 func (h *Hub) Drop(sink Sink) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var ps []Pattern
+	for _, s := range h.subs[sink] {
+		ps = append(ps, s.patterns()...)
+	}
 	delete(h.subs, sink)
+	if len(ps) > 0 {
+		h.lingering = append(h.lingering, lingered{patterns: ps, until: time.Now().Add(h.Linger)})
+	}
 }
 
-// Patterns returns every pattern of every subscription, for the watcher.
+// Patterns returns every pattern of every subscription, and of those that
+// ended less than Linger ago, for the watcher.
 func (h *Hub) Patterns() []Pattern {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var ps []Pattern
 	for _, m := range h.subs {
 		for _, s := range m {
-			if s.watch != nil {
-				ps = append(ps, s.watch.Patterns...)
-			}
-			if s.listen != nil {
-				ps = append(ps, s.listen.Patterns...)
-			}
+			ps = append(ps, s.patterns()...)
 		}
 	}
+	now, kept := time.Now(), h.lingering[:0]
+	for _, l := range h.lingering {
+		if now.Before(l.until) {
+			kept = append(kept, l)
+			ps = append(ps, l.patterns...)
+		}
+	}
+	h.lingering = kept
 	return ps
+}
+
+func (s *sub) patterns() []Pattern {
+	if s.watch != nil {
+		return s.watch.Patterns
+	}
+	return s.listen.Patterns
 }
 
 // Created reports a file or folder that appeared; from is its old path if
@@ -151,6 +183,23 @@ func (h *Hub) Created(rel, from string, dir bool) {
 		h.emit(Event{Kind: Move, Path: rel, From: from, Dir: dir})
 		return
 	}
+	// A file made in a folder that just appeared can be seen twice: by the
+	// folder's new watch and by the scan that follows it. Once is enough.
+	h.mu.Lock()
+	now := time.Now()
+	if t, ok := h.created[rel]; ok && now.Sub(t) < h.Settle+time.Second {
+		h.mu.Unlock()
+		return
+	}
+	h.created[rel] = now
+	if len(h.created) > 4096 {
+		for p, t := range h.created {
+			if now.Sub(t) > h.Settle+time.Second {
+				delete(h.created, p)
+			}
+		}
+	}
+	h.mu.Unlock()
 	h.emit(Event{Kind: Create, Path: rel, Dir: dir})
 	if path.Base(rel) == "syft.pub.yaml" && !dir {
 		h.emit(Event{Kind: Share, Path: rel})
@@ -181,6 +230,7 @@ func (h *Hub) Written(rel string) {
 func (h *Hub) Removed(rel string, dir bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.created, rel)
 	if t := h.modified[rel]; t != nil {
 		t.Stop()
 		delete(h.modified, rel)

@@ -1,0 +1,255 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/events"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/internal/watcher"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Subscription ids in the hub are the handler's ids with a prefix, so one
+// stream's watch "a" and listener "a" stay apart.
+const (
+	watchPrefix  = "w:"
+	listenPrefix = "l:"
+)
+
+// openEvents starts the hub and the watcher of the datasites trees that
+// subscriptions ask for. It is a watcher of its own: the request path's
+// watcher sees only the apps' rpc folders, and neither slows the other.
+func (b *Bridge) openEvents() error {
+	b.hub = events.NewHub(b.cfg.EventBuffer, b.cfg.EventSettle)
+	w := watcher.New()
+	w.Logger = b.logger.With("component", "event-watcher")
+	w.Stats = eventStats{b}
+	w.Dirs = true
+	w.ReconcileInterval = 0
+	// The SyftBox client's temporary, conflict and rejected files are its
+	// own business, not the app's.
+	w.Ignore = syftrpc.Ignored
+	if err := w.Open(); err != nil {
+		return err
+	}
+	b.evWatcher = w
+	b.evRoots = make(map[string]bool)
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.feedHub(b.ctx) }()
+	return nil
+}
+
+// eventStats reports the event watcher's overflows to every subscriber, as
+// well as to the metrics.
+type eventStats struct{ b *Bridge }
+
+func (s eventStats) Rescan(reason string) { s.b.metrics.Rescan(reason) }
+func (s eventStats) Overflow() {
+	s.b.metrics.Overflow()
+	s.b.hub.Overflow()
+}
+
+// feedHub turns the event watcher's reports into hub calls.
+func (b *Bridge) feedHub(ctx context.Context) {
+	prefix := b.cfg.DatasitesDir + string(filepath.Separator)
+	rel := func(p string) string { return filepath.ToSlash(strings.TrimPrefix(p, prefix)) }
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-b.evWatcher.Events():
+			switch {
+			case ev.Op&watcher.Create != 0:
+				from := ""
+				if ev.From != "" && strings.HasPrefix(ev.From, prefix) {
+					from = rel(ev.From)
+				}
+				b.hub.Created(rel(ev.Path), from, ev.Dir)
+			case ev.Op&watcher.Write != 0:
+				b.hub.Written(rel(ev.Path))
+			case ev.Op&watcher.Remove != 0:
+				b.hub.Removed(rel(ev.Path), ev.Dir)
+			}
+		}
+	}
+}
+
+// syncRoots watches the smallest trees that cover every subscription's
+// patterns and drops the watches no subscription needs any more. The
+// watches are in place when it returns.
+func (b *Bridge) syncRoots(ctx context.Context) ([]string, error) {
+	b.evMu.Lock()
+	defer b.evMu.Unlock()
+	roots := events.Roots(b.hub.Patterns())
+	want := make(map[string]bool, len(roots))
+	for _, r := range roots {
+		want[r] = true
+		if b.evRoots[r] {
+			continue
+		}
+		dir := filepath.Join(b.cfg.DatasitesDir, filepath.FromSlash(r))
+		if err := mkdirAll(dir); err != nil {
+			return nil, fmt.Errorf("create watched folder: %w", err)
+		}
+		if err := b.evWatcher.Add(ctx, dir); err != nil {
+			return nil, fmt.Errorf("watch %s: %w", r, err)
+		}
+		b.evRoots[r] = true
+	}
+	for r := range b.evRoots {
+		if !want[r] {
+			b.evWatcher.RemoveRoot(filepath.Join(b.cfg.DatasitesDir, filepath.FromSlash(r)))
+			delete(b.evRoots, r)
+		}
+	}
+	return roots, nil
+}
+
+var kindsFromPB = map[pb.FileEventKind]events.Kind{
+	pb.FileEventKind_FILE_EVENT_KIND_CREATED:  events.Create,
+	pb.FileEventKind_FILE_EVENT_KIND_MODIFIED: events.Modify,
+	pb.FileEventKind_FILE_EVENT_KIND_MOVED:    events.Move,
+	pb.FileEventKind_FILE_EVENT_KIND_DELETED:  events.Delete,
+}
+
+var kindsToPB = map[events.Kind]pb.FileEventKind{
+	events.Create: pb.FileEventKind_FILE_EVENT_KIND_CREATED,
+	events.Modify: pb.FileEventKind_FILE_EVENT_KIND_MODIFIED,
+	events.Move:   pb.FileEventKind_FILE_EVENT_KIND_MOVED,
+	events.Delete: pb.FileEventKind_FILE_EVENT_KIND_DELETED,
+}
+
+func (b *Bridge) compile(globs []string, app string) ([]events.Pattern, error) {
+	var ps []events.Pattern
+	for _, g := range globs {
+		p, err := events.Compile(g, events.Vars{Email: b.cfg.Owner, App: app})
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// watch serves a Watch message.
+func (svc *Service) watch(ctx context.Context, s *stream, w *pb.Watch) error {
+	b := svc.b
+	if w.GetId() == "" || len(w.GetGlobs()) == 0 {
+		return status.Error(codes.InvalidArgument, "watch: an id and at least one glob are needed")
+	}
+	ps, err := b.compile(w.GetGlobs(), w.GetApp())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "watch %s: %v", w.GetId(), err)
+	}
+	sub := &events.Watch{Patterns: ps, Kinds: map[events.Kind]bool{}, Dirs: w.GetIncludeDirs()}
+	for _, k := range w.GetKinds() {
+		ek, ok := kindsFromPB[k]
+		if !ok {
+			return status.Errorf(codes.InvalidArgument, "watch %s: unknown kind %v", w.GetId(), k)
+		}
+		sub.Kinds[ek] = true
+	}
+	if len(sub.Kinds) == 0 {
+		// syft-event's default: created, modified, moved.
+		sub.Kinds = map[events.Kind]bool{events.Create: true, events.Modify: true, events.Move: true}
+	}
+	return svc.subscribe(ctx, s, watchPrefix+w.GetId(), sub, nil, w.GetAfter())
+}
+
+// listen serves a Listen message.
+func (svc *Service) listen(ctx context.Context, s *stream, l *pb.Listen) error {
+	b := svc.b
+	if l.GetId() == "" {
+		return status.Error(codes.InvalidArgument, "listen: an id is needed")
+	}
+	globs := l.GetGlobs()
+	if len(globs) == 0 {
+		globs = []string{"{datasite}/**"}
+	}
+	ps, err := b.compile(globs, "")
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "listen %s: %v", l.GetId(), err)
+	}
+	sub := &events.Listen{Patterns: ps}
+	if len(l.GetNames()) > 0 {
+		sub.Names = map[string]bool{}
+		for _, n := range l.GetNames() {
+			sub.Names[n] = true
+		}
+	}
+	return svc.subscribe(ctx, s, listenPrefix+l.GetId(), nil, sub, l.GetAfter())
+}
+
+func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *events.Watch, l *events.Listen, after *pb.Cursor) error {
+	b := svc.b
+	// Watches first, then the subscription: nothing that happens after the
+	// acknowledgement is missed.
+	b.hub.Subscribe(s, id, w, l, "", 0) // registers the patterns
+	roots, err := b.syncRoots(ctx)
+	if err != nil {
+		b.hub.Unsubscribe(s, id)
+		return status.Errorf(codes.Internal, "%s: %v", id[2:], err)
+	}
+	run, seq := b.hub.Subscribe(s, id, w, l, after.GetRun(), after.GetSeq())
+	s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Subscribed{Subscribed: &pb.Subscribed{
+		Id: id[2:], Cursor: &pb.Cursor{Run: run, Seq: seq}, Roots: roots,
+	}}})
+	return nil
+}
+
+// unsubscribe serves Unwatch and Unlisten.
+func (svc *Service) unsubscribe(ctx context.Context, s *stream, id string) {
+	svc.b.hub.Unsubscribe(s, id)
+	if _, err := svc.b.syncRoots(ctx); err != nil {
+		svc.b.logger.Warn("drop watches", "err", err)
+	}
+}
+
+// TryEvent implements events.Sink for a stream.
+func (s *stream) TryEvent(id string, ev events.Event) bool {
+	cur := &pb.Cursor{Run: s.run, Seq: ev.Seq}
+	ts := timestamppb.New(ev.Time)
+	if strings.HasPrefix(id, watchPrefix) {
+		return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_FileEvent{FileEvent: &pb.FileEvent{
+			WatchId: id[len(watchPrefix):], Cursor: cur, Kind: kindsToPB[ev.Kind],
+			Path: ev.Path, From: ev.From, IsDir: ev.Dir, Time: ts,
+		}}})
+	}
+	name, data := string(ev.Kind), ev.Path
+	switch ev.Kind {
+	case events.Custom:
+		name, data = ev.Name, ev.Data
+	case events.Move:
+		data = ev.From + " -> " + ev.Path
+	}
+	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_ListenerEvent{ListenerEvent: &pb.ListenerEvent{
+		ListenerId: id[len(listenPrefix):], Cursor: cur, Name: name, Data: data, Time: ts,
+	}}})
+}
+
+// TryMissed implements events.Sink for a stream.
+func (s *stream) TryMissed(id string, m events.Missed) bool {
+	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_MissedEvents{MissedEvents: &pb.MissedEvents{
+		Id: id[2:], Restarted: m.Restarted, FromSeq: m.From, ToSeq: m.To, Reason: m.Reason,
+	}}})
+}
+
+// tryEvent queues an event-side message without blocking; events have a
+// channel of their own so that they never take the room that credits keep
+// for requests.
+func (s *stream) tryEvent(m *pb.ConnectResponse) bool {
+	select {
+	case s.ev <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+var _ events.Sink = (*stream)(nil)
