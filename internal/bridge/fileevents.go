@@ -27,6 +27,7 @@ const (
 // watcher sees only the apps' rpc folders, and neither slows the other.
 func (b *Bridge) openEvents() error {
 	b.hub = events.NewHub(b.cfg.EventBuffer, b.cfg.EventSettle)
+	b.hub.Stats = b.metrics
 	w := watcher.New()
 	w.Logger = b.logger.With("component", "event-watcher")
 	w.Stats = eventStats{b}

@@ -56,6 +56,8 @@ type Hub struct {
 	// Linger is how long the patterns of a stream that ended stay watched,
 	// so that its client can reconnect and resume without a gap.
 	Linger time.Duration
+	// Stats, if set, counts what the hub does.
+	Stats Stats
 
 	mu        sync.Mutex
 	subs      map[Sink]map[string]*sub
@@ -63,6 +65,13 @@ type Hub struct {
 	removed   map[string]*removal
 	created   map[string]time.Time // recent creations, to drop the second sighting
 	lingering []lingered
+}
+
+// Stats are counters for metrics.
+type Stats interface {
+	Emitted(k Kind)
+	Dropped() // an event a slow subscriber did not take
+	Subscribers(n int)
 }
 
 type lingered struct {
@@ -104,6 +113,7 @@ func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, s
 	}
 	s := &sub{id: id, sink: sink, watch: w, listen: l}
 	m[id] = s
+	h.count()
 	evs, gap := h.log.Since(run, seq)
 	if gap != nil {
 		reason := "compacted"
@@ -123,6 +133,7 @@ func (h *Hub) Unsubscribe(sink Sink, id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs[sink], id)
+	h.count()
 }
 
 // Drop removes every subscription of sink (its stream ended); their
@@ -135,6 +146,7 @@ func (h *Hub) Drop(sink Sink) {
 		ps = append(ps, s.patterns()...)
 	}
 	delete(h.subs, sink)
+	h.count()
 	if len(ps) > 0 {
 		h.lingering = append(h.lingering, lingered{patterns: ps, until: time.Now().Add(h.Linger)})
 	}
@@ -284,6 +296,9 @@ func (h *Hub) emit(ev Event) Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ev = h.log.Append(ev)
+	if h.Stats != nil {
+		h.Stats.Emitted(ev.Kind)
+	}
 	for _, m := range h.subs {
 		for _, s := range m {
 			h.offer(s, ev)
@@ -301,13 +316,31 @@ func (h *Hub) offer(s *sub, ev Event) {
 	if s.lostFrom != 0 {
 		if !s.sink.TryMissed(s.id, Missed{From: s.lostFrom, To: s.lostTo, Reason: "slow"}) {
 			s.lostTo = ev.Seq
+			if h.Stats != nil {
+				h.Stats.Dropped()
+			}
 			return
 		}
 		s.lostFrom, s.lostTo = 0, 0
 	}
 	if !s.sink.TryEvent(s.id, ev) {
 		s.lostFrom, s.lostTo = ev.Seq, ev.Seq
+		if h.Stats != nil {
+			h.Stats.Dropped()
+		}
 	}
+}
+
+// count reports the number of subscriptions; callers hold h.mu.
+func (h *Hub) count() {
+	if h.Stats == nil {
+		return
+	}
+	n := 0
+	for _, m := range h.subs {
+		n += len(m)
+	}
+	h.Stats.Subscribers(n)
 }
 
 func (h *Hub) tell(s *sub, m Missed) {

@@ -7,6 +7,8 @@ package metrics
 import (
 	"strconv"
 
+	"github.com/openmined/syft-sidecar/internal/events"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -36,6 +38,9 @@ type Metrics struct {
 	CleanupFilesDeleted *prometheus.CounterVec
 	CleanupErrors       *prometheus.CounterVec
 	AuthRefused         prometheus.Counter
+	EventsEmitted       *prometheus.CounterVec
+	EventsDropped       prometheus.Counter
+	EventSubscribers    prometheus.Gauge
 }
 
 // New registers the collectors on reg.
@@ -108,6 +113,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "auth_refused_total",
 			Help: "gRPC calls refused for a missing or wrong token.",
 		}),
+		EventsEmitted: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "events_emitted_total",
+			Help: "File and listener events recorded, by kind (CREATE, MODIFY, DELETE, MOVE, SHARE, CUSTOM).",
+		}, []string{"kind"}),
+		EventsDropped: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "events_dropped_total",
+			Help: "Events a subscriber was too slow to take (it is told which it lost).",
+		}),
+		EventSubscribers: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "event_subscribers",
+			Help: "Watches and listeners of connected handlers.",
+		}),
 	}
 }
 
@@ -147,3 +164,12 @@ func (m *Metrics) ForEndpoint(app, endpoint string) *Endpoint {
 func (e *Endpoint) Written(code int) prometheus.Counter {
 	return e.m.ResponsesWritten.WithLabelValues(e.app, e.path, strconv.Itoa(code))
 }
+
+// Emitted implements events.Stats.
+func (m *Metrics) Emitted(kind events.Kind) { m.EventsEmitted.WithLabelValues(string(kind)).Inc() }
+
+// Dropped implements events.Stats.
+func (m *Metrics) Dropped() { m.EventsDropped.Inc() }
+
+// Subscribers implements events.Stats.
+func (m *Metrics) Subscribers(n int) { m.EventSubscribers.Set(float64(n)) }
