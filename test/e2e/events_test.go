@@ -219,3 +219,31 @@ func TestEventResume(t *testing.T) {
 		t.Fatalf("missed = %v", m)
 	}
 }
+
+// A client whose cursor is older than the log (a tiny --event-buffer) is
+// told exactly which events are gone, then gets the rest.
+func TestEventsCompacted(t *testing.T) {
+	e := newEnv(t, "--event-buffer", "2")
+	e.start()
+	ds := filepath.Join(e.Path, "datasites", owner)
+	s := e.mustEvStream(t)
+	s.send(watchMsg("w", nil, "{datasite}/*.txt"))
+	s.subscribed("w")
+	mustWrite(t, filepath.Join(ds, "1.txt"), "1")
+	first := s.fileEvent("1.txt").GetCursor()
+	for _, n := range []string{"2", "3", "4"} {
+		mustWrite(t, filepath.Join(ds, n+".txt"), n)
+		s.fileEvent(n + ".txt")
+	}
+	again := e.mustEvStream(t)
+	again.send(watchMsg("w", first, "{datasite}/*.txt"))
+	m := again.next("missed", func(m *pb.ConnectResponse) bool { return m.GetMissedEvents() != nil }).GetMissedEvents()
+	if m.GetReason() != "compacted" || m.GetFromSeq() != first.GetSeq()+1 || m.GetToSeq() != first.GetSeq()+1 {
+		t.Fatalf("missed = %v, want seq %d compacted", m, first.GetSeq()+1)
+	}
+	for _, want := range []string{"3.txt", "4.txt"} {
+		if ev := again.fileEvent(want); ev.GetPath() != owner+"/"+want {
+			t.Fatalf("event = %v, want %s", ev, want)
+		}
+	}
+}
