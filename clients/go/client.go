@@ -30,7 +30,7 @@ import (
 var (
 	ErrClosed            = errors.New("client closed")
 	ErrStarted           = errors.New("client already started")
-	ErrNoHandlers        = errors.New("no handlers registered")
+	ErrNoHandlers        = errors.New("nothing to serve: no handlers, watches or listeners")
 	ErrNotHandlerContext = errors.New("not a handler's context")
 	// ErrCanceled is the cause of a handler context the sidecar cancelled
 	// (request expired, sidecar shutting down); a passed deadline has the
@@ -41,7 +41,8 @@ var (
 	ErrDisconnected = errors.New("stream to sidecar ended")
 )
 
-// Client serves the endpoints registered with Handle to one sidecar.
+// Client serves the endpoints registered with Handle to one sidecar, and
+// delivers the file events and listener events it subscribed to.
 type Client struct {
 	addr         string
 	conn         *grpc.ClientConn
@@ -58,6 +59,8 @@ type Client struct {
 	// cleanupExpiry and cleanupInterval go to the sidecar with every app's
 	// registration; empty keeps the sidecar's defaults.
 	cleanupExpiry, cleanupInterval string
+	onMissed                       func(MissedEvents)
+	eventQueue                     int // events that wait for one subscription's callback
 
 	mu        sync.Mutex
 	state     int
@@ -66,6 +69,15 @@ type Client struct {
 	endpoints map[route]*endpoint // fixed once Run starts, so read without mu
 	stop      context.CancelFunc  // ends Run
 	done      chan struct{}       // closed when Run returns
+
+	// Subscriptions outlive streams: each new stream sends them again.
+	subs            []*subscription // in the order they were added
+	subByID         map[string]*subscription
+	nwatch, nlisten int      // ids handed out so far
+	cur             *session // the stream subscriptions and Publish go to; nil between streams
+	running         bool     // Run runs subscription goroutines (on runCtx, owned by subWG)
+	runCtx          context.Context
+	subWG           sync.WaitGroup
 }
 
 // stableAfter is how long a registered stream must last to end an outage:
@@ -100,6 +112,8 @@ func New(addr string, opts ...Option) (*Client, error) {
 		minBackoff:  DefaultMinBackoff,
 		maxBackoff:  DefaultMaxBackoff,
 		endpoints:   map[route]*endpoint{},
+		eventQueue:  DefaultEventQueue,
+		subByID:     map[string]*subscription{},
 	}
 	c.token = os.Getenv(EnvToken)
 	for _, o := range opts {
@@ -220,15 +234,18 @@ func (c *Client) hasApp(app string) bool {
 	return false
 }
 
-// Run connects to the sidecar, registers the endpoints and serves requests
-// until ctx is cancelled or Close is called; then it cancels the handlers
-// still running, sends the replies of those that finish, and returns nil.
-// When the sidecar is unreachable or the stream breaks, Run tries again with
-// backoff, registering everything anew; the sidecar delivers the requests
-// that were in flight again. Run returns an error only for what retrying
-// cannot fix: a registration the sidecar refuses (codes.InvalidArgument),
-// missing or wrong credentials, or a server that is not a sidecar. Run may be
-// called once.
+// Run connects to the sidecar, registers the endpoints, watches and
+// listeners, and serves requests and delivers events until ctx is cancelled
+// or Close is called; then it cancels the handlers still running, sends the
+// replies of those that finish, and returns nil (events still queued are not
+// delivered). When the sidecar is unreachable or the stream breaks, Run
+// tries again with backoff, registering everything anew; the sidecar
+// delivers the requests that were in flight again, and the events after the
+// last one each subscription took. Run returns an error only for what
+// retrying cannot fix: a registration the sidecar refuses
+// (codes.InvalidArgument), missing or wrong credentials, or a server that is
+// not a sidecar, or one that does not serve file events to a client that
+// subscribes to them (codes.Unimplemented). Run may be called once.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	switch {
@@ -238,15 +255,20 @@ func (c *Client) Run(ctx context.Context) error {
 	case c.state == stateStarted:
 		c.mu.Unlock()
 		return fmt.Errorf("run: %w", ErrStarted)
-	case len(c.endpoints) == 0:
+	case len(c.endpoints) == 0 && len(c.subs) == 0:
 		c.mu.Unlock()
 		return fmt.Errorf("run: %w", ErrNoHandlers)
 	}
 	ctx, c.stop = context.WithCancel(ctx)
 	c.done = make(chan struct{})
 	c.state = stateStarted
+	c.running, c.runCtx = true, ctx
+	for _, sub := range c.subs {
+		c.startSub(sub)
+	}
 	c.mu.Unlock()
 	defer close(c.done)
+	defer c.stopSubs() // after c.stop, which ends the callbacks' context
 	defer c.stop()
 
 	delay := c.minBackoff

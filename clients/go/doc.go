@@ -17,4 +17,15 @@
 // sidecar hands the requests that were in flight to another handler of the
 // same endpoint, or to this one once it is back (Request.Attempt counts the
 // deliveries). The sidecar writes exactly one response per request.
+//
+// The same stream carries file events: Watch calls a function for changes
+// to files that match globs over the datasites folder, as syft-event's
+// watch(), and AddListener an AltaStata-style function of (name, data) for
+// CREATE, MODIFY, DELETE, MOVE, SHARE and the custom events that Publish
+// sends. Each subscription's callbacks run in order on a goroutine of its
+// own. After a reconnect the client resumes each subscription after the
+// last event it took, so none is lost or repeated while the sidecar still
+// holds it; when events are lost (sidecar restart, its buffer outrun, a
+// callback too slow), WithOnMissed's function is told, so the app can
+// rescan.
 package sidecar

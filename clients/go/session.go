@@ -29,29 +29,32 @@ var (
 )
 
 // session is one Connect stream, shaped like etcd's watch stream: serve sends
-// the registrations before anything else runs, then only sendLoop calls Send;
-// recvLoop receives and starts one goroutine per request.
+// the registrations and subscriptions before anything else runs, then only
+// sendLoop calls Send; recvLoop receives, starts one goroutine per request
+// and queues events on their subscriptions.
 type session struct {
 	c      *Client
 	stream grpc.BidiStreamingClient[pb.ConnectRequest, pb.ConnectResponse]
 	log    *slog.Logger
 
-	sendc chan *pb.ConnectRequest // replies and extensions, to sendLoop
+	sendc chan *pb.ConnectRequest // replies, extensions and post's messages, to sendLoop
 	quitc chan struct{}           // closed by serve: flush, half-close, stop
 	donec chan struct{}           // closed when sendLoop returns: abandons sends
 
-	nreg       int       // Registered messages seen; recvLoop only
-	registered time.Time // when every app was acknowledged; read after recvLoop ended
+	nreg       int             // Registered messages seen; recvLoop only
+	unacked    map[string]bool // subscriptions sent by serve and not yet Subscribed; recvLoop only
+	registered time.Time       // when every app and subscription was acknowledged; read after recvLoop ended
 
-	mu       sync.Mutex
-	calls    map[callKey]*callContext
-	draining bool // no handler starts once set, so handlers.Wait is safe
-	handlers sync.WaitGroup
+	mu        sync.Mutex
+	calls     map[callKey]*callContext
+	draining  bool // no handler or post starts once set, so the Waits are safe
+	handlers  sync.WaitGroup
+	producers sync.WaitGroup // post calls under way
 }
 
 // serve runs one stream until it breaks or ctx ends. It reports when the
-// sidecar had acknowledged every app (zero if it never did), and why the
-// stream ended (nil when ctx did).
+// sidecar had acknowledged every app and subscription (zero if it never
+// did), and why the stream ended (nil when ctx did).
 func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
 	// The stream outlives ctx by a little, so that the replies of handlers
 	// that finish after ctx ended are still sent. Until the registrations
@@ -63,28 +66,61 @@ func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("connect: %w", err)
 	}
-	for _, app := range c.apps {
-		if err := stream.Send(c.register(app)); err != nil {
-			if errors.Is(err, io.EOF) {
-				// The stream ended; Recv says why.
-				_, err = stream.Recv()
-			}
-			return time.Time{}, fmt.Errorf("register %s: %w", app, err)
+	s := &session{
+		c:       c,
+		stream:  stream,
+		log:     c.log,
+		sendc:   make(chan *pb.ConnectRequest, c.concurrency),
+		quitc:   make(chan struct{}),
+		donec:   make(chan struct{}),
+		unacked: map[string]bool{},
+		calls:   map[callKey]*callContext{},
+	}
+	first := func(what string, m *pb.ConnectRequest) error {
+		err := stream.Send(m)
+		if errors.Is(err, io.EOF) {
+			// The stream ended; Recv says why.
+			_, err = stream.Recv()
 		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	for _, app := range c.apps {
+		if err := first("register "+app, c.register(app)); err != nil {
+			return time.Time{}, err
+		}
+	}
+	// Taking the list and making s current at once means that a listener
+	// added meanwhile is either in the list or sent on s by AddListener,
+	// behind these (sendLoop starts later).
+	c.mu.Lock()
+	subs := append([]*subscription(nil), c.subs...)
+	c.cur = s
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+	}()
+	started := false
+	defer func() {
+		if !started {
+			close(s.donec) // releases a post waiting for a sendLoop that will not run
+		}
+	}()
+	for _, sub := range subs {
+		if err := first("subscribe "+sub.id, sub.request()); err != nil {
+			return time.Time{}, err
+		}
+		s.unacked[sub.id] = true
 	}
 	if !disarm() {
 		return time.Time{}, nil
 	}
-
-	s := &session{
-		c:      c,
-		stream: stream,
-		log:    c.log,
-		sendc:  make(chan *pb.ConnectRequest, c.concurrency),
-		quitc:  make(chan struct{}),
-		donec:  make(chan struct{}),
-		calls:  map[callKey]*callContext{},
-	}
+	s.acked()
+	started = true
 	// Handler contexts end with ctx, or with the stream.
 	hctx, hcancel := context.WithCancelCause(ctx)
 	defer hcancel(nil)
@@ -116,8 +152,9 @@ func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
 	return s.registered, err
 }
 
-// drain stops new handlers, waits for the running ones (their replies go out
-// while the stream works), then lets sendLoop flush and half-close.
+// drain stops new handlers and posts, waits for the running ones (their
+// messages go out while the stream works), then lets sendLoop flush and
+// half-close.
 func (s *session) drain() {
 	s.mu.Lock()
 	s.draining = true
@@ -127,6 +164,7 @@ func (s *session) drain() {
 		s.log.Debug("waiting for handlers", "in_flight", n)
 	}
 	s.handlers.Wait()
+	s.producers.Wait()
 	close(s.quitc)
 	<-s.donec
 }
@@ -193,6 +231,21 @@ func (s *session) send(abandon <-chan struct{}, m *pb.ConnectRequest) error {
 	}
 }
 
+// post is send for callers outside the session (AddListener, RemoveListener,
+// Publish). It refuses once the session drains: sendLoop's last flush must
+// come after every message that was accepted.
+func (s *session) post(abandon <-chan struct{}, m *pb.ConnectRequest) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	s.producers.Add(1)
+	s.mu.Unlock()
+	defer s.producers.Done()
+	return s.send(abandon, m)
+}
+
 func (s *session) recvLoop(hctx context.Context) error {
 	for {
 		m, err := s.stream.Recv()
@@ -211,9 +264,17 @@ func (s *session) recvLoop(hctx context.Context) error {
 			s.onCancel(msg.Cancel)
 		case *pb.ConnectResponse_Error:
 			s.onError(msg.Error)
+		case *pb.ConnectResponse_Subscribed:
+			s.onSubscribed(msg.Subscribed)
+		case *pb.ConnectResponse_FileEvent:
+			s.onFileEvent(msg.FileEvent)
+		case *pb.ConnectResponse_ListenerEvent:
+			s.onListenerEvent(msg.ListenerEvent)
+		case *pb.ConnectResponse_MissedEvents:
+			s.onMissedEvents(msg.MissedEvents)
 		default:
-			// A newer sidecar may send what this client does not know yet
-			// (file events); it is not an error.
+			// A newer sidecar may send what this client does not know yet;
+			// it is not an error.
 			s.log.Debug("ignoring unknown message from sidecar", "type", fmt.Sprintf("%T", msg))
 		}
 	}
@@ -224,9 +285,8 @@ func (s *session) onRegistered(m *pb.Registered) {
 	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.concurrency {
 		s.log.Info("sidecar set a different max in flight", "asked", s.c.concurrency, "max_in_flight", n)
 	}
-	if s.nreg++; s.nreg == len(s.c.apps) {
-		s.registered = time.Now()
-	}
+	s.nreg++
+	s.acked()
 	if f := s.c.onRegistered; f != nil {
 		f(Registered{App: m.GetApp(), Owner: m.GetOwner(), RPCDir: m.GetRpcDir(), DatasitesDir: m.GetDatasitesDir()})
 	}
@@ -330,4 +390,58 @@ func (s *session) onError(m *pb.Error) {
 		return
 	}
 	s.log.Warn("sidecar reported an error", args...)
+}
+
+// acked notes the moment the sidecar has acknowledged every app and every
+// subscription serve sent: from then on the stream counts as working.
+func (s *session) acked() {
+	if s.registered.IsZero() && s.nreg >= len(s.c.apps) && len(s.unacked) == 0 {
+		s.registered = time.Now()
+	}
+}
+
+func (s *session) onSubscribed(m *pb.Subscribed) {
+	delete(s.unacked, m.GetId())
+	s.acked()
+	sub := s.c.sub(m.GetId())
+	if sub == nil {
+		s.log.Debug("subscribed: subscription already removed", "subscription", m.GetId())
+		return
+	}
+	c := cursorOf(m.GetCursor())
+	s.log.Debug("subscribed", "subscription", m.GetId(), "run", c.Run, "seq", c.Seq, "roots", m.GetRoots())
+	sub.subscribed(c)
+}
+
+func (s *session) onFileEvent(m *pb.FileEvent) {
+	sub := s.c.sub(m.GetWatchId())
+	if sub == nil || sub.watch == nil {
+		s.log.Debug("ignoring file event for no watch of this client", "watch", m.GetWatchId())
+		return
+	}
+	ev := newFileEvent(m)
+	if !sub.offer(ev.Cursor, delivery{file: ev}) {
+		s.log.Debug("dropping file event delivered before", "watch", sub.id, "run", ev.Cursor.Run, "seq", ev.Cursor.Seq)
+	}
+}
+
+func (s *session) onListenerEvent(m *pb.ListenerEvent) {
+	sub := s.c.sub(m.GetListenerId())
+	if sub == nil || sub.listen == nil {
+		s.log.Debug("ignoring listener event for no listener of this client", "listener", m.GetListenerId())
+		return
+	}
+	c := cursorOf(m.GetCursor())
+	if !sub.offer(c, delivery{name: m.GetName(), data: m.GetData()}) {
+		s.log.Debug("dropping listener event delivered before", "listener", sub.id, "run", c.Run, "seq", c.Seq)
+	}
+}
+
+func (s *session) onMissedEvents(m *pb.MissedEvents) {
+	sub := s.c.sub(m.GetId())
+	if sub == nil {
+		s.log.Debug("ignoring missed events for no subscription of this client", "subscription", m.GetId())
+		return
+	}
+	sub.missed(newMissedEvents(m))
 }
