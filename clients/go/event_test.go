@@ -365,7 +365,8 @@ func TestListenerPanic(t *testing.T) {
 
 func TestEventsResume(t *testing.T) {
 	f := MustFakeSidecar(t)
-	c := MustNew(t, f.addr, WithBackoff(time.Millisecond, 10*time.Millisecond))
+	onMissed, missed := missedEvents()
+	c := MustNew(t, f.addr, onMissed, WithBackoff(time.Millisecond, 10*time.Millisecond))
 	if err := c.HandleFunc("echo", "/echo", echoHandler); err != nil {
 		t.Fatal(err)
 	}
@@ -408,6 +409,7 @@ func TestEventsResume(t *testing.T) {
 		s.SendFileEvent("w1", "r1", seq, pb.FileEventKind_FILE_EVENT_KIND_MODIFIED, "g")
 	}
 	s.SendListenerEvent("l1", "r1", 14, "MODIFY", "g")
+	s.SendSubscribed("l1", "r1", 20)
 	mustPath(t, got, "g", 14)
 	mustPath(t, got, "g", 15)
 	mustNamed(t, gotL, "MODIFY", "g")
@@ -429,6 +431,11 @@ func TestEventsResume(t *testing.T) {
 	s.SendSubscribed("l1", "r2", 3)
 	s.SendFileEvent("w1", "r2", 4, pb.FileEventKind_FILE_EVENT_KIND_CREATED, "h")
 	mustPath(t, got, "h", 4)
+	for range 2 {
+		if m := MustGet(t, missed); !m.Restarted || m.Reason != "restart" {
+			t.Fatalf("missed = %+v", m)
+		}
+	}
 	s.end <- status.Error(codes.Unavailable, "connection lost")
 
 	s = f.MustStream(t)
@@ -439,6 +446,23 @@ func TestEventsResume(t *testing.T) {
 	if after := s.MustRecvListen().GetAfter(); after.GetRun() != "r2" || after.GetSeq() != 3 {
 		t.Fatalf("listen resumes after %v, want r2/3", after)
 	}
+	// A live event that overtakes the replay, and the notice of what the
+	// buffer no longer held: until Subscribed the client holds them, then
+	// tells the loss and delivers in cursor order, once each.
+	s.SendFileEvent("w1", "r2", 9, pb.FileEventKind_FILE_EVENT_KIND_CREATED, "live")
+	s.SendMissed(&pb.MissedEvents{Id: "w1", FromSeq: 5, ToSeq: 6, Reason: "compacted"})
+	s.SendFileEvent("w1", "r2", 7, pb.FileEventKind_FILE_EVENT_KIND_CREATED, "replay")
+	s.SendFileEvent("w1", "r2", 8, pb.FileEventKind_FILE_EVENT_KIND_CREATED, "replay")
+	s.SendFileEvent("w1", "r2", 9, pb.FileEventKind_FILE_EVENT_KIND_CREATED, "live")
+	mustNone(t, got)
+	s.SendSubscribed("w1", "r2", 9)
+	if m := MustGet(t, missed); m != (MissedEvents{ID: "w1", FromSeq: 5, ToSeq: 6, Reason: "compacted"}) {
+		t.Fatalf("missed = %+v", m)
+	}
+	mustPath(t, got, "replay", 7)
+	mustPath(t, got, "replay", 8)
+	mustPath(t, got, "live", 9)
+	mustNone(t, got)
 }
 
 func TestMissedEvents(t *testing.T) {

@@ -65,18 +65,19 @@ func helperMain() int {
 	return 0
 }
 
-// MustStartSidecar starts the real sidecar on dataDir and returns it with
-// its address; a second call with the same dataDir is a restart. -short
-// skips the test.
-func MustStartSidecar(t *testing.T, dataDir sidecartest.DataDir) (sc *sidecartest.Proc, addr string) {
+// MustStartSidecar starts the real sidecar on dataDir, with extra flags
+// after the usual ones, and returns it with its address; a second call with
+// the same dataDir is a restart. -short skips the test.
+func MustStartSidecar(t *testing.T, dataDir sidecartest.DataDir, extra ...string) (sc *sidecartest.Proc, addr string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the real sidecar")
 	}
 	sock := filepath.Join(dataDir.Path, "sidecar.sock")
 	addr = "unix://" + sock
-	sc = sidecartest.MustStartSidecar(t, sock, "--data-dir", dataDir.Path, "--email", owner, "--listen", addr,
-		"--metrics-listen", "", "--grace", "2s", "--request-settle", "1s", "--log-level", "debug")
+	args := []string{"--data-dir", dataDir.Path, "--email", owner, "--listen", addr,
+		"--metrics-listen", "", "--grace", "2s", "--request-settle", "1s", "--log-level", "debug"}
+	sc = sidecartest.MustStartSidecar(t, sock, append(args, extra...)...)
 	return sc, addr
 }
 

@@ -1,9 +1,11 @@
 package sidecar
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -33,6 +35,15 @@ type subscription struct {
 	// dropped as missed): the resume point, and the bar an event must pass
 	// so that one that a resume sends again is not delivered twice.
 	last Cursor
+	// resuming is set from a Watch or Listen sent with a cursor until its
+	// Subscribed, which comes after the replay. The events that arrive
+	// meanwhile are held and then taken in cursor order: a live event may
+	// overtake the replay (the sidecar makes the subscription live before
+	// it replays), and taken first it would make the replay look like
+	// duplicates.
+	resuming   bool
+	held       []heldEvent   // at most max
+	heldMissed *MissedEvents // what the resume lost, told before the replay
 	// queue holds at most max events. Notices of loss never sit side by
 	// side (the later merges into the earlier), so they are bounded too.
 	queue  []delivery
@@ -41,6 +52,11 @@ type subscription struct {
 	// held max events. It is queued behind them once there is room, or
 	// when the queue empties, so it reaches the app in its place.
 	gap *MissedEvents
+}
+
+type heldEvent struct {
+	c Cursor
+	d delivery
 }
 
 // delivery is one callback to make: an event, or a loss.
@@ -102,6 +118,7 @@ func (c *Client) sub(id string) *subscription {
 func (s *subscription) request() *pb.ConnectRequest {
 	s.mu.Lock()
 	after := s.last.proto()
+	s.resuming, s.held, s.heldMissed = after != nil, nil, nil
 	s.mu.Unlock()
 	if s.watch != nil {
 		w := proto.Clone(s.watch).(*pb.Watch)
@@ -122,6 +139,7 @@ func (s *subscription) request() *pb.ConnectRequest {
 func (s *subscription) subscribed(c Cursor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.release()
 	if s.last.Run == "" || s.last.Run != c.Run {
 		s.last = c
 	}
@@ -133,6 +151,38 @@ func (s *subscription) subscribed(c Cursor) {
 func (s *subscription) offer(c Cursor, d delivery) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.resuming {
+		if len(s.held) < s.max {
+			s.held = append(s.held, heldEvent{c, d})
+			return true
+		}
+		// No Subscribed in sight (the sidecar may drop it when the stream
+		// is full): stop holding rather than grow.
+		s.release()
+	}
+	return s.take(c, d)
+}
+
+// release ends holding and takes the held events in cursor order. They
+// are all of one run: the one resumed, or after a restart the new one.
+// s.mu is held.
+func (s *subscription) release() {
+	held, m := s.held, s.heldMissed
+	s.resuming, s.held, s.heldMissed = false, nil, nil
+	if m != nil {
+		s.lost(*m)
+	}
+	slices.SortStableFunc(held, func(a, b heldEvent) int { return cmp.Compare(a.c.Seq, b.c.Seq) })
+	for _, h := range held {
+		if !s.take(h.c, h.d) {
+			s.log.Debug("dropping event delivered before", "run", h.c.Run, "seq", h.c.Seq)
+		}
+	}
+}
+
+// take queues d, the event at cursor c, unless it is not after the last
+// one taken. s.mu is held.
+func (s *subscription) take(c Cursor, d delivery) bool {
 	if !c.after(s.last) {
 		return false
 	}
@@ -159,6 +209,19 @@ func (s *subscription) offer(c Cursor, d delivery) bool {
 func (s *subscription) missed(m MissedEvents) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.resuming {
+		if s.heldMissed == nil {
+			s.heldMissed = &m
+		} else {
+			merge(s.heldMissed, m)
+		}
+		return
+	}
+	s.lost(m)
+}
+
+// lost queues the loss m. s.mu is held.
+func (s *subscription) lost(m MissedEvents) {
 	if s.gap != nil {
 		merge(s.gap, m)
 		return
