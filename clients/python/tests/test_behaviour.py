@@ -435,12 +435,6 @@ def test_registration_rules(datasite):
     box.stop()
 
 
-def test_watch_is_not_a_silent_no_op(datasite):
-    box = SyftEvents("w", client=datasite.owner, sidecar="unix:///nowhere")
-    with pytest.raises(NotImplementedError, match="file events"):
-        box.watch("{datasite}/**/*.json")
-
-
 def test_event_listeners(datasite, caplog):
     box = SyftEvents("l", client=datasite.owner, sidecar="unix:///nowhere")
     got = []

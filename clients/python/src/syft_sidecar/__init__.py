@@ -5,6 +5,7 @@ its imports.
 """
 
 from ._config import LocalClient
+from ._events import FileEvent, MissedEvents
 from ._listeners import EventListener
 from ._server import SyftEvents, extend_deadline
 from .router import EventRouter
@@ -14,7 +15,9 @@ __version__ = "0.1.0"
 __all__ = [
     "EventListener",
     "EventRouter",
+    "FileEvent",
     "LocalClient",
+    "MissedEvents",
     "Request",
     "Response",
     "SyftEvents",

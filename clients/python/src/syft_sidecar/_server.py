@@ -25,6 +25,16 @@ from google.protobuf.duration_pb2 import Duration
 from . import _crypto
 from ._config import ConfigError, LocalClient, client_data_dir, load_config, resolve_address
 from ._deps import func_args_from_request
+from ._events import (
+    KIND_FROM_PB,
+    KIND_TO_PB,
+    MissedEvents,
+    Sort,
+    Subscription,
+    globs_of,
+    make_event,
+    parse_filter,
+)
 from ._listeners import EventListener, ListenerRegistry
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
 from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
@@ -64,13 +74,32 @@ DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 30.0
 GENERIC_500 = GENERIC_500_BYTES.decode()
 ENV_TOKEN = "SYFT_SIDECAR_TOKEN"
-WATCH_NOT_AVAILABLE = (
-    "SyftEvents.watch(): file events are not served by syft-sidecar yet (the file-events "
-    "issue: watches and listener events on the Connect stream); until then keep syft-event's "
-    "watch() for file events, or watch the files with watchdog yourself"
-)
+LISTENERS = "listeners"
 
 _APP_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass
+class _Watch:
+    sub: Subscription
+    globs: List[str]
+    sorts: frozenset[Sort]
+    func: Callable[..., Any]
+    is_async: bool
+
+    def message(self, app: str) -> pb.ConnectRequest:
+        kinds = sorted({KIND_TO_PB[k] for k, _ in self.sorts})
+        w = pb.Watch(
+            id=self.sub.id,
+            globs=self.globs,
+            kinds=kinds,
+            include_dirs=any(d for _, d in self.sorts),
+            app=app,
+        )
+        after = self.sub.after()
+        if after is not None:
+            w.after.CopyFrom(after)
+        return pb.ConnectRequest(watch=w)
 
 
 @dataclass
@@ -110,6 +139,7 @@ class SyftEvents:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         token: Optional[str] = None,
         credentials: Optional[grpc.ChannelCredentials] = None,
+        on_missed: Optional[Callable[[MissedEvents], Any]] = None,
     ) -> None:
         if not _APP_RE.match(app_name or ""):
             raise ValueError(f"invalid app name {app_name!r}: use letters, digits, '.', '_', '-'")
@@ -142,11 +172,17 @@ class SyftEvents:
         self._spawn = spawn_sidecar
         self._endpoints: Dict[str, _Endpoint] = {}
         self._listeners = ListenerRegistry()
+        self.on_missed = on_missed
+        self._watches: Dict[str, _Watch] = {}
+        self._listen = Subscription(LISTENERS, (), self._missed, LISTENERS)
+        self._listening = False  # a Listen is on the stream (or queued for it)
 
         self._lock = threading.Lock()
         self._state = "new"  # new -> started -> stopped
         self._stop_event = threading.Event()
         self._registered = threading.Event()
+        self._up = threading.Event()  # registered and subscribed at start()
+        self._awaiting: set[str] = set()
         self._fatal: Optional[BaseException] = None
         self._address: Optional[str] = None
         self._channel: Optional[grpc.Channel] = None
@@ -157,9 +193,10 @@ class SyftEvents:
         self._loop_thread: Optional[threading.Thread] = None
         self._in_flight = InFlight()
         self._child: Optional[subprocess.Popen[bytes]] = None
-        self._register = pb.ConnectRequest()
+        self._register: Optional[pb.ConnectRequest] = None
         self.owner: Optional[str] = None
         self.sidecar_rpc_dir: Optional[str] = None
+        self.sidecar_datasites_dir: Optional[str] = None
 
     # -- registration ------------------------------------------------------
 
@@ -219,29 +256,106 @@ class SyftEvents:
         ep = self._endpoints.get("/" + str(endpoint).strip("/"))
         return ep.func if ep else None
 
-    def watch(self, glob_path: Union[str, List[str]], event_filter: Any = None) -> Any:
-        """File events: not served by the sidecar yet; raises ``NotImplementedError``."""
-        raise NotImplementedError(WATCH_NOT_AVAILABLE)
+    def watch(self, glob_path: Union[str, List[str]], event_filter: Any = None) -> Callable[[F], F]:
+        """Call the decorated function with each file event matching
+        ``glob_path`` (one glob or a list, relative to the datasites folder,
+        with ``{datasite}``, ``{email}`` and ``{app_data}``, as syft-event's);
+        it is registered at once and returned unchanged.
+
+        ``event_filter`` lists watchdog event classes (``FileCreatedEvent``,
+        ``DirDeletedEvent``, ...) or this package's kinds (``"created"``,
+        ``"modified"``, ``"moved"``, ``"deleted"``, ``"dir_created"``, ...);
+        by default created, modified and moved files, as syft-event. Folder
+        events come only when a folder kind is asked for. The callback gets an
+        event with watchdog's attributes and absolute paths; the callbacks of
+        one watch run in order on a thread of their own, and an exception is
+        logged with its traceback. Works before and after ``start()``.
+        """
+        globs = globs_of(glob_path)
+        sorts = parse_filter(event_filter)
+
+        def register_watch(func: F) -> F:
+            if not callable(func):
+                raise TypeError(f"watch({glob_path!r}) needs a function, got {func!r}")
+            with self._lock:
+                if self._state == "stopped":
+                    raise RuntimeError("SyftEvents was stopped")
+                wid = f"w{len(self._watches) + 1}"
+                name = getattr(func, "__name__", repr(func))
+                sub = Subscription(wid, tuple(globs), self._missed, f"watch {globs} ({name})")
+                w = _Watch(sub, globs, sorts, func, inspect.iscoroutinefunction(func))
+                self._watches[wid] = w
+                if self._session is not None:
+                    self._session.send(w.message(self.app_name))
+            log.info("register watch: %s", globs)
+            return func
+
+        return register_watch
 
     # -- listeners (AltaStata's API) --------------------------------------
 
     def add_event_listener(self, callback: Callable[[str, Any], Any]) -> EventListener:
         """Register ``callback(event_name, data)``; returns the listener.
 
-        Events (CREATE, MODIFY, DELETE, MOVE, SHARE and custom ones) are
-        delivered once the sidecar serves file events (the file-events
-        issue); the registry works now. An exception in a callback is logged
-        with its traceback and the listener stays registered.
+        It gets ``CREATE``, ``MODIFY``, ``DELETE``, ``MOVE`` and ``SHARE`` (a
+        ``syft.pub.yaml`` appeared or changed) for the owner's datasite, with
+        the datasites-relative path as data (``"from -> to"`` for a move),
+        and every custom event a handler publishes (``publish_event``), with
+        its data. Listeners run in order on a thread of their own; an
+        exception in one is logged with its traceback and it stays registered.
         """
-        return self._listeners.add(callback)
+        with self._lock:
+            listener = self._listeners.add(callback)
+            self._sync_listen()
+        return listener
 
     def remove_event_listener(self, listener: EventListener) -> None:
         """Unregister one listener; ``ValueError`` if it is not registered."""
-        self._listeners.remove(listener)
+        with self._lock:
+            self._listeners.remove(listener)
+            self._sync_listen()
 
     def remove_all_event_listeners(self) -> None:
         """Unregister every listener."""
-        self._listeners.clear()
+        with self._lock:
+            self._listeners.clear()
+            self._sync_listen()
+
+    def publish_event(self, name: str, data: str = "") -> None:
+        """Send the custom event ``(name, data)`` to every listener of the
+        sidecar's handlers (this app's included). Raises ``RuntimeError``
+        before ``start()`` and ``ConnectionError`` while the sidecar is
+        unreachable."""
+        if not name:
+            raise ValueError("publish_event() needs a name")
+        if not isinstance(data, str):
+            raise TypeError(f"publish_event() data is a str, got {type(data).__name__}")
+        with self._lock:
+            if self._state != "started":
+                raise RuntimeError("publish_event(): call start() first")
+            session = self._session
+            msg = pb.ConnectRequest(publish=pb.Publish(name=name, data=data))
+            if session is None or not session.send(msg):
+                raise ConnectionError(f"publish_event({name!r}): not connected to the sidecar")
+
+    def _sync_listen(self) -> None:
+        # Under self._lock. The Listen goes out with the first listener and
+        # stays for the stream's life (events with no listener go nowhere):
+        # an Unlisten would make the sidecar drop the datasite's watch and
+        # re-add narrower ones, a transition that loses and repeats events
+        # (see the README).
+        if self._listening or not self._listeners.listeners():
+            return
+        self._listening = True
+        if self._session is not None:
+            self._session.send(self._listen_msg())
+
+    def _listen_msg(self) -> pb.ConnectRequest:
+        m = pb.Listen(id=LISTENERS)
+        after = self._listen.after()
+        if after is not None:
+            m.after.CopyFrom(after)
+        return pb.ConnectRequest(listen=m)
 
     @property
     def event_listeners(self) -> List[EventListener]:
@@ -327,7 +441,9 @@ class SyftEvents:
 
     def _start(self) -> None:
         addr = self.address
-        self._register = self._register_msg()  # schema errors raise here
+        # Without endpoints there is nothing to register: the stream carries
+        # only watches, listeners and published events.
+        self._register = self._register_msg() if self._endpoints else None
         if self._credentials is not None:
             self._channel = grpc.secure_channel(addr, self._credentials, channel_options())
         else:
@@ -340,9 +456,13 @@ class SyftEvents:
             target=self._loop.run_forever, name="syft-async-handlers", daemon=True
         )
         self._loop_thread.start()
+        # Nothing the sidecar acknowledges (only publishing): reachable is enough.
+        bare = self._register is None and not self._watches and not self._listeners.listeners()
+        if bare and self._ready(self.connect_timeout):
+            self._up.set()
         self._runner = threading.Thread(target=self._run, name="syft-sidecar-stream", daemon=True)
         self._runner.start()
-        if not self._registered.wait(self.connect_timeout):
+        if not self._up.wait(0 if bare else self.connect_timeout):
             raise ConnectionError(
                 f"no syft-sidecar answered at {addr} within {self.connect_timeout:g}s: start "
                 f"one (syft-sidecar --listen {addr}), set SYFT_SIDECAR_ADDR or pass sidecar=, "
@@ -386,6 +506,8 @@ class SyftEvents:
                 self._loop.close()
         if self._channel is not None:
             self._channel.close()
+        for sub in [w.sub for w in self._watches.values()] + [self._listen]:
+            sub.close(CLOSE_TIMEOUT)
         if self._child is not None:
             self._child.terminate()
             try:
@@ -472,9 +594,22 @@ class SyftEvents:
         register = self._register
         delay, down = MIN_BACKOFF, False
         while not self._stop_event.is_set():
-            s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,
-                        self._in_flight, self._metadata)  # fmt: skip
-            self._session = s
+            with self._lock:
+                # Every watch and the Listen go out after the Register, each
+                # resuming after the last event it delivered.
+                # The Listen first: its tree (the whole datasite) covers the
+                # watches', so the sidecar never swaps a narrower tree for it.
+                self._listening = bool(self._listeners.listeners())
+                if not self._listening:
+                    self._listen.reset()  # listeners added later start from then
+                opening = [self._listen_msg()] if self._listening else []
+                opening += [w.message(self.app_name) for w in self._watches.values()]
+                s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,
+                            self._in_flight, self._metadata, opening, self._on_event)  # fmt: skip
+                self._awaiting = {m.watch.id or m.listen.id for m in opening}
+                if register is not None:
+                    self._awaiting.add("")
+                self._session = s
             if self._stop_event.is_set():  # stop() may have missed this session
                 return
             err = s.serve()
@@ -486,6 +621,7 @@ class SyftEvents:
                 )
                 self._fatal = err
                 self._registered.set()
+                self._up.set()
                 self._stop_event.set()
                 return
             if s.registered_at is not None and time.monotonic() - s.registered_at >= STABLE_AFTER:
@@ -511,7 +647,108 @@ class SyftEvents:
         )
         if m.rpc_dir and Path(m.rpc_dir) != self.app_rpc_dir:
             log.debug("sidecar's rpc dir %s differs from %s", m.rpc_dir, self.app_rpc_dir)
+        self.sidecar_datasites_dir = m.datasites_dir or None
         self._registered.set()
+        self._acked("")
+
+    def _acked(self, what: str) -> None:
+        # On the receive thread: start() returns once the Register and the
+        # subscriptions it opened with are acknowledged.
+        self._awaiting.discard(what)
+        if not self._awaiting:
+            self._up.set()
+
+    # -- file and listener events (on the receive thread) -------------------
+
+    def _on_event(self, m: pb.ConnectResponse) -> None:
+        kind = m.WhichOneof("msg")
+        if kind == "file_event":
+            self._on_file_event(m.file_event)
+        elif kind == "listener_event":
+            ev = m.listener_event
+            if ev.listener_id != LISTENERS or not self._listen.accept(ev.cursor):
+                return
+            name, data = ev.name, ev.data
+            self._listen.put(lambda: self._listeners.emit(name, data), ev.cursor.seq)
+        elif kind == "missed_events":
+            self._on_missed_events(m.missed_events)
+        elif kind == "subscribed":
+            sub = self._subscription(m.subscribed.id)
+            if sub is not None:
+                # A resume from here misses nothing, even with no event yet.
+                sub.accept(m.subscribed.cursor)
+                log.debug("subscribed %s, watching %s", sub.label, list(m.subscribed.roots))
+            self._acked(m.subscribed.id)
+
+    def _subscription(self, id: str) -> Optional[Subscription]:
+        if id == LISTENERS:
+            return self._listen
+        w = self._watches.get(id)
+        return w.sub if w is not None else None
+
+    def _on_file_event(self, ev: pb.FileEvent) -> None:
+        w = self._watches.get(ev.watch_id)
+        if w is None:
+            log.debug("file event for unknown watch %s", ev.watch_id)
+            return
+        if not w.sub.accept(ev.cursor):
+            log.debug("dropping replayed event %s:%d", ev.cursor.run, ev.cursor.seq)
+            return
+        log.debug("file event %s %s:%d %s", ev.watch_id, ev.cursor.run, ev.cursor.seq, ev.path)
+        sort = (KIND_FROM_PB.get(ev.kind, ""), ev.is_dir)
+        if sort not in w.sorts:
+            return  # asked of the sidecar only for another kind or folders
+        root = self._datasites_root()
+        if sort[0] == "moved":
+            event = make_event(sort, os.path.join(root, getattr(ev, "from")),
+                               os.path.join(root, ev.path))  # fmt: skip
+        else:
+            event = make_event(sort, os.path.join(root, ev.path), "")
+        w.sub.put(lambda: self._call_watch(w, event), ev.cursor.seq)
+
+    def _call_watch(self, w: _Watch, event: Any) -> None:
+        if w.is_async:
+            assert self._loop is not None
+            asyncio.run_coroutine_threadsafe(_await(w.func(event)), self._loop).result()
+            return
+        r = w.func(event)
+        if inspect.isawaitable(r):
+            assert self._loop is not None
+            asyncio.run_coroutine_threadsafe(_await(r), self._loop).result()
+
+    def _datasites_root(self) -> str:
+        # The datasites folder as this process sees it (the client's, as
+        # syft-event's watchdog paths), else as the sidecar sees it.
+        ds = getattr(self.client, "datasites", None)
+        if ds is not None:
+            return str(ds)
+        return self.sidecar_datasites_dir or ""
+
+    def _on_missed_events(self, m: pb.MissedEvents) -> None:
+        sub = self._subscription(m.id)
+        if sub is None:
+            return
+        missed = MissedEvents(
+            id=m.id,
+            globs=sub.globs,
+            reason=m.reason,
+            restarted=m.restarted,
+            from_seq=m.from_seq,
+            to_seq=m.to_seq,
+        )
+        # In order with the events: the hook runs where the callbacks run.
+        sub.put(lambda: self._missed(missed), m.to_seq)
+
+    def _missed(self, m: MissedEvents) -> None:
+        where = f"watch {list(m.globs)}" if m.globs else "listeners"
+        span = f" (seq {m.from_seq}-{m.to_seq})" if m.to_seq else ""
+        log.warning("%s missed events: %s%s; rescan what it covers", where, m.reason, span)
+        hook = self.on_missed
+        if hook is not None:
+            r = hook(m)
+            if inspect.isawaitable(r):
+                assert self._loop is not None
+                asyncio.run_coroutine_threadsafe(_await(r), self._loop).result()
 
     def _cancel(self, call: Call) -> None:
         fut = call.future

@@ -43,6 +43,8 @@ _PERMANENT = {
 
 Key = Tuple[str, int]
 
+_EVENTS = frozenset({"file_event", "listener_event", "missed_events", "subscribed"})
+
 
 def channel_options() -> List[Tuple[str, int]]:
     return [
@@ -82,15 +84,21 @@ class Session:
     def __init__(
         self,
         stub: pb_grpc.SidecarServiceStub,
-        register: pb.ConnectRequest,
+        register: Optional[pb.ConnectRequest],
         dispatch: Callable[[Call, pb.Request], None],
         on_registered: Callable[[pb.Registered], None],
         cancel: Callable[[Call], None],
         tracker: InFlight,
         metadata: Sequence[Tuple[str, str]] = (),
+        opening: Sequence[pb.ConnectRequest] = (),
+        on_event: Optional[Callable[[pb.ConnectResponse], None]] = None,
     ) -> None:
         self._stub = stub
+        # No Register when the app serves no endpoint (watches, listeners
+        # and publishing need none); the subscriptions follow it.
         self._register = register
+        self._opening = list(opening)
+        self._on_event = on_event
         self._dispatch = dispatch
         self._on_registered = on_registered
         self._cancel = cancel
@@ -106,7 +114,9 @@ class Session:
         self.registered_at: Optional[float] = None
 
     def _messages(self) -> Iterator[pb.ConnectRequest]:
-        yield self._register
+        if self._register is not None:
+            yield self._register
+        yield from self._opening
         while True:
             m = self._q.get()
             if m is None:
@@ -132,6 +142,10 @@ class Session:
                     self._on_cancel(m.cancel)
                 elif kind == "error":
                     self._on_error(m.error)
+                elif kind in _EVENTS and self._on_event is not None:
+                    if kind == "subscribed" and self.registered_at is None:
+                        self.registered_at = time.monotonic()  # a stream without Register
+                    self._on_event(m)
                 else:
                     log.debug("ignoring unknown message from sidecar: %s", kind)
         except grpc.RpcError as e:
@@ -198,6 +212,14 @@ class Session:
         if not send:
             log.debug("reply to %s attempt %d dropped: no longer awaited", *call.key)
         self._forget(call)
+
+    def send(self, msg: pb.ConnectRequest) -> bool:
+        """Queue ``msg`` for the sidecar; False once the stream is gone."""
+        with self._lock:
+            if self._dead:
+                return False
+            self._q.put(msg)
+            return True
 
     def extend(self, call: Call, by: Any) -> None:
         """Ask for more time for ``call`` (dropped once the stream is gone)."""
