@@ -269,6 +269,7 @@ def test_listener_added_after_start_and_removed(make_app, ds_dir):
 
 
 def _drop_connection_while_files_change(box: SyftEvents, res: Path, got: Got) -> List[str]:
+    first = box._session
     names = [f"{i:02d}.json" for i in range(30)]
     for i, n in enumerate(names):
         write(res / n)
@@ -277,6 +278,7 @@ def _drop_connection_while_files_change(box: SyftEvents, res: Path, got: Got) ->
             box._session.abort()  # the connection drops while files change
     want = [str(res / n) for n in names]
     wait_for(lambda: set(want) <= set(got.snapshot()), "every file", 20)
+    assert box._session is not first  # it did reconnect
     write(res / "last.json")
     got.wait(lambda p: p.endswith("last.json"), "last")
     return [*want, str(res / "last.json")]
@@ -297,18 +299,39 @@ def test_connection_lost_nothing_lost(make_app, ds_dir):
     )
 
 
-@pytest.mark.xfail(
-    reason="sidecar: a stream's Watch that re-adds a tree dropped when the old stream "
-    "ended reports a fresh CREATED (new sequence number) for every file already in it",
-    strict=False,
-)
 def test_connection_lost_nothing_repeated(make_app, ds_dir):
     box = make_app("repeat")
-    got = Got()
-    box.watch("{datasite}/res/*.json")(lambda e: got.add(e.src_path))
+    got, seen = Got(), Got()
+
+    @box.watch("{datasite}/res/*.json")
+    def on_change(e):
+        seen.add((e.event_type, e.src_path))
+        got.add(e.src_path)
+
     box.start()
-    want = _drop_connection_while_files_change(box, ds_dir / "res", got)
-    assert sorted(got.snapshot()) == sorted(want)
+    _drop_connection_while_files_change(box, ds_dir / "res", got)
+    # Each write is a created and, once it settles, a modified: never twice.
+    events = seen.snapshot()
+    assert len(events) == len(set(events)), sorted(events)
+
+
+@pytest.mark.xfail(
+    reason="sidecar: a Listen after a Watch of a folder below the datasite adds the "
+    "datasite's tree, then RemoveRoot of the folder's tree drops its inotify watches",
+    strict=False,
+)
+def test_listener_added_after_a_watch(make_app, ds_dir):
+    box = make_app("latelisten")
+    got, heard = Got(), Got()
+    box.watch("{datasite}/lw/*.json")(lambda e: got.add(e.src_path))
+    box.start()
+    write(ds_dir / "lw" / "a.json")
+    got.wait(lambda p: p.endswith("a.json"), "before the listener")
+    box.add_event_listener(lambda name, data: heard.add(data))
+    box.publish_event("mark", "subscribed")  # the Listen is in place after this
+    heard.wait(lambda d: d == "subscribed", "the listener")
+    write(ds_dir / "lw" / "b.json")
+    got.wait(lambda p: p.endswith("b.json"), "after the listener", within=3)
 
 
 def test_replayed_events_are_dropped_by_cursor():

@@ -341,9 +341,9 @@ class SyftEvents:
     def _sync_listen(self) -> None:
         # Under self._lock. The Listen goes out with the first listener and
         # stays for the stream's life (events with no listener go nowhere):
-        # an Unlisten would make the sidecar drop the datasite's watch and
-        # re-add narrower ones, a transition that loses and repeats events
-        # (see the README).
+        # an Unlisten would make the sidecar swap the datasite's tree for
+        # narrower ones, and it loses events when trees are swapped (see the
+        # README).
         if self._listening or not self._listeners.listeners():
             return
         self._listening = True
