@@ -25,6 +25,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/syft-sidecar ./cmd/syft-sidecar
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/echo ./clients/go/examples/echo
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/listen ./clients/go/examples/listen
 
 # Container images (deploy/docker): the static binaries are built here and
 # copied into FROM-scratch images, so nothing is pulled. --format docker keeps
