@@ -48,3 +48,42 @@ func Example() {
 		log.Fatal(err)
 	}
 }
+
+func ExampleClient_Watch() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c, err := sidecar.New("", sidecar.WithOnMissed(func(m sidecar.MissedEvents) {
+		// Events were lost (sidecar restart, a long outage, a slow
+		// callback): look at the files again instead of trusting the stream.
+		log.Printf("subscription %s missed events (%s): rescanning", m.ID, m.Reason)
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	err = c.Watch([]string{"{datasite}/**/*.csv"}, func(ctx context.Context, ev sidecar.FileEvent) {
+		log.Printf("%s %s", ev.Kind, ev.Path)
+	}, sidecar.WithKinds(sidecar.Created, sidecar.Deleted))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// AltaStata style: SHARE when access to files changed, and a custom
+	// event another handler publishes.
+	_, err = c.AddListener(func(name, data string) {
+		log.Printf("%s: %s", name, data)
+		if name == "SHARE" {
+			// A listener may publish; the event reaches every listener of
+			// its name, in any handler process of this sidecar.
+			if err := c.Publish(ctx, "acl-changed", data); err != nil {
+				log.Print(err)
+			}
+		}
+	}, "SHARE", "model-ready")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}

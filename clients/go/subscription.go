@@ -130,8 +130,8 @@ func (s *subscription) request() *pb.ConnectRequest {
 	return &pb.ConnectRequest{Msg: &pb.ConnectRequest_Listen{Listen: l}}
 }
 
-// subscribed takes the sidecar's cursor as the resume point when the
-// subscription has none yet, so that a reconnect before the first event
+// subscribed ends a resume's holding (the replay is in), and takes the
+// sidecar's cursor as the resume point when the subscription has none yet, so that a reconnect before the first event
 // still asks for what happened meanwhile. A cursor of another run means the
 // sidecar restarted (it says so with a MissedEvents): from then on the
 // subscription follows the new run, and a later reconnect does not report
