@@ -334,6 +334,24 @@ def test_listener_added_after_a_watch(make_app, ds_dir):
     got.wait(lambda p: p.endswith("b.json"), "after the listener", within=3)
 
 
+def test_a_callback_too_slow_loses_events_and_is_told(monkeypatch):
+    monkeypatch.setattr(syft_sidecar._events, "MAX_PENDING", 2)
+    missed, ran = Got(), Got()
+    sub = Subscription("w1", ("{datasite}/*.json",), missed.add, "w1")
+    release = threading.Event()
+    sub.put(lambda: release.wait(10), 1)
+    wait_for(lambda: sub._q.empty(), "the first callback to start")
+    for seq in range(2, 7):  # 2 and 3 fit in the queue; 4-6 do not
+        sub.put(lambda seq=seq: ran.add(seq), seq)
+    release.set()
+    m = missed.wait(lambda m: True, "the missed events")
+    assert (m.reason, m.from_seq, m.to_seq, m.globs) == ("slow", 4, 6, ("{datasite}/*.json",))
+    sub.put(lambda: ran.add(7), 7)
+    ran.wait(lambda s: s == 7, "the next event")
+    assert ran.snapshot() == [2, 3, 7]
+    sub.close(5)
+
+
 def test_replayed_events_are_dropped_by_cursor():
     sub = Subscription("w1", (), lambda m: None, "w1")
     assert sub.accept(pb.Cursor(run="a", seq=5))
