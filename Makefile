@@ -99,8 +99,8 @@ lint: $(VENV)/.deps
 	$(GO) vet ./...
 	cd test/deploy/manifests && $(GO) vet ./...
 	buf lint
-	$(VENV)/bin/ruff check $(PY_CLIENT)
-	$(VENV)/bin/ruff format --check $(PY_CLIENT)
+	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer
+	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 bench: build

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -65,13 +65,26 @@ class Datasite:
     def start_sidecar(self) -> None:
         self._start(
             _bin("SYFT_SIDECAR_BIN", "syft-sidecar"),
-            ["--data-dir", str(self.data_dir), "--email", OWNER,
-             "--listen", f"unix://{self.sock}", "--metrics-listen", "", "--grace", "500ms"],
+            [
+                "--data-dir",
+                str(self.data_dir),
+                "--email",
+                OWNER,
+                "--listen",
+                f"unix://{self.sock}",
+                "--metrics-listen",
+                "",
+                "--grace",
+                "500ms",
+            ],
         )
         _wait(lambda: _accepts(self.sock), "the sidecar socket")
 
     def start_echo(self, app: str) -> None:
-        self._start(_bin("SYFT_ECHO_BIN", "echo"), ["--sidecar", f"unix://{self.sock}", "--app", app])
+        self._start(
+            _bin("SYFT_ECHO_BIN", "echo"),
+            ["--sidecar", f"unix://{self.sock}", "--app", app],
+        )
         keep = self.rpc_dir(app) / "echo" / ".syftkeep"
         _wait(keep.exists, f"{app} to register")
 

@@ -11,8 +11,8 @@ import time
 from conftest import _bin, _wait
 
 
-def _lines(proc: subprocess.Popen) -> "queue.Queue[str]":
-    q: "queue.Queue[str]" = queue.Queue()
+def _lines(proc: subprocess.Popen) -> queue.Queue[str]:
+    q: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
@@ -22,7 +22,7 @@ def _lines(proc: subprocess.Popen) -> "queue.Queue[str]":
     return q
 
 
-def _expect(q: "queue.Queue[str]", want: str, within: float = 15.0) -> None:
+def _expect(q: queue.Queue[str], want: str, within: float = 15.0) -> None:
     deadline = time.monotonic() + within
     seen = []
     while time.monotonic() < deadline:
@@ -39,7 +39,11 @@ def _expect(q: "queue.Queue[str]", want: str, within: float = 15.0) -> None:
 def _app(datasite):
     from syft_sidecar import SyftEvents
 
-    box = SyftEvents("cross", client=datasite.client("bob@example.com"), sidecar=f"unix://{datasite.sock}")
+    box = SyftEvents(
+        "cross",
+        client=datasite.client("bob@example.com"),
+        sidecar=f"unix://{datasite.sock}",
+    )
     box.on_request("/noop")(lambda: "ok")
     return box
 
@@ -57,12 +61,15 @@ def test_custom_events_python_to_go_and_back(datasite):
     _expect(lines, "go-ready\t1")
 
     box = _app(datasite)
-    got: "queue.Queue[tuple]" = queue.Queue()
+    got: queue.Queue[tuple] = queue.Queue()
     box.add_event_listener(lambda name, data: got.put((name, data)))
     box.start()
     try:
         # Python -> Go.
-        _wait(lambda: _try_publish(box, "from-python", "hello go"), "a connected Python app")
+        _wait(
+            lambda: _try_publish(box, "from-python", "hello go"),
+            "a connected Python app",
+        )
         _expect(lines, "from-python\thello go")
         # Go -> Python: a second Go process publishes; the Python listener gets it.
         pub = subprocess.Popen(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from conftest import OWNER
 from syft_core.url import SyftBoxURL
 from syft_rpc import rpc
 from syft_rpc.protocol import SyftRequest, SyftResponse
-
-from conftest import OWNER
 
 
 def test_send_and_wait_returns_the_echoed_body(datasite):
@@ -32,7 +31,12 @@ def test_send_and_wait_returns_the_echoed_body(datasite):
 def test_requests_sent_before_the_sidecar_starts_are_answered(datasite):
     client = datasite.client()
     futures = [
-        rpc.send(url=f"syft://{OWNER}/app_data/echo/rpc/echo", body=f"msg {i}", client=client, cache=False)
+        rpc.send(
+            url=f"syft://{OWNER}/app_data/echo/rpc/echo",
+            body=f"msg {i}",
+            client=client,
+            cache=False,
+        )
         for i in range(20)
     ]
     # Read the responses straight from disk, before the future deletes them.
@@ -49,7 +53,11 @@ def test_requests_sent_before_the_sidecar_starts_are_answered(datasite):
 def test_unknown_endpoint_gets_404(datasite):
     datasite.start_sidecar()
     datasite.start_echo("echo")
-    future = rpc.send(url=f"syft://{OWNER}/app_data/echo/rpc/nothing-here", client=datasite.client(), cache=False)
+    future = rpc.send(
+        url=f"syft://{OWNER}/app_data/echo/rpc/nothing-here",
+        client=datasite.client(),
+        cache=False,
+    )
     resp = future.wait(timeout=20)
     assert resp.status_code == 404
 
@@ -59,8 +67,14 @@ def test_expired_request_gets_419_read_by_syft_rpc(datasite):
     datasite.start_echo("echo")
     client = datasite.client()
     url = SyftBoxURL(f"syft://{OWNER}/app_data/echo/rpc/echo")
-    now = datetime.now(timezone.utc)
-    req = SyftRequest(sender=client.email, url=url, body=b"late", created=now - timedelta(minutes=2), expires=now - timedelta(minutes=1))
+    now = datetime.now(UTC)
+    req = SyftRequest(
+        sender=client.email,
+        url=url,
+        body=b"late",
+        created=now - timedelta(minutes=2),
+        expires=now - timedelta(minutes=1),
+    )
     folder = url.to_local_path(client.workspace.datasites) / client.email
     folder.mkdir(parents=True, exist_ok=True)
     req.dump(folder / f"{req.id}.request")
