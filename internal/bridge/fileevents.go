@@ -84,10 +84,10 @@ func (b *Bridge) feedHub(ctx context.Context) {
 // syncRoots watches the smallest trees that cover every subscription's
 // patterns and drops the watches no subscription needs any more. The
 // watches are in place when it returns.
-func (b *Bridge) syncRoots(ctx context.Context) ([]string, error) {
+func (b *Bridge) syncRoots(ctx context.Context, extra ...events.Pattern) ([]string, error) {
 	b.evMu.Lock()
 	defer b.evMu.Unlock()
-	roots := events.Roots(b.hub.Patterns())
+	roots := events.Roots(append(b.hub.Patterns(), extra...))
 	want := make(map[string]bool, len(roots))
 	for _, r := range roots {
 		want[r] = true
@@ -107,6 +107,9 @@ func (b *Bridge) syncRoots(ctx context.Context) ([]string, error) {
 		if !want[r] {
 			b.evWatcher.RemoveRoot(filepath.Join(b.cfg.DatasitesDir, filepath.FromSlash(r)))
 			delete(b.evRoots, r)
+			// What changes there from now on is never logged: a client
+			// resuming from before this must hear it.
+			b.hub.NoteUnwatched()
 		}
 	}
 	return roots, nil
@@ -189,19 +192,30 @@ func (svc *Service) listen(ctx context.Context, s *stream, l *pb.Listen) error {
 
 func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *events.Watch, l *events.Listen, after *pb.Cursor) error {
 	b := svc.b
-	// Watches first, then the subscription: nothing that happens after the
-	// acknowledgement is missed.
-	b.hub.Subscribe(s, id, w, l, "", 0) // registers the patterns
-	roots, err := b.syncRoots(ctx)
+	// The trees are watched before the subscription goes live, and going
+	// live replays what came after the cursor under one hub lock: no event
+	// can slip between the replay and the live ones, or come twice.
+	var ps []events.Pattern
+	if w != nil {
+		ps = w.Patterns
+	} else {
+		ps = l.Patterns
+	}
+	roots, err := b.syncRoots(ctx, ps...)
 	if err != nil {
-		b.hub.Unsubscribe(s, id)
 		return status.Errorf(codes.Internal, "%s: %v", id[2:], err)
 	}
 	run, seq := b.hub.Subscribe(s, id, w, l, after.GetRun(), after.GetSeq())
-	s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Subscribed{Subscribed: &pb.Subscribed{
+	// The acknowledgement must arrive: wait for room rather than drop it.
+	ack := &pb.ConnectResponse{Msg: &pb.ConnectResponse_Subscribed{Subscribed: &pb.Subscribed{
 		Id: id[2:], Cursor: &pb.Cursor{Run: run, Seq: seq}, Roots: roots,
-	}}})
-	return nil
+	}}}
+	select {
+	case s.ev <- ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // unsubscribe serves Unwatch and Unlisten.

@@ -147,7 +147,9 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 			svc.unsubscribe(ctx, s, listenPrefix+m.Unlisten.GetId())
 		case *pb.ConnectRequest_Publish:
 			if m.Publish.GetName() == "" {
-				return status.Error(codes.InvalidArgument, "publish: a name is needed")
+				// One bad event is not worth the handler's stream.
+				s.notify(&pb.Error{Message: "publish: a name is needed; event dropped"})
+				continue
 			}
 			b.hub.Publish(m.Publish.GetName(), m.Publish.GetData())
 		default:

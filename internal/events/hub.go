@@ -65,6 +65,9 @@ type Hub struct {
 	removed   map[string]*removal
 	created   map[string]time.Time // recent creations, to drop the second sighting
 	lingering []lingered
+	// unwatched is the last sequence number before a watched tree was
+	// dropped; a resume from before it may have missed unlogged changes.
+	unwatched uint64
 }
 
 // Stats are counters for metrics.
@@ -115,6 +118,11 @@ func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, s
 	m[id] = s
 	h.count()
 	evs, gap := h.log.Since(run, seq)
+	if gap == nil && run == h.log.Run() && seq < h.unwatched {
+		// Events held after the cursor are complete, but a tree stopped
+		// being watched in between: what changed there was never logged.
+		h.tell(s, Missed{Reason: "unwatched"})
+	}
 	if gap != nil {
 		reason := "compacted"
 		if gap.Restarted {
@@ -259,6 +267,13 @@ func (h *Hub) Removed(rel string, dir bool) {
 			h.emit(Event{Kind: Delete, Path: rel, Dir: dir})
 		}
 	})}
+}
+
+// NoteUnwatched records that a watched tree was just dropped.
+func (h *Hub) NoteUnwatched() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unwatched = h.log.Last()
 }
 
 // Publish sends a custom event to the listeners of its name.

@@ -167,3 +167,27 @@ func TestHubResumeAndSlowSubscriber(t *testing.T) {
 		t.Fatalf("slow: %+v %+v", evs, missed)
 	}
 }
+
+// A resume from before a watched tree was dropped is told so: changes made
+// while nothing watched were never logged.
+func TestHubUnwatched(t *testing.T) {
+	h := events.NewHub(100, 5*time.Millisecond)
+	defer h.Stop()
+	first := &sink{room: 100}
+	run, _ := h.Subscribe(first, "w", defaultWatch(t, "**"), nil, "", 0)
+	h.Created("a", "", false)
+	h.NoteUnwatched()
+	h.Created("b", "", false)
+	again := &sink{room: 100}
+	h.Subscribe(again, "w", defaultWatch(t, "**"), nil, run, 0)
+	evs, missed := again.got()
+	if len(missed) != 1 || missed[0].Reason != "unwatched" || len(evs) != 2 {
+		t.Fatalf("resume from before the drop: %+v %+v", evs, missed)
+	}
+	// From after it: nothing to report.
+	late := &sink{room: 100}
+	h.Subscribe(late, "w", defaultWatch(t, "**"), nil, run, 1)
+	if _, missed := late.got(); len(missed) != 0 {
+		t.Fatalf("resume from after the drop: %+v", missed)
+	}
+}

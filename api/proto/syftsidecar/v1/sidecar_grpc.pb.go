@@ -36,8 +36,9 @@ const (
 // SidecarService is served by syft-sidecar.
 type SidecarServiceClient interface {
 	// Connect carries everything a handler process exchanges with the sidecar:
-	// it registers apps and endpoints, receives requests, and sends replies.
-	// The first message must be a Register. Requests that are in flight on a
+	// it registers apps and endpoints, receives requests, and sends replies;
+	// it may also (or only) watch files, listen and publish. Replies need a
+	// Register first. Requests that are in flight on a
 	// stream when it ends are handed to another handler of the same endpoint
 	// (with attempt + 1), so a handler that dies loses nothing.
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ConnectRequest, ConnectResponse], error)
@@ -96,8 +97,9 @@ func (c *sidecarServiceClient) GetCleanupStats(ctx context.Context, in *GetClean
 // SidecarService is served by syft-sidecar.
 type SidecarServiceServer interface {
 	// Connect carries everything a handler process exchanges with the sidecar:
-	// it registers apps and endpoints, receives requests, and sends replies.
-	// The first message must be a Register. Requests that are in flight on a
+	// it registers apps and endpoints, receives requests, and sends replies;
+	// it may also (or only) watch files, listen and publish. Replies need a
+	// Register first. Requests that are in flight on a
 	// stream when it ends are handed to another handler of the same endpoint
 	// (with attempt + 1), so a handler that dies loses nothing.
 	Connect(grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]) error

@@ -58,8 +58,9 @@ class SidecarServiceServicer(object):
 
     def Connect(self, request_iterator, context):
         """Connect carries everything a handler process exchanges with the sidecar:
-        it registers apps and endpoints, receives requests, and sends replies.
-        The first message must be a Register. Requests that are in flight on a
+        it registers apps and endpoints, receives requests, and sends replies;
+        it may also (or only) watch files, listen and publish. Replies need a
+        Register first. Requests that are in flight on a
         stream when it ends are handed to another handler of the same endpoint
         (with attempt + 1), so a handler that dies loses nothing.
         """
