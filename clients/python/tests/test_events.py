@@ -135,7 +135,9 @@ def test_each_kind_nested_and_renamed_in(make_app, ds_dir):
     x.unlink()
     e = got.wait(lambda e: e.event_type == "deleted", "deleted")
     assert isinstance(e, FileDeletedEvent) and e.src_path == str(x)
-    assert [sig(e)[0] for e in got.snapshot()] == ["created", "modified", "moved", "deleted"]
+    kinds = [sig(e)[0] for e in got.snapshot()]
+    # The first write may also be reported as a modified, after the created.
+    assert list(dict.fromkeys(kinds)) == ["created", "modified", "moved", "deleted"]
 
     # Renamed in at once after its new folders appeared: the sidecar may find
     # it by scanning the new folder (created) or see the rename (moved).
@@ -425,5 +427,6 @@ def test_a_syft_event_watch_callback_works_unchanged(make_app, datasite, ds_dir)
     theirs_seen = theirs_got.snapshot()
     assert ("moved", "msg.json", False) in ours_seen
     assert ("created", "z.json", False) in ours_seen
-    assert all(x in theirs_seen for x in ours_seen), (ours_seen, theirs_seen)
+    # (z.json's own modified may still be on its way to either.)
+    assert all(x in theirs_seen for x in ours_seen if x[1] != "z.json"), (ours_seen, theirs_seen)
     assert not any(x[0] == "deleted" for x in ours_seen + theirs_seen)
