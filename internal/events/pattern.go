@@ -26,10 +26,7 @@ type Pattern struct {
 }
 
 // Compile resolves placeholders and validates the glob (doublestar
-// syntax). syft-event prefixes "**/" to a pattern that lacks it so that it
-// matches watchdog's absolute paths below the datasites folder it watches;
-// here paths are relative to that folder, so a pattern is anchored there
-// as written and a leading "**/" keeps its meaning of "at any depth".
+// syntax), relative to the datasites folder.
 func Compile(raw string, v Vars) (Pattern, error) {
 	if strings.TrimSpace(raw) == "" {
 		return Pattern{}, errors.New("empty pattern")
@@ -58,6 +55,15 @@ func Compile(raw string, v Vars) (Pattern, error) {
 	}
 	if !doublestar.ValidatePattern(g) {
 		return Pattern{}, fmt.Errorf("pattern %q: not a valid glob", raw)
+	}
+	// syft-event prefixes "**/" to a pattern that lacks it. A pattern that
+	// starts with a datasite ("{datasite}/...", "alice@x.org/...") names a
+	// folder that only exists at the top, so it is anchored there, which
+	// matches the same files and lets only that datasite be watched; any
+	// other pattern matches at any depth, as in syft-event.
+	first, _, _ := strings.Cut(g, "/")
+	if !strings.HasPrefix(g, "**/") && g != "**" && !isEmail(first) {
+		g = "**/" + g
 	}
 	base, _ := doublestar.SplitPattern(g)
 	if base == "" {
@@ -95,4 +101,10 @@ next:
 // covers says whether the tree at outer holds inner.
 func covers(outer, inner string) bool {
 	return outer == "." || outer == inner || strings.HasPrefix(inner, outer+"/")
+}
+
+// isEmail says whether a path segment is a datasite's name.
+func isEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at:], ".") && !strings.ContainsAny(s, "*?[{")
 }

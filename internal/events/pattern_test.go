@@ -21,6 +21,9 @@ func TestCompileAndMatch(t *testing.T) {
 		{"{app_data}/**", "bob@example.com/app_data/myapp", []string{"bob@example.com/app_data/myapp/state.db"}, []string{"bob@example.com/app_data/other/x"}},
 		{"alice@example.com/*.json", "alice@example.com", []string{"alice@example.com/a.json"}, []string{"bob@example.com/a.json"}},
 		{"/{datasite}/*.md", "bob@example.com", []string{"bob@example.com/README.md"}, nil},
+		// Not starting with a datasite: at any depth, as syft-event's "**/" prefix.
+		{"*.json", ".", []string{"a.json", "bob@example.com/x/a.json"}, []string{"a.csv"}},
+		{"public/*.txt", ".", []string{"bob@example.com/public/a.txt", "public/a.txt"}, []string{"bob@example.com/public/x/a.txt"}},
 	} {
 		p, err := events.Compile(tc.raw, vars)
 		if err != nil {

@@ -151,13 +151,22 @@ func (w *Watcher) Add(ctx context.Context, root string) error {
 	return w.scan(ctx, root, Found)
 }
 
-// RemoveRoot stops watching root and everything below it.
+// RemoveRoot stops watching root and everything below it, unless another
+// root holds it: its folders' watches are that root's too.
 func (w *Watcher) RemoveRoot(root string) {
 	root = filepath.Clean(root)
 	w.mu.Lock()
 	delete(w.roots, root)
+	covered := false
+	for r := range w.roots {
+		if r == root || strings.HasPrefix(root, r+string(filepath.Separator)) {
+			covered = true
+		}
+	}
 	w.mu.Unlock()
-	w.forget(root)
+	if !covered {
+		w.forget(root)
+	}
 }
 
 // Rescan reports every file under every root as Found and re-adds missing

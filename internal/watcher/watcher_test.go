@@ -241,3 +241,23 @@ func TestDirsAndNewFolderContents(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// Dropping a root that another root holds keeps its folders watched.
+func TestRemoveNestedRootKeepsWatches(t *testing.T) {
+	root := t.TempDir()
+	inner := filepath.Join(root, "inner")
+	if err := os.MkdirAll(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := MustOpen(t)
+	if err := w.Add(context.Background(), inner); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	w.RemoveRoot(inner)
+	p := filepath.Join(inner, "x.json")
+	MustWrite(t, p)
+	MustSee(t, w, watcher.Create, p)
+}

@@ -317,11 +317,6 @@ def test_connection_lost_nothing_repeated(make_app, ds_dir):
     assert len(events) == len(set(events)), sorted(events)
 
 
-@pytest.mark.xfail(
-    reason="sidecar: a Listen after a Watch of a folder below the datasite adds the "
-    "datasite's tree, then RemoveRoot of the folder's tree drops its inotify watches",
-    strict=False,
-)
 def test_listener_added_after_a_watch(make_app, ds_dir):
     box = make_app("latelisten")
     got, heard = Got(), Got()
