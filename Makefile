@@ -18,7 +18,7 @@ GRPCIO_TOOLS := grpcio-tools==1.75.1
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-manifests demo bench clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-manifests demo bench bench-quick bench-go bench-build clean image
 
 all: build
 
@@ -103,7 +103,28 @@ lint: $(VENV)/.deps
 	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
-bench: build
+# The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go
+# and the Python echo handlers, and syft-event 0.4.3, in one run; writes
+# bin/bench/results.json, results.md and bench.png. bench-quick runs in under
+# a minute. matplotlib (for the plot) is installed here only, not for tests.
+BENCH_DEPS := matplotlib==3.11.2
+
+bench-build: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/floor ./bench/floor
+
+$(VENV)/.bench-deps: $(VENV)/.deps
+	$(PY) -m pip install -q --disable-pip-version-check $(BENCH_DEPS)
+	touch $@
+
+bench: bench-build $(VENV)/.bench-deps
+	$(PY) bench/run.py
+
+bench-quick: bench-build $(VENV)/.bench-deps
+	$(PY) bench/run.py --quick
+
+# The Go benchmarks of test/bench (burst and latency beside the floor, file
+# events through the sidecar beside in-process fsnotify).
+bench-go: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
 
 clean:

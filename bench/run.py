@@ -1,0 +1,1025 @@
+"""The sidecar against syft-event and the filesystem floor, in one run.
+
+    make bench          (full: bursts of 10,000 and 100,000, 100,000 pending)
+    make bench-quick    (under a minute: a burst of 2,000, 5,000 pending)
+    .venv/bin/python bench/run.py [--quick] [--out DIR] [--only NAME ...]
+
+Contenders, each in processes of its own, on the same disk, over the same
+generated request files (written to {data_dir}/.syft-tmp and renamed into
+place, as the SyftBox client delivers them):
+
+  floor       bin/floor: the file operations of a round trip alone (rename the
+              request in, read it, write a temp file, rename it to the
+              response), one loop in one Go process that times itself the way
+              this driver times the others; and, for latency and the pending
+              requests, the same operations woken by inotify (floor serve)
+  sidecar-go  bin/syft-sidecar with the Go echo handler (bin/echo)
+  sidecar-py  bin/syft-sidecar with the Python client (syft_sidecar) echoing
+  syft-event  syft-event 0.4.3 serving the same app on its own
+
+The driver renames requests in and sees responses land through inotify: a
+response counts when its name appears in the folder (the sidecar links a
+complete unnamed file in, the floor renames one in; syft-event writes in
+place, so it is counted at open, a few microseconds before its content is
+complete, in its favour). Latency one at a time polls inotify every 50 us, as
+a client polling for its response would; a burst is timed from the first
+rename to the last response; steady load starts requests at half the
+contender's own burst rate. Every response is read back and checked (id,
+sender, status 200, body echoed): a wrong or missing answer from the floor or
+the sidecar fails the run; syft-event's misses are reported as such.
+
+Writes results.json, results.md (the table) and bench.png to --out (default
+bin/bench). A measurement, not a test: make test does not run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import json
+import os
+import platform
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / "bin"
+OWNER, SENDER, APP = "bob@example.com", "alice@example.com", "bench"
+CONTENDERS = ["floor", "sidecar-go", "sidecar-py", "syft-event"]
+FLOOR, SYFT_EVENT = "floor", "syft-event"
+
+# The echo app, for syft-event and for this repo's Python client, which
+# offers syft-event's API over the sidecar.
+PY_ECHO = """
+import sys
+from syft_core import Client
+from {mod} import SyftEvents, Request
+kw = {{"sidecar": sys.argv[2]}} if "{mod}" == "syft_sidecar" else {{}}
+box = SyftEvents("{app}", client=Client.load(sys.argv[1]), **kw)
+@box.on_request("/echo")
+def echo(req: Request) -> bytes:
+    return req.body or b""
+box.run_forever()
+"""
+
+
+class BenchError(Exception):
+    """A contender answered wrongly or not at all."""
+
+
+# --- inotify, through libc ------------------------------------------------
+
+IN_MOVED_TO, IN_CREATE, IN_Q_OVERFLOW = 0x80, 0x100, 0x4000
+_libc = ctypes.CDLL(None, use_errno=True)
+_EVENT = struct.Struct("iIII")
+_RESPONSE = b".response"
+
+
+class Responses:
+    """The ids of responses landing in one folder, seen through inotify."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        if (
+            _libc.inotify_add_watch(
+                self.fd, os.fsencode(folder), IN_CREATE | IN_MOVED_TO
+            )
+            < 0
+        ):
+            err = ctypes.get_errno()
+            os.close(self.fd)
+            raise OSError(err, f"inotify_add_watch {folder}")
+        self.overflowed = False
+
+    def read(self) -> list[str]:
+        """Ids seen since the last read; does not block."""
+        out: list[str] = []
+        while True:
+            try:
+                buf = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                return out
+            off = 0
+            while off < len(buf):
+                _, mask, _, n = _EVENT.unpack_from(buf, off)
+                name = buf[off + 16 : off + 16 + n].rstrip(b"\0")
+                off += 16 + n
+                if mask & IN_Q_OVERFLOW:
+                    self.overflowed = True
+                elif name.endswith(_RESPONSE) and not name.startswith(b"."):
+                    out.append(name[: -len(_RESPONSE)].decode())
+
+    def scan(self) -> list[str]:
+        """Ids of all responses in the folder (after an overflow)."""
+        self.overflowed = False
+        return [
+            e.name[: -len(".response")]
+            for e in os.scandir(self.folder)
+            if e.name.endswith(".response")
+        ]
+
+    def wait(self, timeout: float) -> None:
+        select.select([self.fd], [], [], timeout)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+# --- requests and data dirs -------------------------------------------------
+
+
+@dataclass
+class Request:
+    id: str
+    body: bytes
+    data: bytes  # the .request file
+
+
+def generate(n: int) -> list[Request]:
+    """n echo requests, as syft-rpc writes them; the same for every contender."""
+    now = datetime.now(UTC)
+    expires = (now + timedelta(days=1)).isoformat()
+    out = []
+    for i in range(n):
+        rid = str(uuid.uuid4())
+        body = b'{"n":%d}' % i
+        d = {
+            "id": rid,
+            "sender": SENDER,
+            "url": f"syft://{OWNER}/app_data/{APP}/rpc/echo",
+            "body": base64.b64encode(body).decode(),
+            "headers": {},
+            "created": now.isoformat(),
+            "expires": expires,
+            "method": "POST",
+        }
+        out.append(Request(rid, body, json.dumps(d, separators=(",", ":")).encode()))
+    return out
+
+
+class Site:
+    """A throw-away data dir with the echo app's request folder."""
+
+    def __init__(self) -> None:
+        self.top = Path(tempfile.mkdtemp(prefix="syftbench"))
+        self.data = self.top / "d"
+        self.config = self.top / "bob.json"
+        self.config.write_text(json.dumps({"email": OWNER, "data_dir": str(self.data)}))
+        self.folder = (
+            self.data / "datasites" / OWNER / "app_data" / APP / "rpc" / "echo" / SENDER
+        )
+        self.folder.mkdir(parents=True)
+        (self.folder / ".hold").touch()  # the sidecar's cleanup leaves it alone
+        self.tmp = self.data / ".syft-tmp"
+        self.tmp.mkdir()
+        self.sock = str(self.top / "s.sock")
+
+    def stage(self, reqs: Sequence[Request]) -> None:
+        tmp = str(self.tmp)
+        for r in reqs:
+            fd = os.open(
+                f"{tmp}/{r.id}.request", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+            )
+            try:
+                os.write(fd, r.data)
+            finally:
+                os.close(fd)
+
+    def rename_in(self, r: Request) -> None:
+        os.rename(self.tmp / f"{r.id}.request", self.folder / f"{r.id}.request")
+
+    def check(self, name: str, reqs: Sequence[Request]) -> int:
+        """Reads back every response; returns how many are missing, raises on a wrong one."""
+        missing = 0
+        for r in reqs:
+            try:
+                data = (self.folder / f"{r.id}.response").read_bytes()
+            except FileNotFoundError:
+                missing += 1
+                continue
+            try:
+                d = json.loads(data)
+                body = base64.b64decode(d["body"]) if d.get("body") is not None else b""
+                ok = (
+                    d["id"] == r.id
+                    and d["sender"] == OWNER
+                    and int(d.get("status_code", 200)) == 200
+                )
+                ok = ok and body == r.body
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                raise BenchError(f"{name}: wrong response to {r.id}: {data[:300]!r}")
+        return missing
+
+    def close(self) -> None:
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+# --- contenders -----------------------------------------------------------------
+
+
+def wait_for(cond: Callable[[], object], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def accepts(sock: str) -> bool:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sock)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Contender:
+    """One contender's processes on one site: server (floor, sidecar or
+    syft-event) and, for the sidecar, the handler."""
+
+    def __init__(self, name: str, site: Site) -> None:
+        self.name, self.site = name, site
+        self.server: subprocess.Popen[bytes] | None = None
+        self.handler: subprocess.Popen[bytes] | None = None
+        self.log = open(site.top / f"{name}.log", "wb")  # noqa: SIM115 (closed by stop)
+
+    def start(self) -> None:
+        s = self.site
+        quiet: dict[str, Any] = {"stdout": self.log, "stderr": subprocess.STDOUT}
+        if self.name == FLOOR:
+            self.server = subprocess.Popen(
+                [str(BIN / "floor"), "serve", "--dir", str(s.folder), "--owner", OWNER],
+                **quiet,
+            )
+            return
+        if self.name == SYFT_EVENT:
+            self.server = subprocess.Popen(self._py_app("syft_event"), **quiet)
+            return
+        sidecar = [
+            str(BIN / "syft-sidecar"),
+            "--data-dir",
+            str(s.data),
+            "--email",
+            OWNER,
+        ]
+        sidecar += [
+            "--listen",
+            f"unix://{s.sock}",
+            "--metrics-listen",
+            "",
+            "--log-level",
+            "warn",
+        ]
+        self.server = subprocess.Popen(sidecar, **quiet)
+        wait_for(
+            lambda: accepts(s.sock) or self.server.poll() is not None,
+            30,
+            "the sidecar's socket",
+        )
+        if self.name == "sidecar-go":
+            cmd = [str(BIN / "echo"), "--sidecar", f"unix://{s.sock}", "--app", APP]
+        else:
+            cmd = self._py_app("syft_sidecar")
+        self.handler = subprocess.Popen(cmd, **quiet)
+
+    def _py_app(self, mod: str) -> list[str]:
+        script = self.site.top / f"{mod}_app.py"
+        script.write_text(textwrap.dedent(PY_ECHO.format(mod=mod, app=APP)))
+        return [
+            sys.executable,
+            str(script),
+            str(self.site.config),
+            f"unix://{self.site.sock}",
+        ]
+
+    def procs(self) -> dict[str, int]:
+        out = {}
+        if self.server:
+            out["server"] = self.server.pid
+        if self.handler:
+            out["handler"] = self.handler.pid
+        return out
+
+    def alive(self) -> None:
+        for p in (self.server, self.handler):
+            if p is not None and p.poll() is not None:
+                raise BenchError(
+                    f"{self.name}: process {p.args[0]} exited with {p.returncode}"
+                )
+
+    def stop(self) -> None:
+        for p in (self.handler, self.server):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.log.close()
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in bytes."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- measurements -----------------------------------------------------------------
+
+
+def ready(c: Contender, warm: Request) -> None:
+    """Waits until the contender answers one request."""
+    c.site.stage([warm])
+    c.site.rename_in(warm)
+    resp = c.site.folder / f"{warm.id}.response"
+    deadline = time.monotonic() + 60
+    while not resp.exists():
+        c.alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"{c.name}: no answer to a first request in 60 s")
+        time.sleep(0.005)
+    time.sleep(0.05)
+    if c.site.check(c.name, [warm]):
+        raise BenchError(f"{c.name}: first response vanished")
+
+
+def one_at_a_time(c: Contender, reqs: Sequence[Request]) -> list[float]:
+    """Latency, rename-in to response on disk, one request at a time."""
+    c.site.stage(reqs)
+    ino = Responses(c.site.folder)
+    out = []
+    try:
+        for r in reqs:
+            t0 = time.perf_counter()
+            c.site.rename_in(r)
+            while r.id not in ino.read():
+                if time.perf_counter() - t0 > 10:
+                    raise BenchError(f"{c.name}: no response to {r.id} in 10 s")
+                time.sleep(0.00005)  # yield the CPU: the machine may have two
+            out.append(time.perf_counter() - t0)
+    finally:
+        ino.close()
+    return out
+
+
+def answer_all(
+    c: Contender, ino: Responses, remaining: set[str], stall: float
+) -> float | None:
+    """Waits until every id in remaining has its response; returns the
+    perf_counter of the last, or None if nothing came for stall seconds."""
+    last = time.perf_counter()
+    while remaining:
+        before = len(remaining)
+        remaining.difference_update(ino.read())
+        if ino.overflowed:
+            remaining.difference_update(ino.scan())
+        now = time.perf_counter()
+        if not remaining:
+            return now
+        if len(remaining) < before:
+            last = now
+        elif now - last > stall:
+            return None
+        c.alive()
+        ino.wait(0.2)
+    return time.perf_counter()
+
+
+@dataclass
+class Burst:
+    n: int
+    seconds: float | None  # None: not all answered
+    answered: int
+    rate: float | None = None
+    peak_rss: dict[str, int] = field(default_factory=dict)
+
+
+def burst(c: Contender, reqs: Sequence[Request], stall: float) -> Burst:
+    """Renames all of reqs in at once; times from the first rename to the last response."""
+    c.site.stage(reqs)
+    ino = Responses(c.site.folder)
+    remaining = {r.id for r in reqs}
+    try:
+        t0 = time.perf_counter()
+        for i, r in enumerate(reqs):
+            c.site.rename_in(r)
+            if i % 1024 == 1023:
+                remaining.difference_update(ino.read())
+        end = answer_all(c, ino, remaining, stall)
+    finally:
+        ino.close()
+    return finish(c, reqs, end, t0)
+
+
+def finish(
+    c: Contender, reqs: Sequence[Request], end: float | None, t0: float
+) -> Burst:
+    time.sleep(0.05)
+    missing = c.site.check(c.name, reqs)
+    if end is None or missing:
+        if c.name != SYFT_EVENT:
+            raise BenchError(
+                f"{c.name}: {missing} of {len(reqs)} requests not answered"
+            )
+        return Burst(len(reqs), None, len(reqs) - missing)
+    dt = end - t0
+    return Burst(len(reqs), dt, len(reqs), len(reqs) / dt)
+
+
+def steady(c: Contender, reqs: Sequence[Request], rate: float) -> list[float]:
+    """Latency while requests arrive at a fixed rate."""
+    c.site.stage(reqs)
+    ino = Responses(c.site.folder)
+    interval = 1 / rate
+    sent_at: dict[str, float] = {}
+    out: list[float] = []
+    i = 0
+    t_next = time.perf_counter()
+    try:
+        while i < len(reqs) or sent_at:
+            now = time.perf_counter()
+            while i < len(reqs) and now >= t_next:
+                sent_at[reqs[i].id] = time.perf_counter()
+                c.site.rename_in(reqs[i])
+                i += 1
+                t_next += interval
+            got = ino.read()
+            now = time.perf_counter()
+            for rid in got:
+                t = sent_at.pop(rid, None)
+                if t is not None:
+                    out.append(now - t)
+            if ino.overflowed:
+                raise BenchError(f"{c.name}: inotify overflowed under steady load")
+            if sent_at and now - min(sent_at.values()) > 30:
+                raise BenchError(
+                    f"{c.name}: a request under steady load unanswered for 30 s"
+                )
+            time.sleep(0.00005)
+    finally:
+        ino.close()
+    missing = c.site.check(c.name, reqs)
+    if missing:
+        raise BenchError(f"{c.name}: {missing} requests under steady load not answered")
+    return out
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    quick: bool
+    idle: float
+    samples: int
+    small: int
+    large: int | None
+    pending: int
+    steady_seconds: float
+    steady_max: int
+    stall: float
+
+    @staticmethod
+    def make(quick: bool) -> Config:
+        if quick:
+            return Config(True, 3, 200, 2000, None, 5000, 1.0, 2000, 30)
+        return Config(False, 10, 1000, 10000, 100000, 100000, 5.0, 20000, 60)
+
+
+def pct(xs: Sequence[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def floor_loop(
+    site: Site, reqs: Sequence[Request], mode: str, rate: float = 0
+) -> dict[str, Any]:
+    """Runs bin/floor's own loop over reqs (staged here) and checks its answers."""
+    site.stage(reqs)
+    cmd = [
+        str(BIN / "floor"),
+        "loop",
+        "--tmp",
+        str(site.tmp),
+        "--dir",
+        str(site.folder),
+        "--owner",
+        OWNER,
+    ]
+    cmd += ["--mode", mode, "--rate", str(rate or 1)]
+    ids = "".join(f"{r.id}\n" for r in reqs)
+    p = subprocess.run(cmd, input=ids.encode(), capture_output=True, check=False)
+    if p.returncode != 0:
+        raise BenchError(f"floor loop {mode}: {p.stderr.decode().strip()}")
+    missing = site.check(FLOOR, reqs)
+    if missing:
+        raise BenchError(f"floor: {missing} of {len(reqs)} requests not answered")
+    out: dict[str, Any] = json.loads(p.stdout)
+    return out
+
+
+def run_floor_a(cfg: Config, pool: list[Request], warm: Request) -> dict[str, Any]:
+    """The floor's latency woken by inotify, then its own loop: latency one at
+    a time, the small burst, steady load."""
+    res: dict[str, Any] = {}
+    site = Site()
+    c = Contender(FLOOR, site)
+    try:
+        c.start()
+        ready(c, warm)
+        res["latency_woken_ms"] = [
+            x * 1e3 for x in one_at_a_time(c, pool[: cfg.samples])
+        ]
+    finally:
+        c.stop()
+        site.close()
+    site = Site()
+    try:
+        lat = floor_loop(site, pool[: cfg.samples], "latency")["samples"]
+        res["latency_ms"] = [x * 1e3 for x in lat]
+        reqs = pool[cfg.samples : cfg.samples + cfg.small]
+        dt = floor_loop(site, reqs, "burst")["seconds"]
+        res["burst_small"] = Burst(len(reqs), dt, len(reqs), len(reqs) / dt).__dict__
+        rate = len(reqs) / dt / 2
+        n = max(50, min(cfg.steady_max, int(rate * cfg.steady_seconds)))
+        start = cfg.samples + cfg.small
+        t0 = time.perf_counter()
+        lat = floor_loop(site, pool[start : start + n], "steady", rate)["samples"]
+        res["steady"] = {
+            "rate": rate,
+            "achieved_rate": n / (time.perf_counter() - t0),
+            "latency_ms": [x * 1e3 for x in lat],
+        }
+    finally:
+        site.close()
+    return res
+
+
+def run_floor_burst(reqs: Sequence[Request]) -> Burst:
+    site = Site()
+    try:
+        dt = floor_loop(site, reqs, "burst")["seconds"]
+        return Burst(len(reqs), dt, len(reqs), len(reqs) / dt)
+    finally:
+        site.close()
+
+
+def run_group_a(
+    name: str, cfg: Config, pool: list[Request], warm: Request
+) -> dict[str, Any]:
+    """Idle CPU and RSS, latency one at a time, the small burst, steady load."""
+    if name == FLOOR:
+        return run_floor_a(cfg, pool, warm)
+    site = Site()
+    c = Contender(name, site)
+    res: dict[str, Any] = {}
+    try:
+        c.start()
+        ready(c, warm)
+        time.sleep(0.5)
+        pids = c.procs()
+        cpu0 = {k: proc_cpu(p) for k, p in pids.items()}
+        time.sleep(cfg.idle)
+        cpu1 = {k: proc_cpu(p) for k, p in pids.items()}
+        res["idle_cpu_percent"] = {
+            k: 100 * (cpu1[k] - cpu0[k]) / cfg.idle for k in pids
+        }
+        res["idle_rss_bytes"] = {k: proc_status(p)["VmRSS"] for k, p in pids.items()}
+        lat = one_at_a_time(c, pool[: cfg.samples])
+        res["latency_ms"] = [x * 1e3 for x in lat]
+        b = burst(c, pool[cfg.samples : cfg.samples + cfg.small], cfg.stall)
+        res["burst_small"] = b.__dict__
+        b.peak_rss = {k: proc_status(p)["VmHWM"] for k, p in pids.items()}
+        if b.rate:
+            rate = b.rate / 2
+            n = max(50, min(cfg.steady_max, int(rate * cfg.steady_seconds)))
+            start = cfg.samples + cfg.small
+            t0 = time.perf_counter()
+            lat = steady(c, pool[start : start + n], rate)
+            res["steady"] = {
+                "rate": rate,
+                "achieved_rate": n / (time.perf_counter() - t0),
+                "latency_ms": [x * 1e3 for x in lat],
+            }
+    finally:
+        c.stop()
+        site.close()
+    return res
+
+
+def run_burst(name: str, reqs: Sequence[Request], warm: Request, stall: float) -> Burst:
+    site = Site()
+    c = Contender(name, site)
+    try:
+        c.start()
+        ready(c, warm)
+        b = burst(c, reqs, stall)
+        b.peak_rss = {k: proc_status(p)["VmHWM"] for k, p in c.procs().items()}
+        return b
+    finally:
+        c.stop()
+        site.close()
+
+
+def run_pending(name: str, reqs: Sequence[Request], stall: float) -> Burst:
+    """Requests in place before the contender starts; times from its start to the last answer."""
+    site = Site()
+    c = Contender(name, site)
+    try:
+        site.stage(reqs)
+        for r in reqs:
+            site.rename_in(r)
+        ino = Responses(site.folder)
+        try:
+            t0 = time.perf_counter()
+            c.start()
+            end = answer_all(c, ino, {r.id for r in reqs}, stall)
+        finally:
+            ino.close()
+        b = finish(c, reqs, end, t0)
+        b.peak_rss = {k: proc_status(p)["VmHWM"] for k, p in c.procs().items()}
+        return b
+    finally:
+        c.stop()
+        site.close()
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    df = subprocess.run(
+        ["df", "-T", tempfile.gettempdir()], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    fs = df[-1].split()[1] if len(df) > 1 else "unknown"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "fs": fs,
+        "tmpdir": tempfile.gettempdir(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_before": list(os.getloadavg()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--quick", action="store_true", help="small sizes: runs in under a minute"
+    )
+    ap.add_argument(
+        "--out",
+        default=str(BIN / "bench"),
+        help="folder for results.json, results.md, bench.png",
+    )
+    ap.add_argument(
+        "--only", nargs="+", choices=CONTENDERS, help="run only these contenders"
+    )
+    args = ap.parse_args(argv)
+    cfg = Config.make(args.quick)
+    names = args.only or CONTENDERS
+    for exe in ("syft-sidecar", "echo", "floor"):
+        if not (BIN / exe).exists():
+            raise SystemExit(
+                f"bench: {BIN / exe} missing: run make build (or make bench)"
+            )
+
+    started = time.time()
+    info = machine()
+    log(
+        f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['fs']}; load {info['load_before']}"
+    )
+    steady_n = cfg.steady_max
+    pool = generate(
+        max(cfg.samples + cfg.small + steady_n, cfg.large or 0, cfg.pending)
+    )
+    warm = generate(1)[0]
+    results: dict[str, dict[str, Any]] = {n: {} for n in names}
+    try:
+        for name in names:
+            log(
+                f"{name}: idle {cfg.idle:g} s, {cfg.samples} one at a time, burst of {cfg.small}, steady load"
+            )
+            results[name].update(run_group_a(name, cfg, pool, warm))
+        if cfg.large:
+            for name in names:
+                log(f"{name}: burst of {cfg.large}")
+                if name == FLOOR:
+                    b = run_floor_burst(pool[: cfg.large])
+                else:
+                    b = run_burst(name, pool[: cfg.large], warm, cfg.stall)
+                results[name]["burst_large"] = b.__dict__
+        for name in names:
+            log(f"{name}: {cfg.pending} pending at start")
+            results[name]["pending"] = run_pending(
+                name, pool[: cfg.pending], cfg.stall
+            ).__dict__
+    except BenchError as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        return 1
+    info["load_after"] = list(os.getloadavg())
+    doc = {
+        "quick": cfg.quick,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started, 1),
+        "machine": info,
+        "config": cfg.__dict__,
+        "contenders": results,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    table = report(doc)
+    print(table)
+    (out / "results.md").write_text(table + "\n")
+    plot(doc, out / "bench.png")
+    log(f"done in {doc['seconds']:.0f} s: {out}/results.json, results.md, bench.png")
+    return 0
+
+
+# --- the table and the plot ------------------------------------------------------
+
+
+def rows(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, float | None]]]:
+    """(figure, unit, value by contender)."""
+    res = doc["contenders"]
+    cfg = doc["config"]
+
+    def get(f: Callable[[dict[str, Any]], float | None]) -> dict[str, float | None]:
+        out = {}
+        for n, r in res.items():
+            try:
+                out[n] = f(r)
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                out[n] = None
+        return out
+
+    def rss(r: dict[str, Any], key: str) -> float:
+        return r[key]["server"] / 2**20
+
+    out = [
+        (
+            f"burst of {cfg['small']:,}",
+            "req/s",
+            get(lambda r: r["burst_small"]["rate"]),
+        ),
+    ]
+    if cfg["large"]:
+        out.append(
+            (
+                f"burst of {cfg['large']:,}",
+                "req/s",
+                get(lambda r: r["burst_large"]["rate"]),
+            )
+        )
+    out += [
+        ("latency one at a time p50", "ms", get(lambda r: pct(r["latency_ms"], 0.5))),
+        ("latency one at a time p99", "ms", get(lambda r: pct(r["latency_ms"], 0.99))),
+        (
+            "latency one at a time p50, floor woken by inotify",
+            "ms",
+            get(lambda r: pct(r["latency_woken_ms"], 0.5)),
+        ),
+        (
+            "latency one at a time p99, floor woken by inotify",
+            "ms",
+            get(lambda r: pct(r["latency_woken_ms"], 0.99)),
+        ),
+        (
+            "steady load rate (half the burst)",
+            "req/s",
+            get(lambda r: r["steady"]["rate"]),
+        ),
+        (
+            "latency under steady load p50",
+            "ms",
+            get(lambda r: pct(r["steady"]["latency_ms"], 0.5)),
+        ),
+        (
+            "latency under steady load p99",
+            "ms",
+            get(lambda r: pct(r["steady"]["latency_ms"], 0.99)),
+        ),
+        (
+            f"{cfg['pending']:,} pending at start, all answered",
+            "s",
+            get(lambda r: r["pending"]["seconds"]),
+        ),
+        ("server RSS idle", "MB", get(lambda r: rss(r, "idle_rss_bytes"))),
+        (
+            "handler RSS idle",
+            "MB",
+            get(lambda r: r["idle_rss_bytes"]["handler"] / 2**20),
+        ),
+    ]
+    peak = "burst_large" if cfg["large"] else "burst_small"
+    n = cfg["large"] or cfg["small"]
+    out += [
+        (
+            f"server RSS peak, burst of {n:,}",
+            "MB",
+            get(lambda r: r[peak]["peak_rss"]["server"] / 2**20),
+        ),
+        (
+            f"handler RSS peak, burst of {n:,}",
+            "MB",
+            get(lambda r: r[peak]["peak_rss"]["handler"] / 2**20),
+        ),
+        (
+            f"server RSS peak, {cfg['pending']:,} pending",
+            "MB",
+            get(lambda r: r["pending"]["peak_rss"]["server"] / 2**20),
+        ),
+        (
+            f"CPU idle over {cfg['idle']:g} s, all processes",
+            "%",
+            get(lambda r: sum(r["idle_cpu_percent"].values())),
+        ),
+    ]
+    return out
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "–"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(v: float | None, ref: float | None) -> str:
+    if v is None or not ref:
+        return "–"
+    return f"{v / ref:.2f}x"
+
+
+def report(doc: dict[str, Any]) -> str:
+    """A markdown table: each figure, its ratio to the floor and to syft-event."""
+    names = list(doc["contenders"])
+    m = doc["machine"]
+    head = (
+        f"{'quick ' if doc['quick'] else ''}run {doc['date']}, {doc['seconds']:.0f} s; {m['nproc']} CPUs "
+        f"({m['cpu']}), {m['fs']}; load average before {m['load_before'][0]:.2f}, after {m['load_after'][0]:.2f}"
+    )
+    lines = [
+        head,
+        "",
+        "| figure | " + " | ".join(names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for fig, unit, vals in rows(doc):
+        cells = []
+        for n in names:
+            v = vals.get(n)
+            cell = fmt(v)
+            extra = []
+            if n != FLOOR and FLOOR in vals and "RSS" not in fig and "CPU" not in fig:
+                extra.append(f"{ratio(v, vals[FLOOR])} floor")
+            if n != SYFT_EVENT and SYFT_EVENT in vals and "steady load rate" not in fig:
+                extra.append(f"{ratio(v, vals[SYFT_EVENT])} s-e")
+            if v is not None and extra:
+                cell += " (" + ", ".join(extra) + ")"
+            cells.append(cell)
+        lines.append(f"| {fig}, {unit} | " + " | ".join(cells) + " |")
+    for n, r in doc["contenders"].items():
+        for key in ("burst_small", "burst_large", "pending"):
+            b = r.get(key)
+            if b and b["seconds"] is None:
+                lines.append(
+                    f"\n{n}: {key}: only {b['answered']:,} of {b['n']:,} answered"
+                )
+    lines.append(
+        "\nratios: the figure divided by the floor's (floor) and by syft-event's (s-e), same run."
+    )
+    lines.append(
+        "server: bin/floor, the sidecar, or syft-event's process; handler: the echo process."
+    )
+    return "\n".join(lines)
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = doc["contenders"]
+    names = list(res)
+    colors = {
+        "floor": "#777777",
+        "sidecar-go": "#1f77b4",
+        "sidecar-py": "#2ca02c",
+        "syft-event": "#d62728",
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, key, title in (
+        (
+            axes[0],
+            lambda r: r.get("latency_ms"),
+            "latency, one at a time (dashed: floor woken by inotify)",
+        ),
+        (
+            axes[1],
+            lambda r: (r.get("steady") or {}).get("latency_ms"),
+            "latency, steady load at half the burst rate",
+        ),
+    ):
+        for n in names:
+            xs = key(res[n])
+            if not xs:
+                continue
+            xs = sorted(xs)
+            ys = [(i + 1) / len(xs) for i in range(len(xs))]
+            ax.plot(xs, ys, label=n, color=colors.get(n))
+            if ax is axes[0] and res[n].get("latency_woken_ms"):
+                ws = sorted(res[n]["latency_woken_ms"])
+                ax.plot(
+                    ws,
+                    [(i + 1) / len(ws) for i in range(len(ws))],
+                    color=colors.get(n),
+                    linestyle="--",
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("rename-in to response on disk, ms")
+        ax.set_ylabel("share of requests")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    groups = [("burst_small", f"burst {doc['config']['small']:,}")]
+    if doc["config"]["large"]:
+        groups.append(("burst_large", f"burst {doc['config']['large']:,}"))
+    groups.append(("pending", f"{doc['config']['pending']:,} pending"))
+    ax = axes[2]
+    width = 0.8 / len(names)
+    for j, n in enumerate(names):
+        vals = [(res[n].get(k) or {}).get("rate") or 0 for k, _ in groups]
+        ax.bar(
+            [i + j * width for i in range(len(groups))],
+            vals,
+            width,
+            label=n,
+            color=colors.get(n),
+        )
+    ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(groups))])
+    ax.set_xticklabels([g for _, g in groups], fontsize=9)
+    ax.set_yscale("log")
+    ax.set_ylabel("requests/s")
+    ax.set_title("throughput", fontsize=10)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    m = doc["machine"]
+    fig.suptitle(
+        f"{'quick ' if doc['quick'] else ''}{doc['date'][:16]}Z, {m['nproc']} CPUs {m['cpu']}, {m['fs']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
