@@ -1,8 +1,10 @@
 // Command listen is the smallest AltaStata-style listener: it prints every
 // listener event the sidecar sends as "NAME<TAB>DATA", one per line, and
-// can publish custom events of its own.
+// can publish custom events of its own. With --watch it prints file events
+// for a glob instead, as "KIND<TAB>PATH".
 //
 //	listen --sidecar ADDR [--names CREATE,SHARE,model-ready] [--publish name=data]...
+//	listen --sidecar ADDR --watch '{datasite}/**/*.csv'
 package main
 
 import (
@@ -42,6 +44,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	names := fs.String("names", "", "comma-separated event names to receive (default: all)")
 	var pubs publishes
 	fs.Var(&pubs, "publish", "publish a custom event `name=data` once connected (repeatable)")
+	watch := fs.String("watch", "", "print file events (created, modified, moved) for this `glob` instead of listener events")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,11 +57,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *names != "" {
 		only = strings.Split(*names, ",")
 	}
-	if _, err := c.AddListener(func(name, data string) {
+	print := func(a, b string) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(out, "%s\t%s\n", name, data)
-	}, only...); err != nil {
+		fmt.Fprintf(out, "%s\t%s\n", a, b)
+	}
+	if *watch != "" {
+		err = c.Watch([]string{*watch}, func(_ context.Context, ev sidecar.FileEvent) { print(ev.Kind.String(), ev.Path) })
+	} else {
+		_, err = c.AddListener(print, only...)
+	}
+	if err != nil {
 		return err
 	}
 	done := make(chan error, 1)
