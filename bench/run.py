@@ -426,6 +426,7 @@ class Burst:
     answered: int
     rate: float | None = None
     peak_rss: dict[str, int] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)  # the contender's last log lines
 
 
 def burst(c: Contender, reqs: Sequence[Request], stall: float) -> Burst:
@@ -455,7 +456,9 @@ def finish(
             raise BenchError(
                 f"{c.name}: {missing} of {len(reqs)} requests not answered"
             )
-        return Burst(len(reqs), None, len(reqs) - missing)
+        c.log.flush()
+        tail = (c.site.top / f"{c.name}.log").read_text(errors="replace").splitlines()
+        return Burst(len(reqs), None, len(reqs) - missing, log=tail[-5:])
     dt = end - t0
     return Burst(len(reqs), dt, len(reqs), len(reqs) / dt)
 
@@ -933,6 +936,7 @@ def report(doc: dict[str, Any]) -> str:
                 lines.append(
                     f"\n{n}: {key}: only {b['answered']:,} of {b['n']:,} answered"
                 )
+                lines += [f"    {x}" for x in b.get("log", [])]
     lines.append(
         "\nratios: the figure divided by the floor's (floor) and by syft-event's (s-e), same run."
     )
