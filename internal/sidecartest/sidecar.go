@@ -47,3 +47,15 @@ func WaitFor(tb testing.TB, within time.Duration, what string, cond func() bool)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// FreeAddr returns a loopback TCP address nothing listens on right now, for
+// a sidecar's --listen or --metrics-listen.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -98,17 +98,6 @@ func mustDial(t *testing.T, path string) {
 	})
 }
 
-// freePort returns a loopback address nothing listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // mustRun runs a command and returns its stdout, failing the test with its
 // output if it fails.
 func mustRun(t *testing.T, name string, args ...string) string {

@@ -28,7 +28,7 @@ func TestPrometheus(t *testing.T) {
 
 	d := sidecartest.MustDataDir(t)
 	sock := filepath.Join(d.Path, "s.sock")
-	metrics := freePort(t)
+	metrics := sidecartest.FreeAddr(t)
 	sidecartest.MustStartSidecar(t, sock, "--data-dir", d.Path, "--email", owner, "--listen", "unix://"+sock,
 		"--metrics-listen", metrics)
 	sidecartest.WaitFor(t, startTimeout, "sidecar ready on "+metrics, func() bool {
@@ -94,7 +94,7 @@ scrape_configs:
 `, target), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := promServer{addr: freePort(t)}
+	p := promServer{addr: sidecartest.FreeAddr(t)}
 	sidecartest.MustStart(t, exec.Command(prometheus, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+p.addr, "--log.level=warn"))
 	sidecartest.WaitFor(t, startTimeout, "Prometheus ready on "+p.addr, func() bool {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,12 +63,7 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestHealthcheckOfNothing(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := sidecartest.FreeAddr(t)
 	if code, out := run(t, "--healthcheck", "--metrics-listen", addr); code != 1 || !strings.Contains(out, "unhealthy") {
 		t.Fatalf("--healthcheck with no sidecar: exit %d, %q", code, out)
 	}
@@ -135,12 +129,7 @@ func TestStaleSocket(t *testing.T) {
 
 // /healthz, /readyz and /metrics on the metrics address.
 func TestMetricsEndpoints(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := sidecartest.FreeAddr(t)
 	e := newEnv(t)
 	e.flags = []string{"--metrics-listen", addr}
 	e.start()

@@ -32,17 +32,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // metric reads one sample's value line from the sidecar's /metrics.
 func metric(t *testing.T, addr, sample string) string {
 	t.Helper()
@@ -252,7 +241,7 @@ func TestToken(t *testing.T) {
 	e := newEnv(t)
 	tokenFile := filepath.Join(e.Path, "token")
 	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
-	maddr := freeAddr(t)
+	maddr := sidecartest.FreeAddr(t)
 	e.flags = []string{"--token-file", tokenFile, "--metrics-listen", maddr}
 	e.start()
 
@@ -322,7 +311,7 @@ func errorsCause(err error) error {
 func TestTLS(t *testing.T) {
 	e := newEnv(t)
 	certFile, keyFile, pool := MustCert(t, e.Path)
-	addr := freeAddr(t)
+	addr := sidecartest.FreeAddr(t)
 	args := []string{"--data-dir", e.Path, "--email", owner, "--listen", addr, "--metrics-listen", "", "--tls-cert", certFile, "--tls-key", keyFile}
 	sidecartest.MustStart(t, exec.Command(sidecartest.MustBuild(t).Sidecar, args...))
 	sidecartest.WaitFor(t, 10*time.Second, "TLS listener", func() bool {
@@ -340,7 +329,7 @@ func TestTLS(t *testing.T) {
 func TestMutualTLS(t *testing.T) {
 	e := newEnv(t)
 	certFile, keyFile, pool := MustCert(t, e.Path)
-	addr := freeAddr(t)
+	addr := sidecartest.FreeAddr(t)
 	args := []string{"--data-dir", e.Path, "--email", owner, "--listen", addr, "--metrics-listen", "",
 		"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", certFile}
 	sidecartest.MustStart(t, exec.Command(sidecartest.MustBuild(t).Sidecar, args...))
@@ -376,7 +365,7 @@ func TestOverflowRescan(t *testing.T) {
 	if max, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events"); err != nil || strings.TrimSpace(string(max)) != "16384" {
 		t.Skipf("inotify max_queued_events is %q, not the 16384 this test overflows", max)
 	}
-	maddr := freeAddr(t)
+	maddr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--metrics-listen", maddr)
 	e.start()
 	e.echo("echo")
@@ -395,7 +384,7 @@ func TestOverflowRescan(t *testing.T) {
 
 // --reconcile-interval rescans on its own.
 func TestReconcile(t *testing.T) {
-	maddr := freeAddr(t)
+	maddr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--metrics-listen", maddr, "--reconcile-interval", "100ms")
 	e.start()
 	e.echo("echo")
