@@ -39,6 +39,11 @@ const (
 	DefaultMaxInFlight = 16
 	// MaxInFlightLimit caps what a stream may declare.
 	MaxInFlightLimit = 4096
+	// MaxBatchLimit caps a stream's max_batch; maxBatchBytes keeps a batch
+	// well inside a client's default 4 MiB receive limit (a larger request
+	// still goes alone, as it would unbatched).
+	MaxBatchLimit = 256
+	maxBatchBytes = 1 << 20
 	// MaxDeadline caps an endpoint deadline or an extension.
 	MaxDeadline = 24 * time.Hour
 	// DefaultEventBuffer and DefaultEventSettle are Config's defaults for

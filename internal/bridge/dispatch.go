@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
@@ -55,6 +56,9 @@ type stream struct {
 	held      map[string]*pending // in flight here, by request id
 	rr        int
 	closed    bool
+	// batch is how many Requests one message may carry (Register's
+	// max_batch); set on the receiving goroutine, read on the sending one.
+	batch atomic.Int32
 
 	// ev carries file events, listener events and their notices; run is
 	// the event log's run id, for their cursors.
@@ -288,32 +292,40 @@ func (d *dispatcher) done(p *pending, code int, headers map[string]string, body 
 	return p.job(d.b, code, headers, body)
 }
 
-// reply records a handler's answer.
-func (d *dispatcher) reply(s *stream, r *pb.Reply) {
-	code := int(r.GetStatusCode())
-	if code == 0 {
-		code = 200
-	}
+// reply records a handler's answers (one Reply, or a ReplyBatch's), under
+// one lock, and hands their files to the writers.
+func (d *dispatcher) reply(s *stream, rs ...*pb.Reply) {
+	var jobs []writeJob
+	var notes []*pb.Error
 	d.mu.Lock()
-	p := s.held[r.GetRequestId()]
-	if p == nil || p.attempt != r.GetAttempt() {
-		d.mu.Unlock()
-		d.b.metrics.StaleReplies.Inc()
-		s.notify(&pb.Error{Code: pb.ErrorCode_ERROR_CODE_STALE_REPLY, Message: "no such request in flight on this stream: dropped", RequestId: r.GetRequestId(), Attempt: r.GetAttempt()})
-		return
+	for _, r := range rs {
+		code := int(r.GetStatusCode())
+		if code == 0 {
+			code = 200
+		}
+		p := s.held[r.GetRequestId()]
+		if p == nil || p.attempt != r.GetAttempt() {
+			d.b.metrics.StaleReplies.Inc()
+			notes = append(notes, &pb.Error{Code: pb.ErrorCode_ERROR_CODE_STALE_REPLY, Message: "no such request in flight on this stream: dropped", RequestId: r.GetRequestId(), Attempt: r.GetAttempt()})
+			continue
+		}
+		if code < 100 || code > 599 {
+			notes = append(notes, &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_REPLY, Message: fmt.Sprintf("status code %d is outside 100-599", code), RequestId: p.id, Attempt: p.attempt})
+			continue
+		}
+		body := r.Body
+		if r.Body != nil && len(body) == 0 {
+			body = []byte{} // present but empty: "" on disk, not null
+		}
+		jobs = append(jobs, d.done(p, code, r.GetHeaders(), body))
 	}
-	if code < 100 || code > 599 {
-		d.mu.Unlock()
-		s.notify(&pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_REPLY, Message: fmt.Sprintf("status code %d is outside 100-599", code), RequestId: p.id, Attempt: p.attempt})
-		return
+	if len(jobs) > 0 {
+		jobs = d.fill(s, jobs)
 	}
-	body := r.Body
-	if r.Body != nil && len(body) == 0 {
-		body = []byte{} // present but empty: "" on disk, not null
-	}
-	jobs := []writeJob{d.done(p, code, r.GetHeaders(), body)}
-	jobs = d.fill(s, jobs)
 	d.mu.Unlock()
+	for _, n := range notes {
+		s.notify(n)
+	}
 	d.b.write(jobs...)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -63,23 +64,9 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m := <-s.send:
-				if err := srv.Send(m); err != nil {
-					sendErr <- err
-					cancel()
-					return
-				}
-			case m := <-s.ev:
-				if err := srv.Send(m); err != nil {
-					sendErr <- err
-					cancel()
-					return
-				}
-			}
+		if err := s.sendLoop(ctx, srv); err != nil {
+			sendErr <- err
+			cancel()
 		}
 	}()
 
@@ -129,6 +116,11 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 				return status.Error(codes.FailedPrecondition, "reply before register")
 			}
 			b.d.reply(s, m.Reply)
+		case *pb.ConnectRequest_Replies:
+			if !registered {
+				return status.Error(codes.FailedPrecondition, "reply before register")
+			}
+			b.d.reply(s, m.Replies.GetReplies()...)
 		case *pb.ConnectRequest_ExtendDeadline:
 			b.d.extend(s, m.ExtendDeadline)
 		case *pb.ConnectRequest_Credit:
@@ -156,6 +148,62 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 			return status.Errorf(codes.InvalidArgument, "unknown message %T", msg.Msg)
 		}
 	}
+}
+
+// sendLoop is the only caller of srv.Send. Requests already queued behind
+// one go with it in a RequestBatch when the handler takes batches: under
+// load the handler pays its per-message cost once per batch, and a lone
+// request is never held back to wait for company.
+func (s *stream) sendLoop(ctx context.Context, srv pb.SidecarService_ConnectServer) error {
+	var held *pb.ConnectResponse // taken from s.send while batching, goes next
+	for {
+		m := held
+		held = nil
+		if m == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case m = <-s.send:
+			case m = <-s.ev:
+			}
+		}
+		if r := m.GetRequest(); r != nil && s.batch.Load() > 1 {
+			m, held = s.batchFrom(m, r)
+		}
+		if err := srv.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// batchFrom gathers the Requests waiting behind first (m, a Request), up to
+// the stream's batch size and maxBatchBytes. The first message that does not
+// fit ends the batch and is returned to be sent next, so the order of
+// s.send holds.
+func (s *stream) batchFrom(m *pb.ConnectResponse, first *pb.Request) (out, next *pb.ConnectResponse) {
+	reqs := []*pb.Request{first}
+	size := proto.Size(first)
+	for limit := int(s.batch.Load()); len(reqs) < limit; {
+		var n *pb.ConnectResponse
+		select {
+		case n = <-s.send:
+		default:
+		}
+		if n == nil {
+			break
+		}
+		q := n.GetRequest()
+		if q == nil || size+proto.Size(q) > maxBatchBytes {
+			next = n
+			break
+		}
+		reqs = append(reqs, q)
+		size += proto.Size(q)
+	}
+	if len(reqs) == 1 {
+		return m, next
+	}
+	return &pb.ConnectResponse{Msg: &pb.ConnectResponse_Requests{Requests: &pb.RequestBatch{Requests: reqs}}}, next
 }
 
 // register checks a Register, prepares the app's folders, and starts
@@ -215,11 +263,15 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 			return status.Errorf(codes.Internal, "register %s: endpoint %s: %v", a.name, e.path, err)
 		}
 	}
+	if n := r.GetMaxBatch(); n > 0 {
+		s.batch.Store(int32(min(n, MaxBatchLimit)))
+	}
 	ack := &pb.Registered{
 		App:          a.name,
 		Owner:        b.cfg.Owner,
 		RpcDir:       a.rpcDir,
 		DatasitesDir: b.cfg.DatasitesDir,
+		MaxBatch:     uint32(max(s.batch.Load(), 1)),
 	}
 	changed, err := b.d.addStream(s, a, eps, r.GetMaxInFlight(), ack)
 	if err != nil {

@@ -205,6 +205,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Listen
 	//	*ConnectRequest_Unlisten
 	//	*ConnectRequest_Publish
+	//	*ConnectRequest_Replies
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -328,6 +329,15 @@ func (x *ConnectRequest) GetPublish() *Publish {
 	return nil
 }
 
+func (x *ConnectRequest) GetReplies() *ReplyBatch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Replies); ok {
+			return x.Replies
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -368,6 +378,10 @@ type ConnectRequest_Publish struct {
 	Publish *Publish `protobuf:"bytes,9,opt,name=publish,proto3,oneof"`
 }
 
+type ConnectRequest_Replies struct {
+	Replies *ReplyBatch `protobuf:"bytes,10,opt,name=replies,proto3,oneof"`
+}
+
 func (*ConnectRequest_Register) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Reply) isConnectRequest_Msg() {}
@@ -386,6 +400,8 @@ func (*ConnectRequest_Unlisten) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Publish) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Replies) isConnectRequest_Msg() {}
+
 // ConnectResponse is one message from the sidecar to a handler.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -399,6 +415,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_ListenerEvent
 	//	*ConnectResponse_MissedEvents
 	//	*ConnectResponse_Subscribed
+	//	*ConnectResponse_Requests
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -513,6 +530,15 @@ func (x *ConnectResponse) GetSubscribed() *Subscribed {
 	return nil
 }
 
+func (x *ConnectResponse) GetRequests() *RequestBatch {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_Requests); ok {
+			return x.Requests
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -549,6 +575,10 @@ type ConnectResponse_Subscribed struct {
 	Subscribed *Subscribed `protobuf:"bytes,8,opt,name=subscribed,proto3,oneof"`
 }
 
+type ConnectResponse_Requests struct {
+	Requests *RequestBatch `protobuf:"bytes,9,opt,name=requests,proto3,oneof"`
+}
+
 func (*ConnectResponse_Registered) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Request) isConnectResponse_Msg() {}
@@ -564,6 +594,8 @@ func (*ConnectResponse_ListenerEvent) isConnectResponse_Msg() {}
 func (*ConnectResponse_MissedEvents) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Subscribed) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_Requests) isConnectResponse_Msg() {}
 
 // Register declares an app and the endpoints this stream serves. A stream may
 // register several apps, one Register each. Several streams may register the
@@ -586,8 +618,13 @@ type Register struct {
 	// How often the app's cleanup runs, same grammar. Empty keeps the
 	// sidecar's --cleanup-interval.
 	CleanupInterval string `protobuf:"bytes,6,opt,name=cleanup_interval,json=cleanupInterval,proto3" json:"cleanup_interval,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How many requests the sidecar may send in one RequestBatch, over the
+	// whole stream; 0 or 1 keeps one Request per message. Batches form only
+	// when requests are already waiting, so they add no latency; they save a
+	// client whose per-message cost is high (grpcio) most of that cost.
+	MaxBatch      uint32 `protobuf:"varint,7,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -660,6 +697,13 @@ func (x *Register) GetCleanupInterval() string {
 		return x.CleanupInterval
 	}
 	return ""
+}
+
+func (x *Register) GetMaxBatch() uint32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
 }
 
 // Endpoint is one RPC endpoint of an app.
@@ -739,7 +783,10 @@ type Registered struct {
 	// Absolute path of the datasites folder on the sidecar's machine.
 	DatasitesDir string `protobuf:"bytes,4,opt,name=datasites_dir,json=datasitesDir,proto3" json:"datasites_dir,omitempty"`
 	// The stream's max_in_flight now in force.
-	MaxInFlight   uint32 `protobuf:"varint,5,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	MaxInFlight uint32 `protobuf:"varint,5,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// The stream's max_batch now in force. A sidecar that sets it (to 1 or
+	// more) accepts ReplyBatch; one that leaves it 0 predates batching.
+	MaxBatch      uint32 `protobuf:"varint,6,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -805,6 +852,13 @@ func (x *Registered) GetDatasitesDir() string {
 func (x *Registered) GetMaxInFlight() uint32 {
 	if x != nil {
 		return x.MaxInFlight
+	}
+	return 0
+}
+
+func (x *Registered) GetMaxBatch() uint32 {
+	if x != nil {
+		return x.MaxBatch
 	}
 	return 0
 }
@@ -1036,6 +1090,98 @@ func (x *Reply) GetBody() []byte {
 	return nil
 }
 
+// RequestBatch is several Requests in one message, in the order they would
+// have been sent one by one.
+type RequestBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*Request             `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestBatch) Reset() {
+	*x = RequestBatch{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestBatch) ProtoMessage() {}
+
+func (x *RequestBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestBatch.ProtoReflect.Descriptor instead.
+func (*RequestBatch) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RequestBatch) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// ReplyBatch is several Replies in one message, each handled as if sent on
+// its own.
+type ReplyBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replies       []*Reply               `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyBatch) Reset() {
+	*x = ReplyBatch{}
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyBatch) ProtoMessage() {}
+
+func (x *ReplyBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyBatch.ProtoReflect.Descriptor instead.
+func (*ReplyBatch) Descriptor() ([]byte, []int) {
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReplyBatch) GetReplies() []*Reply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
 // ExtendDeadline gives a long job more time.
 type ExtendDeadline struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1049,7 +1195,7 @@ type ExtendDeadline struct {
 
 func (x *ExtendDeadline) Reset() {
 	*x = ExtendDeadline{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[7]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1207,7 @@ func (x *ExtendDeadline) String() string {
 func (*ExtendDeadline) ProtoMessage() {}
 
 func (x *ExtendDeadline) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[7]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1220,7 @@ func (x *ExtendDeadline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtendDeadline.ProtoReflect.Descriptor instead.
 func (*ExtendDeadline) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{7}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExtendDeadline) GetRequestId() string {
@@ -1108,7 +1254,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[8]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1266,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[8]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1279,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{8}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Credit) GetMaxInFlight() uint32 {
@@ -1156,7 +1302,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[9]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1314,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[9]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1327,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{9}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Cancel) GetRequestId() string {
@@ -1219,7 +1365,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[10]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1377,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[10]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1390,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{10}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -1289,7 +1435,7 @@ type CleanNowRequest struct {
 
 func (x *CleanNowRequest) Reset() {
 	*x = CleanNowRequest{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1447,7 @@ func (x *CleanNowRequest) String() string {
 func (*CleanNowRequest) ProtoMessage() {}
 
 func (x *CleanNowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[11]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1460,7 @@ func (x *CleanNowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanNowRequest.ProtoReflect.Descriptor instead.
 func (*CleanNowRequest) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{11}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CleanNowRequest) GetApp() string {
@@ -1341,7 +1487,7 @@ type CleanNowResponse struct {
 
 func (x *CleanNowResponse) Reset() {
 	*x = CleanNowResponse{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1499,7 @@ func (x *CleanNowResponse) String() string {
 func (*CleanNowResponse) ProtoMessage() {}
 
 func (x *CleanNowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[12]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1512,7 @@ func (x *CleanNowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanNowResponse.ProtoReflect.Descriptor instead.
 func (*CleanNowResponse) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{12}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CleanNowResponse) GetStats() *CleanupStats {
@@ -1386,7 +1532,7 @@ type GetCleanupStatsRequest struct {
 
 func (x *GetCleanupStatsRequest) Reset() {
 	*x = GetCleanupStatsRequest{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1544,7 @@ func (x *GetCleanupStatsRequest) String() string {
 func (*GetCleanupStatsRequest) ProtoMessage() {}
 
 func (x *GetCleanupStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[13]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1557,7 @@ func (x *GetCleanupStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCleanupStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetCleanupStatsRequest) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{13}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCleanupStatsRequest) GetApp() string {
@@ -1433,7 +1579,7 @@ type GetCleanupStatsResponse struct {
 
 func (x *GetCleanupStatsResponse) Reset() {
 	*x = GetCleanupStatsResponse{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1591,7 @@ func (x *GetCleanupStatsResponse) String() string {
 func (*GetCleanupStatsResponse) ProtoMessage() {}
 
 func (x *GetCleanupStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[14]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1604,7 @@ func (x *GetCleanupStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCleanupStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetCleanupStatsResponse) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{14}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetCleanupStatsResponse) GetStats() *CleanupStats {
@@ -1492,7 +1638,7 @@ type CleanupStats struct {
 
 func (x *CleanupStats) Reset() {
 	*x = CleanupStats{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1650,7 @@ func (x *CleanupStats) String() string {
 func (*CleanupStats) ProtoMessage() {}
 
 func (x *CleanupStats) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[15]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1663,7 @@ func (x *CleanupStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupStats.ProtoReflect.Descriptor instead.
 func (*CleanupStats) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{15}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CleanupStats) GetRequestsDeleted() uint64 {
@@ -1574,7 +1720,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1732,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[16]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1745,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{16}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Cursor) GetRun() string {
@@ -1641,7 +1787,7 @@ type Watch struct {
 
 func (x *Watch) Reset() {
 	*x = Watch{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1799,7 @@ func (x *Watch) String() string {
 func (*Watch) ProtoMessage() {}
 
 func (x *Watch) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[17]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1812,7 @@ func (x *Watch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watch.ProtoReflect.Descriptor instead.
 func (*Watch) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{17}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Watch) GetId() string {
@@ -1721,7 +1867,7 @@ type Unwatch struct {
 
 func (x *Unwatch) Reset() {
 	*x = Unwatch{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1879,7 @@ func (x *Unwatch) String() string {
 func (*Unwatch) ProtoMessage() {}
 
 func (x *Unwatch) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[18]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1892,7 @@ func (x *Unwatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unwatch.ProtoReflect.Descriptor instead.
 func (*Unwatch) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{18}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Unwatch) GetId() string {
@@ -1773,7 +1919,7 @@ type Listen struct {
 
 func (x *Listen) Reset() {
 	*x = Listen{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1931,7 @@ func (x *Listen) String() string {
 func (*Listen) ProtoMessage() {}
 
 func (x *Listen) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1944,7 @@ func (x *Listen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listen.ProtoReflect.Descriptor instead.
 func (*Listen) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Listen) GetId() string {
@@ -1839,7 +1985,7 @@ type Unlisten struct {
 
 func (x *Unlisten) Reset() {
 	*x = Unlisten{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1997,7 @@ func (x *Unlisten) String() string {
 func (*Unlisten) ProtoMessage() {}
 
 func (x *Unlisten) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2010,7 @@ func (x *Unlisten) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unlisten.ProtoReflect.Descriptor instead.
 func (*Unlisten) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Unlisten) GetId() string {
@@ -1886,7 +2032,7 @@ type Publish struct {
 
 func (x *Publish) Reset() {
 	*x = Publish{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2044,7 @@ func (x *Publish) String() string {
 func (*Publish) ProtoMessage() {}
 
 func (x *Publish) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2057,7 @@ func (x *Publish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Publish.ProtoReflect.Descriptor instead.
 func (*Publish) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Publish) GetName() string {
@@ -1942,7 +2088,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2100,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2113,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Subscribed) GetId() string {
@@ -2009,7 +2155,7 @@ type FileEvent struct {
 
 func (x *FileEvent) Reset() {
 	*x = FileEvent{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2167,7 @@ func (x *FileEvent) String() string {
 func (*FileEvent) ProtoMessage() {}
 
 func (x *FileEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2180,7 @@ func (x *FileEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEvent.ProtoReflect.Descriptor instead.
 func (*FileEvent) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FileEvent) GetWatchId() string {
@@ -2102,7 +2248,7 @@ type ListenerEvent struct {
 
 func (x *ListenerEvent) Reset() {
 	*x = ListenerEvent{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2260,7 @@ func (x *ListenerEvent) String() string {
 func (*ListenerEvent) ProtoMessage() {}
 
 func (x *ListenerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[24]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2273,7 @@ func (x *ListenerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerEvent.ProtoReflect.Descriptor instead.
 func (*ListenerEvent) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListenerEvent) GetListenerId() string {
@@ -2187,7 +2333,7 @@ type MissedEvents struct {
 
 func (x *MissedEvents) Reset() {
 	*x = MissedEvents{}
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2345,7 @@ func (x *MissedEvents) String() string {
 func (*MissedEvents) ProtoMessage() {}
 
 func (x *MissedEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[25]
+	mi := &file_syftsidecar_v1_sidecar_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2358,7 @@ func (x *MissedEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissedEvents.ProtoReflect.Descriptor instead.
 func (*MissedEvents) Descriptor() ([]byte, []int) {
-	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{25}
+	return file_syftsidecar_v1_sidecar_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MissedEvents) GetId() string {
@@ -2254,7 +2400,7 @@ var File_syftsidecar_v1_sidecar_proto protoreflect.FileDescriptor
 
 const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\n" +
-	"\x1csyftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
+	"\x1csyftsidecar/v1/sidecar.proto\x12\x0esyftsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x04\n" +
 	"\x0eConnectRequest\x126\n" +
 	"\bregister\x18\x01 \x01(\v2\x18.syftsidecar.v1.RegisterH\x00R\bregister\x12-\n" +
 	"\x05reply\x18\x02 \x01(\v2\x15.syftsidecar.v1.ReplyH\x00R\x05reply\x12I\n" +
@@ -2264,8 +2410,10 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\aunwatch\x18\x06 \x01(\v2\x17.syftsidecar.v1.UnwatchH\x00R\aunwatch\x120\n" +
 	"\x06listen\x18\a \x01(\v2\x16.syftsidecar.v1.ListenH\x00R\x06listen\x126\n" +
 	"\bunlisten\x18\b \x01(\v2\x18.syftsidecar.v1.UnlistenH\x00R\bunlisten\x123\n" +
-	"\apublish\x18\t \x01(\v2\x17.syftsidecar.v1.PublishH\x00R\apublishB\x05\n" +
-	"\x03msg\"\xf3\x03\n" +
+	"\apublish\x18\t \x01(\v2\x17.syftsidecar.v1.PublishH\x00R\apublish\x126\n" +
+	"\areplies\x18\n" +
+	" \x01(\v2\x1a.syftsidecar.v1.ReplyBatchH\x00R\arepliesB\x05\n" +
+	"\x03msg\"\xaf\x04\n" +
 	"\x0fConnectResponse\x12<\n" +
 	"\n" +
 	"registered\x18\x01 \x01(\v2\x1a.syftsidecar.v1.RegisteredH\x00R\n" +
@@ -2279,27 +2427,30 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\rmissed_events\x18\a \x01(\v2\x1c.syftsidecar.v1.MissedEventsH\x00R\fmissedEvents\x12<\n" +
 	"\n" +
 	"subscribed\x18\b \x01(\v2\x1a.syftsidecar.v1.SubscribedH\x00R\n" +
-	"subscribedB\x05\n" +
-	"\x03msg\"\xed\x01\n" +
+	"subscribed\x12:\n" +
+	"\brequests\x18\t \x01(\v2\x1c.syftsidecar.v1.RequestBatchH\x00R\brequestsB\x05\n" +
+	"\x03msg\"\x8a\x02\n" +
 	"\bRegister\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x126\n" +
 	"\tendpoints\x18\x02 \x03(\v2\x18.syftsidecar.v1.EndpointR\tendpoints\x12\"\n" +
 	"\rmax_in_flight\x18\x03 \x01(\rR\vmaxInFlight\x12!\n" +
 	"\fhandler_name\x18\x04 \x01(\tR\vhandlerName\x12%\n" +
 	"\x0ecleanup_expiry\x18\x05 \x01(\tR\rcleanupExpiry\x12)\n" +
-	"\x10cleanup_interval\x18\x06 \x01(\tR\x0fcleanupInterval\"v\n" +
+	"\x10cleanup_interval\x18\x06 \x01(\tR\x0fcleanupInterval\x12\x1b\n" +
+	"\tmax_batch\x18\a \x01(\rR\bmaxBatch\"v\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x125\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12\x1f\n" +
 	"\vschema_json\x18\x03 \x01(\tR\n" +
-	"schemaJson\"\x96\x01\n" +
+	"schemaJson\"\xb3\x01\n" +
 	"\n" +
 	"Registered\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x17\n" +
 	"\arpc_dir\x18\x03 \x01(\tR\x06rpcDir\x12#\n" +
 	"\rdatasites_dir\x18\x04 \x01(\tR\fdatasitesDir\x12\"\n" +
-	"\rmax_in_flight\x18\x05 \x01(\rR\vmaxInFlight\"\xf9\x03\n" +
+	"\rmax_in_flight\x18\x05 \x01(\rR\vmaxInFlight\x12\x1b\n" +
+	"\tmax_batch\x18\x06 \x01(\rR\bmaxBatch\"\xf9\x03\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x10\n" +
@@ -2330,7 +2481,12 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
-	"\x05_body\"\x81\x01\n" +
+	"\x05_body\"C\n" +
+	"\fRequestBatch\x123\n" +
+	"\brequests\x18\x01 \x03(\v2\x17.syftsidecar.v1.RequestR\brequests\"=\n" +
+	"\n" +
+	"ReplyBatch\x12/\n" +
+	"\areplies\x18\x01 \x03(\v2\x15.syftsidecar.v1.ReplyR\areplies\"\x81\x01\n" +
 	"\x0eExtendDeadline\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -2447,7 +2603,7 @@ func file_syftsidecar_v1_sidecar_proto_rawDescGZIP() []byte {
 }
 
 var file_syftsidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_syftsidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_syftsidecar_v1_sidecar_proto_goTypes = []any{
 	(CancelReason)(0),               // 0: syftsidecar.v1.CancelReason
 	(ErrorCode)(0),                  // 1: syftsidecar.v1.ErrorCode
@@ -2459,83 +2615,89 @@ var file_syftsidecar_v1_sidecar_proto_goTypes = []any{
 	(*Registered)(nil),              // 7: syftsidecar.v1.Registered
 	(*Request)(nil),                 // 8: syftsidecar.v1.Request
 	(*Reply)(nil),                   // 9: syftsidecar.v1.Reply
-	(*ExtendDeadline)(nil),          // 10: syftsidecar.v1.ExtendDeadline
-	(*Credit)(nil),                  // 11: syftsidecar.v1.Credit
-	(*Cancel)(nil),                  // 12: syftsidecar.v1.Cancel
-	(*Error)(nil),                   // 13: syftsidecar.v1.Error
-	(*CleanNowRequest)(nil),         // 14: syftsidecar.v1.CleanNowRequest
-	(*CleanNowResponse)(nil),        // 15: syftsidecar.v1.CleanNowResponse
-	(*GetCleanupStatsRequest)(nil),  // 16: syftsidecar.v1.GetCleanupStatsRequest
-	(*GetCleanupStatsResponse)(nil), // 17: syftsidecar.v1.GetCleanupStatsResponse
-	(*CleanupStats)(nil),            // 18: syftsidecar.v1.CleanupStats
-	(*Cursor)(nil),                  // 19: syftsidecar.v1.Cursor
-	(*Watch)(nil),                   // 20: syftsidecar.v1.Watch
-	(*Unwatch)(nil),                 // 21: syftsidecar.v1.Unwatch
-	(*Listen)(nil),                  // 22: syftsidecar.v1.Listen
-	(*Unlisten)(nil),                // 23: syftsidecar.v1.Unlisten
-	(*Publish)(nil),                 // 24: syftsidecar.v1.Publish
-	(*Subscribed)(nil),              // 25: syftsidecar.v1.Subscribed
-	(*FileEvent)(nil),               // 26: syftsidecar.v1.FileEvent
-	(*ListenerEvent)(nil),           // 27: syftsidecar.v1.ListenerEvent
-	(*MissedEvents)(nil),            // 28: syftsidecar.v1.MissedEvents
-	nil,                             // 29: syftsidecar.v1.Request.HeadersEntry
-	nil,                             // 30: syftsidecar.v1.Reply.HeadersEntry
-	(*durationpb.Duration)(nil),     // 31: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
+	(*RequestBatch)(nil),            // 10: syftsidecar.v1.RequestBatch
+	(*ReplyBatch)(nil),              // 11: syftsidecar.v1.ReplyBatch
+	(*ExtendDeadline)(nil),          // 12: syftsidecar.v1.ExtendDeadline
+	(*Credit)(nil),                  // 13: syftsidecar.v1.Credit
+	(*Cancel)(nil),                  // 14: syftsidecar.v1.Cancel
+	(*Error)(nil),                   // 15: syftsidecar.v1.Error
+	(*CleanNowRequest)(nil),         // 16: syftsidecar.v1.CleanNowRequest
+	(*CleanNowResponse)(nil),        // 17: syftsidecar.v1.CleanNowResponse
+	(*GetCleanupStatsRequest)(nil),  // 18: syftsidecar.v1.GetCleanupStatsRequest
+	(*GetCleanupStatsResponse)(nil), // 19: syftsidecar.v1.GetCleanupStatsResponse
+	(*CleanupStats)(nil),            // 20: syftsidecar.v1.CleanupStats
+	(*Cursor)(nil),                  // 21: syftsidecar.v1.Cursor
+	(*Watch)(nil),                   // 22: syftsidecar.v1.Watch
+	(*Unwatch)(nil),                 // 23: syftsidecar.v1.Unwatch
+	(*Listen)(nil),                  // 24: syftsidecar.v1.Listen
+	(*Unlisten)(nil),                // 25: syftsidecar.v1.Unlisten
+	(*Publish)(nil),                 // 26: syftsidecar.v1.Publish
+	(*Subscribed)(nil),              // 27: syftsidecar.v1.Subscribed
+	(*FileEvent)(nil),               // 28: syftsidecar.v1.FileEvent
+	(*ListenerEvent)(nil),           // 29: syftsidecar.v1.ListenerEvent
+	(*MissedEvents)(nil),            // 30: syftsidecar.v1.MissedEvents
+	nil,                             // 31: syftsidecar.v1.Request.HeadersEntry
+	nil,                             // 32: syftsidecar.v1.Reply.HeadersEntry
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
 }
 var file_syftsidecar_v1_sidecar_proto_depIdxs = []int32{
 	5,  // 0: syftsidecar.v1.ConnectRequest.register:type_name -> syftsidecar.v1.Register
 	9,  // 1: syftsidecar.v1.ConnectRequest.reply:type_name -> syftsidecar.v1.Reply
-	10, // 2: syftsidecar.v1.ConnectRequest.extend_deadline:type_name -> syftsidecar.v1.ExtendDeadline
-	11, // 3: syftsidecar.v1.ConnectRequest.credit:type_name -> syftsidecar.v1.Credit
-	20, // 4: syftsidecar.v1.ConnectRequest.watch:type_name -> syftsidecar.v1.Watch
-	21, // 5: syftsidecar.v1.ConnectRequest.unwatch:type_name -> syftsidecar.v1.Unwatch
-	22, // 6: syftsidecar.v1.ConnectRequest.listen:type_name -> syftsidecar.v1.Listen
-	23, // 7: syftsidecar.v1.ConnectRequest.unlisten:type_name -> syftsidecar.v1.Unlisten
-	24, // 8: syftsidecar.v1.ConnectRequest.publish:type_name -> syftsidecar.v1.Publish
-	7,  // 9: syftsidecar.v1.ConnectResponse.registered:type_name -> syftsidecar.v1.Registered
-	8,  // 10: syftsidecar.v1.ConnectResponse.request:type_name -> syftsidecar.v1.Request
-	13, // 11: syftsidecar.v1.ConnectResponse.error:type_name -> syftsidecar.v1.Error
-	12, // 12: syftsidecar.v1.ConnectResponse.cancel:type_name -> syftsidecar.v1.Cancel
-	26, // 13: syftsidecar.v1.ConnectResponse.file_event:type_name -> syftsidecar.v1.FileEvent
-	27, // 14: syftsidecar.v1.ConnectResponse.listener_event:type_name -> syftsidecar.v1.ListenerEvent
-	28, // 15: syftsidecar.v1.ConnectResponse.missed_events:type_name -> syftsidecar.v1.MissedEvents
-	25, // 16: syftsidecar.v1.ConnectResponse.subscribed:type_name -> syftsidecar.v1.Subscribed
-	6,  // 17: syftsidecar.v1.Register.endpoints:type_name -> syftsidecar.v1.Endpoint
-	31, // 18: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
-	29, // 19: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
-	32, // 20: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
-	32, // 21: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
-	32, // 22: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
-	30, // 23: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
-	31, // 24: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
-	0,  // 25: syftsidecar.v1.Cancel.reason:type_name -> syftsidecar.v1.CancelReason
-	1,  // 26: syftsidecar.v1.Error.code:type_name -> syftsidecar.v1.ErrorCode
-	18, // 27: syftsidecar.v1.CleanNowResponse.stats:type_name -> syftsidecar.v1.CleanupStats
-	18, // 28: syftsidecar.v1.GetCleanupStatsResponse.stats:type_name -> syftsidecar.v1.CleanupStats
-	32, // 29: syftsidecar.v1.CleanupStats.last_cleanup:type_name -> google.protobuf.Timestamp
-	31, // 30: syftsidecar.v1.CleanupStats.expiry:type_name -> google.protobuf.Duration
-	31, // 31: syftsidecar.v1.CleanupStats.interval:type_name -> google.protobuf.Duration
-	2,  // 32: syftsidecar.v1.Watch.kinds:type_name -> syftsidecar.v1.FileEventKind
-	19, // 33: syftsidecar.v1.Watch.after:type_name -> syftsidecar.v1.Cursor
-	19, // 34: syftsidecar.v1.Listen.after:type_name -> syftsidecar.v1.Cursor
-	19, // 35: syftsidecar.v1.Subscribed.cursor:type_name -> syftsidecar.v1.Cursor
-	19, // 36: syftsidecar.v1.FileEvent.cursor:type_name -> syftsidecar.v1.Cursor
-	2,  // 37: syftsidecar.v1.FileEvent.kind:type_name -> syftsidecar.v1.FileEventKind
-	32, // 38: syftsidecar.v1.FileEvent.time:type_name -> google.protobuf.Timestamp
-	19, // 39: syftsidecar.v1.ListenerEvent.cursor:type_name -> syftsidecar.v1.Cursor
-	32, // 40: syftsidecar.v1.ListenerEvent.time:type_name -> google.protobuf.Timestamp
-	3,  // 41: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
-	14, // 42: syftsidecar.v1.SidecarService.CleanNow:input_type -> syftsidecar.v1.CleanNowRequest
-	16, // 43: syftsidecar.v1.SidecarService.GetCleanupStats:input_type -> syftsidecar.v1.GetCleanupStatsRequest
-	4,  // 44: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
-	15, // 45: syftsidecar.v1.SidecarService.CleanNow:output_type -> syftsidecar.v1.CleanNowResponse
-	17, // 46: syftsidecar.v1.SidecarService.GetCleanupStats:output_type -> syftsidecar.v1.GetCleanupStatsResponse
-	44, // [44:47] is the sub-list for method output_type
-	41, // [41:44] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	12, // 2: syftsidecar.v1.ConnectRequest.extend_deadline:type_name -> syftsidecar.v1.ExtendDeadline
+	13, // 3: syftsidecar.v1.ConnectRequest.credit:type_name -> syftsidecar.v1.Credit
+	22, // 4: syftsidecar.v1.ConnectRequest.watch:type_name -> syftsidecar.v1.Watch
+	23, // 5: syftsidecar.v1.ConnectRequest.unwatch:type_name -> syftsidecar.v1.Unwatch
+	24, // 6: syftsidecar.v1.ConnectRequest.listen:type_name -> syftsidecar.v1.Listen
+	25, // 7: syftsidecar.v1.ConnectRequest.unlisten:type_name -> syftsidecar.v1.Unlisten
+	26, // 8: syftsidecar.v1.ConnectRequest.publish:type_name -> syftsidecar.v1.Publish
+	11, // 9: syftsidecar.v1.ConnectRequest.replies:type_name -> syftsidecar.v1.ReplyBatch
+	7,  // 10: syftsidecar.v1.ConnectResponse.registered:type_name -> syftsidecar.v1.Registered
+	8,  // 11: syftsidecar.v1.ConnectResponse.request:type_name -> syftsidecar.v1.Request
+	15, // 12: syftsidecar.v1.ConnectResponse.error:type_name -> syftsidecar.v1.Error
+	14, // 13: syftsidecar.v1.ConnectResponse.cancel:type_name -> syftsidecar.v1.Cancel
+	28, // 14: syftsidecar.v1.ConnectResponse.file_event:type_name -> syftsidecar.v1.FileEvent
+	29, // 15: syftsidecar.v1.ConnectResponse.listener_event:type_name -> syftsidecar.v1.ListenerEvent
+	30, // 16: syftsidecar.v1.ConnectResponse.missed_events:type_name -> syftsidecar.v1.MissedEvents
+	27, // 17: syftsidecar.v1.ConnectResponse.subscribed:type_name -> syftsidecar.v1.Subscribed
+	10, // 18: syftsidecar.v1.ConnectResponse.requests:type_name -> syftsidecar.v1.RequestBatch
+	6,  // 19: syftsidecar.v1.Register.endpoints:type_name -> syftsidecar.v1.Endpoint
+	33, // 20: syftsidecar.v1.Endpoint.deadline:type_name -> google.protobuf.Duration
+	31, // 21: syftsidecar.v1.Request.headers:type_name -> syftsidecar.v1.Request.HeadersEntry
+	34, // 22: syftsidecar.v1.Request.created:type_name -> google.protobuf.Timestamp
+	34, // 23: syftsidecar.v1.Request.expires:type_name -> google.protobuf.Timestamp
+	34, // 24: syftsidecar.v1.Request.deadline:type_name -> google.protobuf.Timestamp
+	32, // 25: syftsidecar.v1.Reply.headers:type_name -> syftsidecar.v1.Reply.HeadersEntry
+	8,  // 26: syftsidecar.v1.RequestBatch.requests:type_name -> syftsidecar.v1.Request
+	9,  // 27: syftsidecar.v1.ReplyBatch.replies:type_name -> syftsidecar.v1.Reply
+	33, // 28: syftsidecar.v1.ExtendDeadline.extend_by:type_name -> google.protobuf.Duration
+	0,  // 29: syftsidecar.v1.Cancel.reason:type_name -> syftsidecar.v1.CancelReason
+	1,  // 30: syftsidecar.v1.Error.code:type_name -> syftsidecar.v1.ErrorCode
+	20, // 31: syftsidecar.v1.CleanNowResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	20, // 32: syftsidecar.v1.GetCleanupStatsResponse.stats:type_name -> syftsidecar.v1.CleanupStats
+	34, // 33: syftsidecar.v1.CleanupStats.last_cleanup:type_name -> google.protobuf.Timestamp
+	33, // 34: syftsidecar.v1.CleanupStats.expiry:type_name -> google.protobuf.Duration
+	33, // 35: syftsidecar.v1.CleanupStats.interval:type_name -> google.protobuf.Duration
+	2,  // 36: syftsidecar.v1.Watch.kinds:type_name -> syftsidecar.v1.FileEventKind
+	21, // 37: syftsidecar.v1.Watch.after:type_name -> syftsidecar.v1.Cursor
+	21, // 38: syftsidecar.v1.Listen.after:type_name -> syftsidecar.v1.Cursor
+	21, // 39: syftsidecar.v1.Subscribed.cursor:type_name -> syftsidecar.v1.Cursor
+	21, // 40: syftsidecar.v1.FileEvent.cursor:type_name -> syftsidecar.v1.Cursor
+	2,  // 41: syftsidecar.v1.FileEvent.kind:type_name -> syftsidecar.v1.FileEventKind
+	34, // 42: syftsidecar.v1.FileEvent.time:type_name -> google.protobuf.Timestamp
+	21, // 43: syftsidecar.v1.ListenerEvent.cursor:type_name -> syftsidecar.v1.Cursor
+	34, // 44: syftsidecar.v1.ListenerEvent.time:type_name -> google.protobuf.Timestamp
+	3,  // 45: syftsidecar.v1.SidecarService.Connect:input_type -> syftsidecar.v1.ConnectRequest
+	16, // 46: syftsidecar.v1.SidecarService.CleanNow:input_type -> syftsidecar.v1.CleanNowRequest
+	18, // 47: syftsidecar.v1.SidecarService.GetCleanupStats:input_type -> syftsidecar.v1.GetCleanupStatsRequest
+	4,  // 48: syftsidecar.v1.SidecarService.Connect:output_type -> syftsidecar.v1.ConnectResponse
+	17, // 49: syftsidecar.v1.SidecarService.CleanNow:output_type -> syftsidecar.v1.CleanNowResponse
+	19, // 50: syftsidecar.v1.SidecarService.GetCleanupStats:output_type -> syftsidecar.v1.GetCleanupStatsResponse
+	48, // [48:51] is the sub-list for method output_type
+	45, // [45:48] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_syftsidecar_v1_sidecar_proto_init() }
@@ -2553,6 +2715,7 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 		(*ConnectRequest_Listen)(nil),
 		(*ConnectRequest_Unlisten)(nil),
 		(*ConnectRequest_Publish)(nil),
+		(*ConnectRequest_Replies)(nil),
 	}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[1].OneofWrappers = []any{
 		(*ConnectResponse_Registered)(nil),
@@ -2563,6 +2726,7 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 		(*ConnectResponse_ListenerEvent)(nil),
 		(*ConnectResponse_MissedEvents)(nil),
 		(*ConnectResponse_Subscribed)(nil),
+		(*ConnectResponse_Requests)(nil),
 	}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[5].OneofWrappers = []any{}
 	file_syftsidecar_v1_sidecar_proto_msgTypes[6].OneofWrappers = []any{}
@@ -2572,7 +2736,7 @@ func file_syftsidecar_v1_sidecar_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_syftsidecar_v1_sidecar_proto_rawDesc), len(file_syftsidecar_v1_sidecar_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

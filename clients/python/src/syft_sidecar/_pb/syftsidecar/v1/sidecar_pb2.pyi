@@ -45,7 +45,7 @@ FILE_EVENT_KIND_MOVED: FileEventKind
 FILE_EVENT_KIND_DELETED: FileEventKind
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("register", "reply", "extend_deadline", "credit", "watch", "unwatch", "listen", "unlisten", "publish")
+    __slots__ = ("register", "reply", "extend_deadline", "credit", "watch", "unwatch", "listen", "unlisten", "publish", "replies")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     EXTEND_DEADLINE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class ConnectRequest(_message.Message):
     LISTEN_FIELD_NUMBER: _ClassVar[int]
     UNLISTEN_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
     register: Register
     reply: Reply
     extend_deadline: ExtendDeadline
@@ -64,10 +65,11 @@ class ConnectRequest(_message.Message):
     listen: Listen
     unlisten: Unlisten
     publish: Publish
-    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., extend_deadline: _Optional[_Union[ExtendDeadline, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., watch: _Optional[_Union[Watch, _Mapping]] = ..., unwatch: _Optional[_Union[Unwatch, _Mapping]] = ..., listen: _Optional[_Union[Listen, _Mapping]] = ..., unlisten: _Optional[_Union[Unlisten, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ...) -> None: ...
+    replies: ReplyBatch
+    def __init__(self, register: _Optional[_Union[Register, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ..., extend_deadline: _Optional[_Union[ExtendDeadline, _Mapping]] = ..., credit: _Optional[_Union[Credit, _Mapping]] = ..., watch: _Optional[_Union[Watch, _Mapping]] = ..., unwatch: _Optional[_Union[Unwatch, _Mapping]] = ..., listen: _Optional[_Union[Listen, _Mapping]] = ..., unlisten: _Optional[_Union[Unlisten, _Mapping]] = ..., publish: _Optional[_Union[Publish, _Mapping]] = ..., replies: _Optional[_Union[ReplyBatch, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("registered", "request", "error", "cancel", "file_event", "listener_event", "missed_events", "subscribed")
+    __slots__ = ("registered", "request", "error", "cancel", "file_event", "listener_event", "missed_events", "subscribed", "requests")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +78,7 @@ class ConnectResponse(_message.Message):
     LISTENER_EVENT_FIELD_NUMBER: _ClassVar[int]
     MISSED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     request: Request
     error: Error
@@ -84,23 +87,26 @@ class ConnectResponse(_message.Message):
     listener_event: ListenerEvent
     missed_events: MissedEvents
     subscribed: Subscribed
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., file_event: _Optional[_Union[FileEvent, _Mapping]] = ..., listener_event: _Optional[_Union[ListenerEvent, _Mapping]] = ..., missed_events: _Optional[_Union[MissedEvents, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ...) -> None: ...
+    requests: RequestBatch
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., file_event: _Optional[_Union[FileEvent, _Mapping]] = ..., listener_event: _Optional[_Union[ListenerEvent, _Mapping]] = ..., missed_events: _Optional[_Union[MissedEvents, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., requests: _Optional[_Union[RequestBatch, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval")
+    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval", "max_batch")
     APP_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     HANDLER_NAME_FIELD_NUMBER: _ClassVar[int]
     CLEANUP_EXPIRY_FIELD_NUMBER: _ClassVar[int]
     CLEANUP_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     app: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
     max_in_flight: int
     handler_name: str
     cleanup_expiry: str
     cleanup_interval: str
-    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class Endpoint(_message.Message):
     __slots__ = ("path", "deadline", "schema_json")
@@ -113,18 +119,20 @@ class Endpoint(_message.Message):
     def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight")
+    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch")
     APP_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     RPC_DIR_FIELD_NUMBER: _ClassVar[int]
     DATASITES_DIR_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     app: str
     owner: str
     rpc_dir: str
     datasites_dir: str
     max_in_flight: int
-    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("id", "attempt", "app", "endpoint", "sender", "url", "method", "headers", "body", "created", "expires", "deadline", "path")
@@ -183,6 +191,18 @@ class Reply(_message.Message):
     headers: _containers.ScalarMap[str, str]
     body: bytes
     def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status_code: _Optional[int] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class RequestBatch(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[Request]
+    def __init__(self, requests: _Optional[_Iterable[_Union[Request, _Mapping]]] = ...) -> None: ...
+
+class ReplyBatch(_message.Message):
+    __slots__ = ("replies",)
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    replies: _containers.RepeatedCompositeFieldContainer[Reply]
+    def __init__(self, replies: _Optional[_Iterable[_Union[Reply, _Mapping]]] = ...) -> None: ...
 
 class ExtendDeadline(_message.Message):
     __slots__ = ("request_id", "attempt", "extend_by")
