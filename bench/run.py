@@ -2,7 +2,7 @@
 
     make bench          (full: bursts of 10,000 and 100,000, 100,000 pending)
     make bench-quick    (under a minute: a burst of 2,000, 5,000 pending)
-    .venv/bin/python bench/run.py [--quick] [--out DIR] [--only NAME ...]
+    .venv/bin/python bench/run.py [--quick] [--no-settle] [--out DIR] [--only NAME ...]
 
 Contenders, each in processes of its own, on the same disk, over the same
 generated request files (written to {data_dir}/.syft-tmp and renamed into
@@ -28,6 +28,16 @@ contender's own burst rate. Every response is read back and checked (id,
 sender, status 200, body echoed): a wrong or missing answer from the floor or
 the sidecar fails the run; syft-event's misses are reported as such.
 
+Nothing is deleted until the run is over: on ext4 without a journal the
+inode allocator skips, at a cost per inode, every inode freed in the last 60 s
+(300 s once its inode table block is dirty again), so files created after a
+mass delete cost up to 1 ms each, and a contender run after another's data
+dir was removed would pay for it. Before each phase the driver times 200
+small file creates under the same temp root and reports their median; a full
+run first waits up to 330 s for the slowest of three such probes to fall under
+150 us (--no-settle skips the wait), which a previous run's clean-up may have
+pushed up.
+
 Writes results.json, results.md (the table) and bench.png to --out (default
 bin/bench). A measurement, not a test: make test does not run it.
 """
@@ -43,6 +53,7 @@ import platform
 import select
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -75,6 +86,15 @@ def echo(req: Request) -> bytes:
     return req.body or b""
 box.run_forever()
 """
+
+
+# Probe: a create slower than this median means recently deleted inodes in
+# the way; the kernel forgets a deletion after at most 300 s.
+CREATE_SLOW_US = 150.0
+SETTLE_MAX_S, SETTLE_EVERY_S = 330.0, 15.0
+
+# Every folder the run creates, removed only at its end (see the docstring).
+LEFT: list[Path] = []
 
 
 class BenchError(Exception):
@@ -179,6 +199,7 @@ class Site:
 
     def __init__(self) -> None:
         self.top = Path(tempfile.mkdtemp(prefix="syftbench"))
+        LEFT.append(self.top)
         self.data = self.top / "d"
         self.config = self.top / "bob.json"
         self.config.write_text(json.dumps({"email": OWNER, "data_dir": str(self.data)}))
@@ -230,7 +251,78 @@ class Site:
         return missing
 
     def close(self) -> None:
-        shutil.rmtree(self.top, ignore_errors=True)
+        """Nothing to do: the folder goes with the others at the end of the run,
+        so that its deleted inodes do not slow the next contender's creates."""
+
+
+def create_probe(n: int = 200) -> float:
+    """Median microseconds to create, write and close one small file in a
+    fresh folder under the temp root the sites use; the files stay until the
+    end of the run."""
+    d = Path(tempfile.mkdtemp(prefix="syftbench-probe"))
+    LEFT.append(d)
+    data = b"x" * 270  # about a request file
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fd = os.open(f"{d}/{i}.request", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def slowest_probe() -> float:
+    """The slowest of three probes: each fresh folder may land in another
+    inode group, and one probe's creates can make the next ones slow (they
+    dirty the inode table block), so one fast probe proves little."""
+    return round(max(create_probe() for _ in range(3)), 1)
+
+
+def settle(first: float) -> dict[str, Any]:
+    """Re-probes until creates are fast again or SETTLE_MAX_S has passed."""
+    probes = [first]
+    t0 = time.monotonic()
+    us = first
+    if us > CREATE_SLOW_US:
+        log(
+            f"file creates take {us:.0f} us (recently deleted inodes, ext4 without a "
+            f"journal): waiting up to {SETTLE_MAX_S:.0f} s"
+        )
+    while (
+        us > CREATE_SLOW_US and time.monotonic() - t0 + SETTLE_EVERY_S <= SETTLE_MAX_S
+    ):
+        time.sleep(SETTLE_EVERY_S)
+        us = slowest_probe()
+        probes.append(us)
+        log(f"file creates take {us:.0f} us after {time.monotonic() - t0:.0f} s")
+    waited = time.monotonic() - t0
+    if probes[0] > CREATE_SLOW_US:
+        log(
+            f"file creates settled at {us:.0f} us after {waited:.0f} s"
+            if us <= CREATE_SLOW_US
+            else f"file creates still {us:.0f} us after {waited:.0f} s: going on"
+        )
+    return {
+        "threshold_us": CREATE_SLOW_US,
+        "probes_us": probes,
+        "waited_s": round(waited, 1),
+        "settled": us <= CREATE_SLOW_US,
+    }
+
+
+def remove_left() -> None:
+    """Removes every folder the run created (at its end: see the docstring)."""
+    if not LEFT:
+        return
+    files = sum(len(f) for top in LEFT for _, _, f in os.walk(top))
+    log(f"removing {len(LEFT)} folders, {files:,} files left by the run")
+    t0 = time.monotonic()
+    while LEFT:
+        shutil.rmtree(LEFT.pop(), ignore_errors=True)
+    log(f"removed in {time.monotonic() - t0:.0f} s")
 
 
 # --- contenders -----------------------------------------------------------------
@@ -719,34 +811,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--only", nargs="+", choices=CONTENDERS, help="run only these contenders"
     )
+    ap.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="do not wait for slow file creates to recover before a full run",
+    )
     args = ap.parse_args(argv)
-    cfg = Config.make(args.quick)
-    names = args.only or CONTENDERS
     for exe in ("syft-sidecar", "echo", "floor"):
         if not (BIN / exe).exists():
             raise SystemExit(
                 f"bench: {BIN / exe} missing: run make build (or make bench)"
             )
+    try:
+        return run(args)
+    finally:
+        remove_left()
 
+
+def run(args: argparse.Namespace) -> int:
+    cfg = Config.make(args.quick)
+    names = args.only or CONTENDERS
     started = time.time()
     info = machine()
+    info["create_us"] = slowest_probe()
     log(
-        f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['fs']}; load {info['load_before']}"
+        f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['fs']}; load {info['load_before']}; "
+        f"file create {info['create_us']:.0f} us"
     )
+    if cfg.quick or args.no_settle:
+        # --quick must stay under a minute: it reports the figure, no more.
+        fs_settle: dict[str, Any] = {
+            "threshold_us": CREATE_SLOW_US,
+            "probes_us": [info["create_us"]],
+            "waited_s": 0,
+            "settled": info["create_us"] <= CREATE_SLOW_US,
+            "skipped": "--quick" if cfg.quick else "--no-settle",
+        }
+    else:
+        fs_settle = settle(info["create_us"])
     steady_n = cfg.steady_max
     pool = generate(
         max(cfg.samples + cfg.small + steady_n, cfg.large or 0, cfg.pending)
     )
     warm = generate(1)[0]
-    results: dict[str, dict[str, Any]] = {n: {} for n in names}
+    results: dict[str, dict[str, Any]] = {n: {"create_us_before": []} for n in names}
+
+    def probe(name: str) -> None:
+        us = create_probe()
+        results[name]["create_us_before"].append(round(us, 1))
+        if us > CREATE_SLOW_US:
+            log(f"{name}: file creates take {us:.0f} us before this phase")
+
     try:
         for name in names:
+            probe(name)
             log(
                 f"{name}: idle {cfg.idle:g} s, {cfg.samples} one at a time, burst of {cfg.small}, steady load"
             )
             results[name].update(run_group_a(name, cfg, pool, warm))
         if cfg.large:
             for name in names:
+                probe(name)
                 log(f"{name}: burst of {cfg.large}")
                 if name == FLOOR:
                     b = run_floor_burst(pool[: cfg.large])
@@ -754,6 +879,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     b = run_burst(name, pool[: cfg.large], warm, cfg.stall)
                 results[name]["burst_large"] = b.__dict__
         for name in names:
+            probe(name)
             log(f"{name}: {cfg.pending} pending at start")
             results[name]["pending"] = run_pending(
                 name, pool[: cfg.pending], cfg.stall
@@ -767,6 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),
         "machine": info,
+        "fs_settle": fs_settle,
         "config": cfg.__dict__,
         "contenders": results,
     }
@@ -909,6 +1036,14 @@ def report(doc: dict[str, Any]) -> str:
         f"{'quick ' if doc['quick'] else ''}run {doc['date']}, {doc['seconds']:.0f} s; {m['nproc']} CPUs "
         f"({m['cpu']}), {m['fs']}; load average before {m['load_before'][0]:.2f}, after {m['load_after'][0]:.2f}"
     )
+    if "create_us" in m:
+        st = doc.get("fs_settle") or {}
+        head += f"; file create at start {m['create_us']:.0f} us"
+        if st.get("waited_s"):
+            head += (
+                f", {'settled' if st['settled'] else 'still slow'} at "
+                f"{st['probes_us'][-1]:.0f} us after waiting {st['waited_s']:.0f} s"
+            )
     lines = [
         head,
         "",
@@ -929,6 +1064,18 @@ def report(doc: dict[str, Any]) -> str:
                 cell += " (" + ", ".join(extra) + ")"
             cells.append(cell)
         lines.append(f"| {fig}, {unit} | " + " | ".join(cells) + " |")
+    # One figure per phase, in run order: a slow one means that phase ran on
+    # a slower disk than the others, whatever the contender did.
+    cells = [
+        " / ".join(fmt(x) for x in doc["contenders"][n].get("create_us_before", []))
+        or "–"
+        for n in names
+    ]
+    lines.append(
+        "| file create before the contender's phases, us (median) | "
+        + " | ".join(cells)
+        + " |"
+    )
     for n, r in doc["contenders"].items():
         for key in ("burst_small", "burst_large", "pending"):
             b = r.get(key)
@@ -942,6 +1089,9 @@ def report(doc: dict[str, Any]) -> str:
     )
     lines.append(
         "server: bin/floor, the sidecar, or syft-event's process; handler: the echo process."
+    )
+    lines.append(
+        "file create: median time to create a 270-byte file before each phase, in run order."
     )
     return "\n".join(lines)
 
