@@ -9,9 +9,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
@@ -22,6 +24,14 @@ import (
 // the stream from our side at once could cut off replies still queued in
 // gRPC's buffers.
 const closeTimeout = 5 * time.Second
+
+// maxBatch caps the requests per message the client asks for (Register's
+// max_batch, also capped by its concurrency); maxBatchBytes keeps a batch of
+// replies well inside the sidecar's receive limit.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 1 << 20
+)
 
 var (
 	errStreamClosed = errors.New("sidecar closed the stream")
@@ -41,6 +51,7 @@ type session struct {
 	quitc chan struct{}           // closed by serve: flush, half-close, stop
 	donec chan struct{}           // closed when sendLoop returns: abandons sends
 
+	maxBatch   atomic.Int32    // the sidecar's Registered.max_batch: above 1 it takes ReplyBatch
 	nreg       int             // Registered messages seen; recvLoop only
 	unacked    map[string]bool // subscriptions sent by serve and not yet Subscribed; recvLoop only
 	registered time.Time       // when every app and subscription was acknowledged; read after recvLoop ended
@@ -171,7 +182,8 @@ func (s *session) drain() {
 
 func (c *Client) register(app string) *pb.ConnectRequest {
 	r := &pb.Register{
-		App: app, MaxInFlight: uint32(c.concurrency), HandlerName: c.handlerName,
+		App: app, MaxInFlight: uint32(c.concurrency), MaxBatch: uint32(min(c.concurrency, maxBatch)),
+		HandlerName:   c.handlerName,
 		CleanupExpiry: c.cleanupExpiry, CleanupInterval: c.cleanupInterval,
 	}
 	for _, ep := range c.routes {
@@ -187,26 +199,21 @@ func (c *Client) register(app string) *pb.ConnectRequest {
 	return &pb.ConnectRequest{Msg: &pb.ConnectRequest_Register{Register: r}}
 }
 
-// sendLoop is the only caller of Send once serve has registered.
+// sendLoop is the only caller of Send once serve has registered. Replies
+// already queued behind one go with it in a ReplyBatch when the sidecar
+// takes batches; a lone reply never waits for company.
 func (s *session) sendLoop() {
 	defer close(s.donec)
+	var next *pb.ConnectRequest // ended the last batch: goes first
 	for {
-		select {
-		case m := <-s.sendc:
-			if err := s.stream.Send(m); err != nil {
-				// gRPC has ended the stream; recvLoop reports why.
-				s.log.Debug("send to sidecar", "err", err)
-				return
-			}
-		case <-s.quitc:
-			// Every producer has finished: what is buffered is all there is.
-			for {
+		m := next
+		if m == nil {
+			select {
+			case m = <-s.sendc:
+			case <-s.quitc:
+				// Every producer has finished: what is buffered is all there is.
 				select {
-				case m := <-s.sendc:
-					if err := s.stream.Send(m); err != nil {
-						s.log.Debug("send to sidecar", "err", err)
-						return
-					}
+				case m = <-s.sendc:
 				default:
 					if err := s.stream.CloseSend(); err != nil {
 						s.log.Debug("half-close stream", "err", err)
@@ -215,7 +222,47 @@ func (s *session) sendLoop() {
 				}
 			}
 		}
+		m, next = s.batch(m)
+		if err := s.stream.Send(m); err != nil {
+			// gRPC has ended the stream; recvLoop reports why.
+			s.log.Debug("send to sidecar", "err", err)
+			return
+		}
 	}
+}
+
+// batch gathers the replies waiting behind m, when m is one, up to the
+// sidecar's batch size and maxBatchBytes. The first message that does not
+// fit ends the batch and is returned to be sent next, keeping the order.
+func (s *session) batch(m *pb.ConnectRequest) (out, next *pb.ConnectRequest) {
+	first := m.GetReply()
+	limit := int(s.maxBatch.Load())
+	if first == nil || limit <= 1 {
+		return m, nil
+	}
+	replies := []*pb.Reply{first}
+	size := proto.Size(first)
+	for len(replies) < limit {
+		var n *pb.ConnectRequest
+		select {
+		case n = <-s.sendc:
+		default:
+		}
+		if n == nil {
+			break
+		}
+		r := n.GetReply()
+		if r == nil || size+proto.Size(r) > maxBatchBytes {
+			next = n
+			break
+		}
+		replies = append(replies, r)
+		size += proto.Size(r)
+	}
+	if len(replies) == 1 {
+		return m, next
+	}
+	return &pb.ConnectRequest{Msg: &pb.ConnectRequest_Replies{Replies: &pb.ReplyBatch{Replies: replies}}}, next
 }
 
 // send hands m to sendLoop. It gives up when the stream is gone, or when
@@ -260,6 +307,10 @@ func (s *session) recvLoop(hctx context.Context) error {
 			s.onRegistered(msg.Registered)
 		case *pb.ConnectResponse_Request:
 			s.dispatch(hctx, msg.Request)
+		case *pb.ConnectResponse_Requests:
+			for _, r := range msg.Requests.GetRequests() {
+				s.dispatch(hctx, r)
+			}
 		case *pb.ConnectResponse_Cancel:
 			s.onCancel(msg.Cancel)
 		case *pb.ConnectResponse_Error:
@@ -285,6 +336,7 @@ func (s *session) onRegistered(m *pb.Registered) {
 	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.concurrency {
 		s.log.Info("sidecar set a different max in flight", "asked", s.c.concurrency, "max_in_flight", n)
 	}
+	s.maxBatch.Store(int32(m.GetMaxBatch()))
 	s.nreg++
 	s.acked()
 	if f := s.c.onRegistered; f != nil {
