@@ -622,3 +622,59 @@ def test_extend_deadline(datasite, make_app):
     ]
     with pytest.raises(RuntimeError, match="inside a handler"):
         extend_deadline(1)
+
+
+def test_batches(datasite, make_app, caplog):
+    """Requests waiting at start come in batches; every one is answered once,
+    its reply in a ReplyBatch or alone."""
+    n = 24
+    futures = [datasite.send("batch", "/echo", f"b{i}") for i in range(n)]
+    box = make_app("batch", max_in_flight=n)
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+
+    @box.on_request("/echo")
+    def echo(x: str) -> str:
+        entered.release()
+        release.wait(20)
+        return x
+
+    with caplog.at_level(logging.DEBUG, logger="syft_sidecar"):
+        start(box)
+        for _ in range(n):  # all n in flight at once: their replies queue up
+            assert entered.acquire(timeout=10)
+        release.set()
+        for i, f in enumerate(futures):
+            r = f.wait(timeout=10, poll_interval=0.005)
+            assert (r.status_code, r.body) == (200, f"b{i}".encode())
+    assert any(m.startswith("a batch of") for m in caplog.messages)
+
+
+def test_session_packs_replies():
+    """Replies queued behind one go in one ReplyBatch, up to the sidecar's
+    size and the byte limit; any other message ends the batch, in order."""
+    from syft_sidecar._pb.syftsidecar.v1 import sidecar_pb2 as pb
+    from syft_sidecar._session import MAX_BATCH_BYTES, Session
+
+    s = Session(None, None, None, None, None, None)  # type: ignore[arg-type]
+    s._max_batch = 3
+    ext = pb.ConnectRequest(extend_deadline=pb.ExtendDeadline(request_id="x"))
+    for m in [
+        *(pb.Reply(request_id=i, body=b"x") for i in "abcd"),
+        ext,
+        pb.Reply(request_id="e", body=b"x"),
+        pb.Reply(request_id="big", body=b"x" * MAX_BATCH_BYTES),
+        pb.Reply(request_id="f", body=b"x"),
+        None,
+    ]:
+        s._q.put(m)
+    sent = []
+    for m in s._messages():
+        kind = m.WhichOneof("msg")
+        if kind == "replies":
+            sent.append("[" + " ".join(r.request_id for r in m.replies.replies) + "]")
+        elif kind == "reply":
+            sent.append(m.reply.request_id)
+        else:
+            sent.append(kind)
+    assert " ".join(sent) == "[a b c] d extend_deadline e big f"

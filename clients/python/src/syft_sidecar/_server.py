@@ -43,6 +43,7 @@ from ._session import (
     CLOSE_TIMEOUT,
     GENERIC_500_BYTES,
     MAX_BACKOFF,
+    MAX_BATCH,
     MIN_BACKOFF,
     STABLE_AFTER,
     Call,
@@ -574,6 +575,7 @@ class SyftEvents:
         reg = pb.Register(
             app=self.app_name,
             max_in_flight=self.max_in_flight,
+            max_batch=min(self.max_in_flight, MAX_BATCH),
             handler_name=handler_name(),
             cleanup_expiry=self.cleanup_expiry,
             cleanup_interval=self.cleanup_interval,
