@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -80,6 +81,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 
 // serve wires the parts together and runs them.
 func serve(ctx context.Context, o *options, logger *slog.Logger) error {
+	if o.memoryLimit >= 0 {
+		debug.SetMemoryLimit(o.memoryLimit)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)

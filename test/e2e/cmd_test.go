@@ -43,6 +43,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:7000"}, "-listen"},
 		{[]string{"--metrics-listen", "9464"}, "-metrics-listen"},
 		{[]string{"--email", "not-an-email"}, "email"},
+		{[]string{"--memory-limit", "lots"}, "-memory-limit"},
+		{[]string{"--memory-limit", "0"}, "-memory-limit"},
+		{[]string{"--memory-limit", "128MB"}, "-memory-limit"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out := run(t, append(append([]string{}, base...), tc.args...)...)
@@ -184,5 +187,31 @@ func TestMetricsEndpoints(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// The heap's soft limit: 128MiB unless the flag says otherwise, and
+// GOMEMLIMIT when it is set and the flag is not.
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		flags     []string
+		want      string
+	}{
+		{"default", "", nil, "1.34217728e+08"},
+		{"flag", "", []string{"--memory-limit", "1GiB"}, "1.073741824e+09"},
+		{"env", "200MiB", nil, "2.097152e+08"},
+		{"flag over env", "200MiB", []string{"--memory-limit", "64MiB"}, "6.7108864e+07"},
+		{"off", "", []string{"--memory-limit", "off"}, "9.223372036854776e+18"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", tc.env)
+			addr := sidecartest.FreeAddr(t)
+			e := newEnv(t, append([]string{"--metrics-listen", addr}, tc.flags...)...)
+			e.start()
+			if got := metric(t, addr, "go_gc_gomemlimit_bytes"); got != tc.want {
+				t.Fatalf("go_gc_gomemlimit_bytes = %q, want %s", got, tc.want)
+			}
+		})
 	}
 }
