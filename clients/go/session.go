@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/batch"
 )
 
 // closeTimeout bounds how long a stopping client waits for the sidecar to end
@@ -232,33 +233,18 @@ func (s *session) sendLoop() {
 }
 
 // batch gathers the replies waiting behind m, when m is one, up to the
-// sidecar's batch size and maxBatchBytes. The first message that does not
-// fit ends the batch and is returned to be sent next, keeping the order.
+// sidecar's batch size and maxBatchBytes; the first message that does not
+// fit comes back as next, to be sent after the batch.
 func (s *session) batch(m *pb.ConnectRequest) (out, next *pb.ConnectRequest) {
 	first := m.GetReply()
 	limit := int(s.maxBatch.Load())
 	if first == nil || limit <= 1 {
 		return m, nil
 	}
-	replies := []*pb.Reply{first}
-	size := proto.Size(first)
-	for len(replies) < limit {
-		var n *pb.ConnectRequest
-		select {
-		case n = <-s.sendc:
-		default:
-		}
-		if n == nil {
-			break
-		}
-		r := n.GetReply()
-		if r == nil || size+proto.Size(r) > maxBatchBytes {
-			next = n
-			break
-		}
-		replies = append(replies, r)
-		size += proto.Size(r)
-	}
+	replies, next := batch.Gather(s.sendc, first, func(m *pb.ConnectRequest) (*pb.Reply, bool) {
+		r := m.GetReply()
+		return r, r != nil
+	}, func(r *pb.Reply) int { return proto.Size(r) }, limit, maxBatchBytes)
 	if len(replies) == 1 {
 		return m, next
 	}

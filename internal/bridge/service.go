@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/internal/batch"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
@@ -176,30 +177,14 @@ func (s *stream) sendLoop(ctx context.Context, srv pb.SidecarService_ConnectServ
 	}
 }
 
-// batchFrom gathers the Requests waiting behind first (m, a Request), up to
-// the stream's batch size and maxBatchBytes. The first message that does not
-// fit ends the batch and is returned to be sent next, so the order of
-// s.send holds.
+// batchFrom gathers the Requests waiting behind first (m's Request), up to
+// the stream's batch size and maxBatchBytes; the first message that does not
+// fit comes back as next, to be sent after the batch.
 func (s *stream) batchFrom(m *pb.ConnectResponse, first *pb.Request) (out, next *pb.ConnectResponse) {
-	reqs := []*pb.Request{first}
-	size := proto.Size(first)
-	for limit := int(s.batch.Load()); len(reqs) < limit; {
-		var n *pb.ConnectResponse
-		select {
-		case n = <-s.send:
-		default:
-		}
-		if n == nil {
-			break
-		}
-		q := n.GetRequest()
-		if q == nil || size+proto.Size(q) > maxBatchBytes {
-			next = n
-			break
-		}
-		reqs = append(reqs, q)
-		size += proto.Size(q)
-	}
+	reqs, next := batch.Gather(s.send, first, func(m *pb.ConnectResponse) (*pb.Request, bool) {
+		r := m.GetRequest()
+		return r, r != nil
+	}, func(r *pb.Request) int { return proto.Size(r) }, int(s.batch.Load()), maxBatchBytes)
 	if len(reqs) == 1 {
 		return m, next
 	}
