@@ -3,6 +3,7 @@ stopping, connecting."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -215,6 +216,32 @@ def test_deadline_gives_504_and_drops_late_reply(datasite, make_app):
     box.stop()  # every reply that was going out has gone out
     assert datasite.responses("deadline") == [path]
     assert path.read_bytes() == first
+    assert fut.resolve().status_code == 504
+
+
+def test_deadline_cancels_async_handler(datasite, make_app):
+    """Past its deadline an async handler is cancelled (CancelledError inside
+    it) and its call forgotten; the 504 stays the only response."""
+    box = make_app("adeadline")
+    cancelled = threading.Event()
+
+    @box.on_request("/late", deadline=0.3)
+    async def late() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "too late"
+
+    start(box)
+    fut = datasite.send("adeadline", "/late")
+    (path,) = wait_for(lambda: datasite.responses("adeadline"), "the 504")
+    assert json.loads(path.read_bytes())["status_code"] == 504
+    assert cancelled.wait(10)
+    wait_for(lambda: box._in_flight.count == 0, "the call to be forgotten")
+    box.stop()
+    assert datasite.responses("adeadline") == [path]
     assert fut.resolve().status_code == 504
 
 
@@ -678,3 +705,78 @@ def test_session_packs_replies():
         else:
             sent.append(kind)
     assert " ".join(sent) == "[a b c] d extend_deadline e big f"
+
+
+def test_workers_pool():
+    """The handler pool: at most ``size`` threads, each piece of work run
+    once, ``submit`` as an Executor's, queued work still run after shutdown."""
+    from syft_sidecar._workers import Workers
+
+    pool = Workers(3, "t")
+    gate = threading.Event()
+    lock = threading.Lock()
+    running, peak, done = [0], [0], []
+
+    def job(i: int) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        gate.wait(10)
+        with lock:
+            running[0] -= 1
+            done.append(i)
+
+    for i in range(8):
+        pool.go(job, i)
+    fut = pool.submit(lambda a, b=0: a + b, 2, b=3)
+    bad = pool.submit(lambda: 1 / 0)
+    time.sleep(0.2)
+    assert peak[0] == 3 and not done
+    gate.set()
+    assert fut.result(10) == 5
+    with pytest.raises(ZeroDivisionError):
+        bad.result(10)
+    pool.shutdown(wait=True)
+    assert sorted(done) == list(range(8))
+    assert len(pool._threads) == 3
+    with pytest.raises(RuntimeError):
+        pool.go(job, 9)
+
+
+def test_cancelled_while_queued_is_dropped_and_forgotten():
+    """A sync request canceled before a thread takes it never runs; its call
+    is forgotten (stop() does not wait for it) and nothing is sent."""
+    from syft_sidecar._pb.syftsidecar.v1 import sidecar_pb2 as pb
+    from syft_sidecar._session import InFlight, Session
+    from syft_sidecar._workers import Workers
+
+    class Client:
+        email = "owner@example.com"
+
+        def app_data(self, app: str) -> str:
+            return f"/tmp/{app}"
+
+    box = SyftEvents("queued", client=Client())
+    ran = []
+
+    @box.on_request("/x")
+    def x() -> str:
+        ran.append(1)
+        return "ran"
+
+    box._pool = Workers(1, "t")
+    gate = threading.Event()
+    box._pool.go(gate.wait, 10)  # the only thread is busy
+    tracker = InFlight()
+    s = Session(None, None, box._dispatch, None, box._cancel, tracker)  # type: ignore[arg-type]
+    s._on_request(
+        pb.Request(id="r1", attempt=1, app="queued", endpoint="/x", url="syft://o@e.com/x")
+    )
+    assert tracker.count == 1
+    call = s._calls[("r1", 1)]
+    call.cancelled = True
+    s._cancel(call)
+    gate.set()
+    assert tracker.wait(10)
+    assert not ran and not s._calls and s._q.empty()
+    box._pool.shutdown()

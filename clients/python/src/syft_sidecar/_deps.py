@@ -24,30 +24,34 @@ except ImportError:  # pragma: no cover - pydantic is optional
 if TYPE_CHECKING:
     from ._server import SyftEvents
 
-_Params = List[Tuple[str, Any]]
+_Resolve = Callable[[Request, "SyftEvents"], Any]
+_Plan = List[Tuple[str, _Resolve]]
 
 _lock = threading.Lock()
-_params: Dict[Callable[..., Any], _Params] = {}
+_plans: Dict[Callable[..., Any], _Plan] = {}
 _adapters: Dict[Any, Any] = {}
 _NO_ADAPTER = object()
-
-
-def _signature(func: Callable[..., Any]) -> _Params:
-    with _lock:
-        params = _params.get(func)
-    if params is None:
-        hints = get_type_hints(func)
-        params = [(name, hints.get(name, Any)) for name in inspect.signature(func).parameters]
-        with _lock:
-            _params[func] = params
-    return params
 
 
 def func_args_from_request(
     func: Callable[..., Any], request: Request, app: SyftEvents
 ) -> Dict[str, Any]:
     """The keyword arguments for ``func``; raises when the body does not fit."""
-    return {name: _resolve(name, ptype, request, app) for name, ptype in _signature(func)}
+    plan = _plans.get(func)
+    if plan is None:
+        plan = _plan(func)  # raises on annotations it cannot read, each time
+        with _lock:
+            _plans[func] = plan
+    return {name: resolve(request, app) for name, resolve in plan}
+
+
+def _plan(func: Callable[..., Any]) -> _Plan:
+    """How to build each argument, decided once per function from its
+    annotations (the order of the checks is syft-event's)."""
+    hints = get_type_hints(func)
+    return [
+        (name, _resolver(name, hints.get(name, Any))) for name in inspect.signature(func).parameters
+    ]
 
 
 def _adapter(ptype: Any) -> Any:
@@ -71,31 +75,55 @@ def _adapter(ptype: Any) -> Any:
     return adapter
 
 
-def _resolve(pname: str, ptype: Any, request: Request, app: SyftEvents) -> Any:
+def _copy_request(request: Request, app: SyftEvents) -> Request:
+    return Request(
+        id=request.id,
+        sender=request.sender,
+        url=request.url,
+        headers=dict(request.headers) if request.headers else {},
+        body=request.body,
+        method=request.method,
+    )
+
+
+def _the_app(request: Request, app: SyftEvents) -> SyftEvents:
+    return app
+
+
+def _json_dict(request: Request, app: SyftEvents) -> Any:
+    return json.loads(request.body.decode()) if request.body else None
+
+
+def _text(request: Request, app: SyftEvents) -> str:
+    return request.text()
+
+
+def _resolver(pname: str, ptype: Any) -> _Resolve:
     from ._server import SyftEvents
 
     if inspect.isclass(ptype) and ptype is Request:
-        return Request(
-            id=request.id,
-            sender=request.sender,
-            url=request.url,
-            headers=dict(request.headers),
-            body=request.body,
-            method=request.method,
-        )
+        return _copy_request
     if inspect.isclass(ptype) and ptype is SyftEvents:
-        return app
+        return _the_app
     if is_dataclass(ptype):
-        return ptype(**request.json())  # type: ignore[operator]
+        return lambda request, app: ptype(**request.json())  # type: ignore[operator]
     if BaseModel is not None and inspect.isclass(ptype) and issubclass(ptype, BaseModel):
-        return ptype.model_validate_json(request.body)  # type: ignore[arg-type]
+        return lambda request, app: ptype.model_validate_json(request.body)  # type: ignore[arg-type]
     if ptype is dict:
-        return json.loads(request.body.decode()) if request.body else None
+        return _json_dict
     if ptype is str:
-        return request.text()
+        return _text
     adapter = _adapter(ptype)
     if adapter is _NO_ADAPTER:
-        raise ValueError(f"Unknown type {ptype} for parameter {pname}")
-    if request.body is None:
-        return adapter.validate_python(None)
-    return adapter.validate_json(request.body)
+
+        def unknown(request: Request, app: SyftEvents) -> Any:
+            raise ValueError(f"Unknown type {ptype} for parameter {pname}")
+
+        return unknown
+
+    def validate(request: Request, app: SyftEvents) -> Any:
+        if request.body is None:
+            return adapter.validate_python(None)
+        return adapter.validate_json(request.body)
+
+    return validate

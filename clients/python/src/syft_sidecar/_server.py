@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
@@ -55,6 +54,7 @@ from ._session import (
     handler_name,
     permanent,
 )
+from ._workers import Workers
 from .cleanup import CleanupStats, parse_time_interval, stats_from_pb
 from .router import EventRouter
 from .schema import generate_schema
@@ -189,7 +189,7 @@ class SyftEvents:
         self._channel: Optional[grpc.Channel] = None
         self._session: Optional[Session] = None
         self._runner: Optional[threading.Thread] = None
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool: Optional[Workers] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None
         self._in_flight = InFlight()
@@ -451,7 +451,7 @@ class SyftEvents:
             self._channel = grpc.insecure_channel(addr, options=channel_options())
         if self._spawn and not self._ready(min(1.0, self.connect_timeout)):
             self._spawn_sidecar(addr)
-        self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="syft-handler")
+        self._pool = Workers(self.max_in_flight, "syft-handler")
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="syft-async-handlers", daemon=True
@@ -753,25 +753,14 @@ class SyftEvents:
                 asyncio.run_coroutine_threadsafe(_await(r), self._loop).result()
 
     def _cancel(self, call: Call) -> None:
-        fut = call.future
-        if isinstance(fut, Future):
-            fut.cancel()
+        # A handler not yet started sees call.cancelled and does not run.
+        task = call.future
+        if isinstance(task, asyncio.Task) and self._loop is not None:
+            self._loop.call_soon_threadsafe(task.cancel)
 
     def _dispatch(self, call: Call, m: pb.Request) -> None:
-        url: Any = m.url
-        if _SyftBoxURL is not None:
-            try:
-                url = _SyftBoxURL(m.url)
-            except Exception:
-                url = m.url
-        req = Request(
-            id=m.id,
-            sender=m.sender,
-            url=url,
-            headers=dict(m.headers),
-            body=m.body if m.HasField("body") else None,
-            method=m.method or "GET",
-        )
+        # On the receive thread: the least work here, the request is built
+        # where the handler runs.
         ep = self._endpoints.get(m.endpoint) if m.app == self.app_name else None
         if ep is None:
             log.warning("request for %s %s, which this app did not register", m.app, m.endpoint)
@@ -779,26 +768,41 @@ class SyftEvents:
             return
         if ep.is_async:
             assert self._loop is not None
-            call.future = asyncio.run_coroutine_threadsafe(
-                self._serve_async(call, ep, m, req), self._loop
-            )
-            call.future.add_done_callback(lambda f: self._done(call, m, f))
+            self._loop.call_soon_threadsafe(self._start_async, call, ep, m)
         else:
             assert self._pool is not None
-            call.future = self._pool.submit(self._serve_sync, call, ep, m, req)
-            call.future.add_done_callback(lambda f: self._done(call, m, f))
+            self._pool.go(self._serve_sync, call, ep, m)
 
-    def _done(self, call: Call, m: pb.Request, fut: Future[pb.Reply]) -> None:
-        if fut.cancelled():
+    def _request(self, m: pb.Request) -> Request:
+        return Request(
+            id=m.id,
+            sender=m.sender,
+            url=_url(m.url),
+            headers=dict(m.headers) if m.headers else {},
+            body=m.body if m.HasField("body") else None,
+            method=m.method or "GET",
+        )
+
+    def _start_async(self, call: Call, ep: _Endpoint, m: pb.Request) -> None:
+        # On the loop.
+        if call.cancelled:
+            call.reply(pb.Reply())  # dropped: the call is forgotten
+            return
+        assert self._loop is not None
+        call.future = self._loop.create_task(self._answer_async(call, ep, m))
+
+    async def _answer_async(self, call: Call, ep: _Endpoint, m: pb.Request) -> None:
+        # The task answers the call itself, whatever happens (as _serve_sync).
+        try:
+            reply = await self._serve_async(call, ep, m, self._request(m))
+        except asyncio.CancelledError:
             call.cancelled = True
-            call.reply(_reply(m, 500, {}, None))  # dropped: the call was cancelled
+            call.reply(pb.Reply())  # dropped: the call is forgotten
             return
-        exc = fut.exception()
-        if exc is not None:
-            log.error("serving %s %s: %r", m.endpoint, m.id, exc)
-            call.reply(_reply(m, 500, {}, GENERIC_500.encode()))
-            return
-        call.reply(fut.result())
+        except BaseException as e:  # outside the handler (decrypt, encoding): 500, as before
+            log.error("serving %s %s: %r", m.endpoint, m.id, e)
+            reply = _reply(m, 500, {}, GENERIC_500_BYTES)
+        call.reply(reply)
 
     # Both paths: decrypt, inject arguments (400 when they do not fit), call,
     # turn an exception into 500, serialize as syft-rpc does.
@@ -812,12 +816,21 @@ class SyftEvents:
             log.warning("invalid request body schema %s: %s", req.url, e)
             return Response(body=f"Invalid request schema: {e!s}", status_code=400)
 
-    def _serve_sync(self, call: Call, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
+    def _serve_sync(self, call: Call, ep: _Endpoint, m: pb.Request) -> None:
+        # On a pool thread; it answers the call itself (no Future callback
+        # in between), whatever happens.
+        if call.cancelled:  # while it waited for a thread
+            call.reply(pb.Reply())  # dropped: the call is forgotten
+            return
         token = _current.set(call)
         try:
-            return self._serve_sync_in(ep, m, req)
+            reply = self._serve_sync_in(ep, m, self._request(m))
+        except BaseException as e:  # outside the handler (decrypt, encoding): 500, as before
+            log.error("serving %s %s: %r", m.endpoint, m.id, e)
+            reply = _reply(m, 500, {}, GENERIC_500_BYTES)
         finally:
             _current.reset(token)
+        call.reply(reply)
 
     def _serve_sync_in(self, ep: _Endpoint, m: pb.Request, req: Request) -> pb.Reply:
         prepared = self._prepare(ep, req)
@@ -909,12 +922,35 @@ def extend_deadline(seconds: float) -> None:
     call.extend(d)
 
 
+# The URLs of requests repeat (one per endpoint and owner): each is parsed
+# once. SyftBoxURL is a str; a bad one stays a plain str, as before.
+_URLS: Dict[str, Any] = {}
+_MAX_URLS = 1024
+
+
+def _url(s: str) -> Any:
+    u = _URLS.get(s)
+    if u is None:
+        u = s
+        if _SyftBoxURL is not None:
+            try:
+                u = _SyftBoxURL(s)
+            except Exception:
+                u = s
+        if len(_URLS) >= _MAX_URLS:
+            _URLS.clear()
+        _URLS[s] = u
+    return u
+
+
 async def _await(aw: Any) -> Any:
     return await aw
 
 
 def _reply(m: pb.Request, code: int, headers: Dict[str, str], body: Optional[bytes]) -> pb.Reply:
-    r = pb.Reply(request_id=m.id, attempt=m.attempt, status_code=code, headers=headers)
+    r = pb.Reply(request_id=m.id, attempt=m.attempt, status_code=code)
+    if headers:  # an empty map still costs protobuf a conversion
+        r.headers.update(headers)
     if body is not None:
         r.body = body
     return r

@@ -142,12 +142,12 @@ class Session:
     ) -> Tuple[pb.ConnectRequest, Union[pb.ConnectRequest, pb.Reply, None]]:
         """``first`` alone, or with the replies queued behind it in one
         ReplyBatch; also returns the message that ended the batch, to go next."""
-        if self._max_batch <= 1:
+        if self._max_batch <= 1 or self._q.empty():
             return pb.ConnectRequest(reply=first), None
         replies = [first]
         size = first.ByteSize()
         held: Union[pb.ConnectRequest, pb.Reply, None] = None
-        while len(replies) < self._max_batch:
+        while len(replies) < self._max_batch and not self._q.empty():
             try:
                 n = self._q.get_nowait()
             except queue.Empty:
@@ -173,10 +173,11 @@ class Session:
             with self._lock:
                 self._rpc = rpc
             for m in rpc:
-                kind = m.WhichOneof("msg")
-                if kind == "request":
+                if m.HasField("request"):  # the common case, without WhichOneof's cost
                     self._on_request(m.request)
-                elif kind == "requests":
+                    continue
+                kind = m.WhichOneof("msg")
+                if kind == "requests":
                     log.debug("a batch of %d requests", len(m.requests.requests))
                     for r in m.requests.requests:
                         self._on_request(r)
@@ -210,6 +211,7 @@ class Session:
         with self._lock:
             self._dead = True
             calls = list(self._calls.values())
+            self._idle.notify_all()  # a drain waits no longer
         self._q.put(None)  # the request iterator returns
         for c in calls:
             c.cancelled = True
@@ -238,26 +240,22 @@ class Session:
                 ),
             )
 
-    def _forget(self, call: Call) -> bool:
-        with self._lock:
-            known = self._calls.pop(call.key, None) is not None
-            if not self._calls:
-                self._idle.notify_all()
-        if known:
-            self._tracker.done()
-        return known
-
     def finish(self, call: Call, msg: pb.Reply) -> None:
         """Send the reply of ``call`` unless the sidecar no longer waits for it."""
         with self._lock:
             send = not self._dead and not call.cancelled
-            # Queue before forgetting the call, so that a drain that sees no
-            # calls left also sees every reply queued.
+            # Queued before the call is forgotten, so that a drain that sees
+            # no calls left also sees every reply queued; first, so that the
+            # sending thread wakes while this one does the bookkeeping.
             if send:
                 self._q.put(msg)
+            known = self._calls.pop(call.key, None) is not None
+            if self._draining and not self._calls:
+                self._idle.notify_all()
         if not send:
             log.debug("reply to %s attempt %d dropped: no longer awaited", *call.key)
-        self._forget(call)
+        if known:
+            self._tracker.done()
 
     def send(self, msg: pb.ConnectRequest) -> bool:
         """Queue ``msg`` for the sidecar; False once the stream is gone."""
@@ -323,27 +321,35 @@ class InFlight:
     """Counts requests being handled over every session, for stop()."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # add() and done() run for every request: a plain lock (whose
+        # with-block costs no Python frames); the condition only for wait().
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._n = 0
+        self._waiting = 0
 
     def add(self) -> None:
-        with self._cond:
+        with self._lock:
             self._n += 1
 
     def done(self) -> None:
-        with self._cond:
+        with self._lock:
             self._n -= 1
-            if self._n == 0:
+            if self._n == 0 and self._waiting:
                 self._cond.notify_all()
 
     @property
     def count(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._n
 
     def wait(self, timeout: Optional[float]) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._n == 0, timeout)
+        with self._lock:
+            self._waiting += 1
+            try:
+                return self._cond.wait_for(lambda: self._n == 0, timeout)
+            finally:
+                self._waiting -= 1
 
 
 def permanent(err: Optional[BaseException]) -> bool:
