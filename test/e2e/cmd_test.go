@@ -209,6 +209,14 @@ func TestMemoryLimit(t *testing.T) {
 			addr := sidecartest.FreeAddr(t)
 			e := newEnv(t, append([]string{"--metrics-listen", addr}, tc.flags...)...)
 			e.start()
+			// The gRPC socket listens before /metrics does.
+			sidecartest.WaitFor(t, 10*time.Second, "/metrics", func() bool {
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil
+			})
 			if got := metric(t, addr, "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Fatalf("go_gc_gomemlimit_bytes = %q, want %s", got, tc.want)
 			}
