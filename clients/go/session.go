@@ -26,11 +26,11 @@ import (
 // gRPC's buffers.
 const closeTimeout = 5 * time.Second
 
-// maxBatch caps the requests per message the client asks for (Register's
+// batchLimit caps the requests per message the client asks for (Register's
 // max_batch, also capped by its concurrency); maxBatchBytes keeps a batch of
 // replies well inside the sidecar's receive limit.
 const (
-	maxBatch      = 256
+	batchLimit    = 256
 	maxBatchBytes = 1 << 20
 )
 
@@ -183,7 +183,7 @@ func (s *session) drain() {
 
 func (c *Client) register(app string) *pb.ConnectRequest {
 	r := &pb.Register{
-		App: app, MaxInFlight: uint32(c.concurrency), MaxBatch: uint32(min(c.concurrency, maxBatch)),
+		App: app, MaxInFlight: uint32(c.concurrency), MaxBatch: uint32(min(c.concurrency, batchLimit)),
 		HandlerName:   c.handlerName,
 		CleanupExpiry: c.cleanupExpiry, CleanupInterval: c.cleanupInterval,
 	}
