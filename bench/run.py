@@ -52,7 +52,6 @@ import os
 import platform
 import select
 import shutil
-import socket
 import statistics
 import struct
 import subprocess
@@ -66,6 +65,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from syft_sidecar.testing import accepts, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / "bin"
@@ -328,25 +329,6 @@ def remove_left() -> None:
 # --- contenders -----------------------------------------------------------------
 
 
-def wait_for(cond: Callable[[], object], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-def accepts(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(sock)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 class Contender:
     """One contender's processes on one site: server (floor, sidecar or
     syft-event) and, for the sidecar, the handler."""
@@ -385,11 +367,14 @@ class Contender:
             "warn",
         ]
         self.server = subprocess.Popen(sidecar, **quiet)
-        wait_for(
-            lambda: accepts(s.sock) or self.server.poll() is not None,
-            30,
-            "the sidecar's socket",
-        )
+        try:
+            wait_for(
+                lambda: accepts(s.sock) or self.server.poll() is not None,
+                "the sidecar's socket",
+                30,
+            )
+        except TimeoutError as e:
+            raise BenchError(str(e)) from None
         if self.name == "sidecar-go":
             cmd = [str(BIN / "echo"), "--sidecar", f"unix://{s.sock}", "--app", APP]
         else:

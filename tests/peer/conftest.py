@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from syft_sidecar.testing import accepts
+from syft_sidecar.testing import wait_for as _wait  # test_events_cross imports it
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = "bob@example.com"
@@ -24,25 +24,6 @@ def _bin(env: str, name: str) -> str:
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is not built: run `make build` or set {env}")
     return path
-
-
-def _wait(cond, what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within}s waiting for {what}")
-        time.sleep(0.01)
-
-
-def _accepts(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(sock)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class Datasite:
@@ -78,7 +59,7 @@ class Datasite:
                 "500ms",
             ],
         )
-        _wait(lambda: _accepts(self.sock), "the sidecar socket")
+        _wait(lambda: accepts(self.sock), "the sidecar socket")
 
     def start_echo(self, app: str) -> None:
         self._start(

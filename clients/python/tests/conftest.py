@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -18,22 +16,11 @@ from syft_core import Client
 from syft_rpc import rpc
 
 from syft_sidecar import SyftEvents
+from syft_sidecar.testing import accepts, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 OWNER = "bob@example.com"
 SENDER = "alice@example.com"
-
-
-def wait_for(cond: Callable[[], Any], what: str, within: float = 10.0) -> Any:
-    """Poll ``cond`` until it is truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within}s waiting for {what}")
-        time.sleep(0.005)
 
 
 def _sidecar_bin() -> str:
@@ -41,17 +28,6 @@ def _sidecar_bin() -> str:
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is not built: run `make build` or set SYFT_SIDECAR_BIN")
     return path
-
-
-def _accepts(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(sock)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def _client(data_dir: Path, email: str) -> Client:
@@ -108,7 +84,7 @@ class Sidecar:
                  "--log-level", os.environ.get("SIDECAR_LOG_LEVEL", "debug"), *extra],
                 stdout=f, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        wait_for(lambda: _accepts(self.sock), "the sidecar socket")
+        wait_for(lambda: accepts(self.sock), "the sidecar socket")
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
