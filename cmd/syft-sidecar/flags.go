@@ -92,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		dataDir, email, listen, logLevel, logFormat string
 		grace, settle, deadline, reconcile          time.Duration
 		maxInFlight, maxAttempts                    uint
+		maxPending                                  int
 		cleanupExpiry, cleanupInterval              string
 		tokenFile, tlsCert, tlsKey, tlsClientCA     string
 		socketMode                                  string
@@ -113,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&settle, "request-settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
+	fs.IntVar(&maxPending, "max-pending", bridge.DefaultMaxPending, "requests held in memory at once, waiting or in flight; more stay on disk and are read once half of these are answered")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
 	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
 	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
@@ -189,6 +191,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if maxAttempts == 0 || maxAttempts > 1000 {
 		return nil, bad("max-attempts", "%d is outside 1-1000", maxAttempts)
 	}
+	if maxPending < 1 || maxPending > 100_000_000 {
+		return nil, bad("max-pending", "%d is outside 1-100000000", maxPending)
+	}
 	if o.metrics != "" {
 		if _, _, err := net.SplitHostPort(o.metrics); err != nil {
 			return nil, bad("metrics-listen", "%q is not host:port", o.metrics)
@@ -225,6 +230,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)
+	o.bridge.MaxPending = maxPending
 	o.bridge.Reconcile = reconcile
 	o.bridge.EventSettle, o.bridge.EventBuffer = eventSettle, eventBuffer
 	o.memoryLimit = -1

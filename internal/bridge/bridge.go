@@ -37,6 +37,10 @@ const (
 	DefaultDeadline = 60 * time.Second
 	// DefaultMaxInFlight is a stream's credit when its handler declares none.
 	DefaultMaxInFlight = 16
+	// DefaultMaxPending bounds the requests held in memory at once (waiting
+	// or in flight): about 90 MB of them. More stay on disk until the
+	// backlog drains, so a huge backlog cannot run the sidecar out of memory.
+	DefaultMaxPending = 100_000
 	// MaxInFlightLimit caps what a stream may declare.
 	MaxInFlightLimit = 4096
 	// MaxBatchLimit caps a stream's max_batch; maxBatchBytes keeps a batch
@@ -65,6 +69,9 @@ type Config struct {
 	Deadline     time.Duration
 	MaxInFlight  uint32
 	MaxAttempts  uint32
+	// MaxPending is how many requests are held in memory at once; the
+	// rest wait on disk for a rescan once half of these are answered.
+	MaxPending int
 	// CleanupExpiry and CleanupInterval are the defaults of every app's
 	// cleanup; a handler may set its app's at registration.
 	CleanupExpiry   time.Duration
@@ -89,6 +96,7 @@ func NewConfig(owner, datasitesDir string) Config {
 		Deadline:     DefaultDeadline,
 		MaxInFlight:  DefaultMaxInFlight,
 		MaxAttempts:  DefaultMaxAttempts,
+		MaxPending:   DefaultMaxPending,
 
 		CleanupExpiry:   cleanup.DefaultExpiry,
 		CleanupInterval: cleanup.DefaultInterval,
@@ -181,6 +189,8 @@ func (b *Bridge) Open() error {
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
 	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.backlogLoop(b.ctx) }()
+	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.cleanLoop(b.ctx) }()
 	if err := b.openEvents(); err != nil {
 		b.cancel()
@@ -190,6 +200,23 @@ func (b *Bridge) Open() error {
 		return fmt.Errorf("open event watcher: %w", err)
 	}
 	return nil
+}
+
+// backlogLoop rescans the rpc folders each time the dispatcher, having
+// left requests on disk because it held MaxPending, has room again. The
+// rescan reports every file; those answered or held are skipped.
+func (b *Bridge) backlogLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.d.room:
+		}
+		b.logger.Info("backlog: reading the requests left on disk")
+		if err := b.watcher.Rescan(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			b.logger.Warn("backlog rescan", "err", err)
+		}
+	}
 }
 
 // Drain stops handing out requests and waits until every request in flight

@@ -78,6 +78,10 @@ type dispatcher struct {
 	inflight int
 	draining bool
 	drained  chan struct{}
+	// full is set when admit turned a request away for MaxPending; room
+	// gets a signal once the backlog is down to half, for a rescan.
+	full bool
+	room chan struct{}
 }
 
 func newDispatcher(b *Bridge) *dispatcher {
@@ -86,7 +90,24 @@ func newDispatcher(b *Bridge) *dispatcher {
 		byID:   make(map[string]*pending),
 		byPath: make(map[string]*pending),
 		wake:   make(chan struct{}, 1),
+		room:   make(chan struct{}, 1),
 	}
+}
+
+// admit says whether the intake may take one more request into memory. A
+// request turned away stays on disk: the rescan after the backlog halves
+// finds it.
+func (d *dispatcher) admit() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.byPath) < d.b.cfg.MaxPending {
+		return true
+	}
+	if !d.full {
+		d.full = true
+		d.b.logger.Info("backlog: holding the most requests allowed in memory; the rest stay on disk until half are answered", "max_pending", d.b.cfg.MaxPending)
+	}
+	return false
 }
 
 // submit takes a request that passed every check at intake.
@@ -278,6 +299,13 @@ func (d *dispatcher) done(p *pending, code int, headers map[string]string, body 
 	d.cancel(&p.expiry)
 	d.cancel(&p.deadlineT)
 	delete(d.byPath, p.abs)
+	if d.full && len(d.byPath) <= d.b.cfg.MaxPending/2 {
+		d.full = false
+		select {
+		case d.room <- struct{}{}:
+		default:
+		}
+	}
 	if p.next != nil {
 		d.byID[p.id] = p.next
 		next := p.next

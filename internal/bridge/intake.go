@@ -68,6 +68,10 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if _, busy := b.known.Load(ev.Path); busy {
 		return
 	}
+	if !b.d.admit() {
+		delete(in.settling, ev.Path)
+		return // stays on disk for the rescan once the backlog halves
+	}
 	// A file that was just created or renamed in is almost never answered
 	// already, and if it is, the response write refuses to replace it; the
 	// check is for scans, which see every answered request again.

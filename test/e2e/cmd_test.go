@@ -43,6 +43,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:7000"}, "-listen"},
 		{[]string{"--metrics-listen", "9464"}, "-metrics-listen"},
 		{[]string{"--email", "not-an-email"}, "email"},
+		{[]string{"--max-pending", "0"}, "-max-pending"},
 		{[]string{"--memory-limit", "lots"}, "-memory-limit"},
 		{[]string{"--memory-limit", "0"}, "-memory-limit"},
 		{[]string{"--memory-limit", "128MB"}, "-memory-limit"},

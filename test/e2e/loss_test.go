@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	sidecar "github.com/openmined/syft-sidecar/clients/go"
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc"
@@ -190,4 +192,56 @@ func TestPoisonRequestStops(t *testing.T) {
 		cancel() // the handler "dies" holding the request
 	}
 	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 502, "lost 3 times")
+}
+
+// More requests than --max-pending: the sidecar holds that many (the
+// handler's 10 in flight, 30 waiting), leaves the rest on disk, reads them
+// as the backlog drains, and answers every one once.
+func TestBacklogBeyondMaxPending(t *testing.T) {
+	addr := sidecartest.FreeAddr(t)
+	e := newEnv(t, "--max-pending", "40", "--metrics-listen", addr)
+	e.start()
+	c, err := sidecar.New(e.addr(), sidecar.WithConcurrency(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	served := map[string]int{}
+	c.HandleFunc("backlog", "/slow", func(ctx context.Context, r *sidecar.Request) (*sidecar.Response, error) {
+		<-release
+		mu.Lock()
+		served[r.ID]++
+		mu.Unlock()
+		return &sidecar.Response{Body: r.Body}, nil
+	})
+	runClient(t, c)
+	e.MustRegistered(t, "backlog", "slow")
+	var paths []string
+	for range 200 {
+		_, p := e.drop(request{app: "backlog", endpoint: "/slow", body: []byte("b")})
+		paths = append(paths, p)
+	}
+	sidecartest.WaitFor(t, 10*time.Second, "the sidecar to leave requests on disk", func() bool {
+		return strings.Contains(e.sidecar.Output(), "backlog: holding")
+	})
+	// Nothing is answered while the handler holds its 10: the count is exact.
+	labels := `{app="backlog",endpoint="/slow"}`
+	if w, f := metric(t, addr, "syft_sidecar_requests_waiting"+labels), metric(t, addr, "syft_sidecar_requests_in_flight"+labels); w != "30" || f != "10" {
+		t.Fatalf("waiting %s, in flight %s; want 30 and 10 (--max-pending 40)", w, f)
+	}
+	close(release)
+	for _, p := range paths {
+		wantResponse(t, sidecartest.MustResponse(t, p, 20*time.Second), 200, "b")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range served {
+		if n != 1 {
+			t.Fatalf("request %s served %d times", id, n)
+		}
+	}
+	if !strings.Contains(e.sidecar.Output(), "backlog: reading the requests left on disk") {
+		t.Fatal("no backlog rescan logged")
+	}
 }
