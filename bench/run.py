@@ -656,6 +656,25 @@ def floor_loop(
     return out
 
 
+def steady_phase(
+    cfg: Config,
+    pool: list[Request],
+    rate: float,
+    run: Callable[[Sequence[Request], float], list[float]],
+) -> dict[str, Any]:
+    """Steady load at rate over the requests after the latency samples and
+    the small burst: run takes them and the rate, and returns latencies in s."""
+    n = max(50, min(cfg.steady_max, int(rate * cfg.steady_seconds)))
+    start = cfg.samples + cfg.small
+    t0 = time.perf_counter()
+    lat = run(pool[start : start + n], rate)
+    return {
+        "rate": rate,
+        "achieved_rate": n / (time.perf_counter() - t0),
+        "latency_ms": [x * 1e3 for x in lat],
+    }
+
+
 def run_floor_a(cfg: Config, pool: list[Request], warm: Request) -> dict[str, Any]:
     """The floor's latency woken by inotify, then its own loop: latency one at
     a time, the small burst, steady load."""
@@ -678,16 +697,12 @@ def run_floor_a(cfg: Config, pool: list[Request], warm: Request) -> dict[str, An
         reqs = pool[cfg.samples : cfg.samples + cfg.small]
         dt = floor_loop(site, reqs, "burst")["seconds"]
         res["burst_small"] = Burst(len(reqs), dt, len(reqs), len(reqs) / dt).__dict__
-        rate = len(reqs) / dt / 2
-        n = max(50, min(cfg.steady_max, int(rate * cfg.steady_seconds)))
-        start = cfg.samples + cfg.small
-        t0 = time.perf_counter()
-        lat = floor_loop(site, pool[start : start + n], "steady", rate)["samples"]
-        res["steady"] = {
-            "rate": rate,
-            "achieved_rate": n / (time.perf_counter() - t0),
-            "latency_ms": [x * 1e3 for x in lat],
-        }
+        res["steady"] = steady_phase(
+            cfg,
+            pool,
+            len(reqs) / dt / 2,
+            lambda rs, r: floor_loop(site, rs, "steady", r)["samples"],
+        )
     finally:
         site.close()
     return res
@@ -729,16 +744,9 @@ def run_group_a(
         res["burst_small"] = b.__dict__
         b.peak_rss = {k: proc_status(p)["VmHWM"] for k, p in pids.items()}
         if b.rate:
-            rate = b.rate / 2
-            n = max(50, min(cfg.steady_max, int(rate * cfg.steady_seconds)))
-            start = cfg.samples + cfg.small
-            t0 = time.perf_counter()
-            lat = steady(c, pool[start : start + n], rate)
-            res["steady"] = {
-                "rate": rate,
-                "achieved_rate": n / (time.perf_counter() - t0),
-                "latency_ms": [x * 1e3 for x in lat],
-            }
+            res["steady"] = steady_phase(
+                cfg, pool, b.rate / 2, lambda rs, r: steady(c, rs, r)
+            )
     finally:
         c.stop()
         site.close()
