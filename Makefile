@@ -49,22 +49,36 @@ demo: build
 	./scripts/demo.sh
 
 # Go tests (with -race) and the peer tests; both use the real syft-rpc,
-# which SYFTRPC_PYTHON points the Go format tests at.
-test: test-go test-peer test-python test-manifests
+# which SYFTRPC_PYTHON points the Go format tests at. Each runner leaves a
+# JUnit file in TEST_REPORTS, and the last step lists every skipped test with
+# its reason, so a test that could not run here (no podman, not root) is
+# never passed over in silence.
+TEST_REPORTS := $(BIN)/test-reports
+GOTESTSUM    := $(BIN)/tools/gotestsum
+# gotestsum runs go test and writes the JUnit file; pinned, built on first use.
+GOTESTSUM_VERSION := v1.13.0
 
-test-go: $(VENV)/.deps
-	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GO) test -race -count=1 ./...
+test: test-go test-peer test-python test-manifests
+	@python3 scripts/test-skips.py $(TEST_REPORTS)/*.xml
+
+$(GOTESTSUM):
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+
+test-go: $(VENV)/.deps $(GOTESTSUM)
+	@mkdir -p $(TEST_REPORTS)
+	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GOTESTSUM) --junitfile $(TEST_REPORTS)/go.xml -- -race -count=1 ./...
 
 # deploy/'s compose file and Kubernetes manifests, checked by a module of its
 # own that keeps their parsers out of go.mod.
-test-manifests:
-	cd test/deploy/manifests && $(GO) test -count=1 ./...
+test-manifests: $(GOTESTSUM)
+	@mkdir -p $(TEST_REPORTS)
+	cd test/deploy/manifests && $(CURDIR)/$(GOTESTSUM) --junitfile $(CURDIR)/$(TEST_REPORTS)/manifests.xml -- -count=1 ./...
 
 test-peer: build $(VENV)/.deps
-	$(PY) -m pytest -q tests/peer
+	$(PY) -m pytest -q --junitxml=$(TEST_REPORTS)/peer.xml tests/peer
 
 test-python: build $(VENV)/.deps
-	$(PY) -m pytest -q $(PY_CLIENT)/tests
+	$(PY) -m pytest -q --junitxml=$(TEST_REPORTS)/python.xml $(PY_CLIENT)/tests
 
 $(VENV)/.deps: $(PY_CLIENT)/pyproject.toml
 	python3 -m venv $(VENV)
