@@ -5,6 +5,7 @@
 # its own updates at boot: apt fails at once on a held lock otherwise.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+INSTALLED_LOG=/var/lib/syft-sidecar/apt-installed
 
 missing=()
 for pkg in "$@"; do
@@ -43,3 +44,6 @@ apt_get() {
 echo "apt-install: ${missing[*]}"
 apt_get update -qq
 apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# What this machine did not have, for scripts/ci-fresh.sh to take away again.
+mkdir -p "$(dirname "$INSTALLED_LOG")"
+printf '%s\n' "${missing[@]}" >>"$INSTALLED_LOG"
