@@ -113,8 +113,8 @@ lint: $(VENV)/.deps
 	$(GO) vet ./...
 	cd test/deploy/manifests && $(GO) vet ./...
 	buf lint
-	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer
-	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer
+	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer scripts
+	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer scripts
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 # The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go

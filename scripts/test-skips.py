@@ -15,8 +15,18 @@ def skipped(path):
         if skip is None:
             continue
         where = case.get("classname", "")
-        reason = (skip.get("message") or skip.text or "").strip()
-        yield f"{where} {case.get('name', '')}".strip(), " ".join(reason.split())
+        text = skip.get("message") or skip.text or ""
+        # gotestsum keeps go test's "=== RUN" and "--- SKIP" lines around
+        # the reason; the reason is the rest.
+        reason = [
+            ln.strip()
+            for ln in text.splitlines()
+            if not ln.lstrip().startswith(("=== ", "--- "))
+        ]
+        yield (
+            f"{where} {case.get('name', '')}".strip(),
+            " ".join(" ".join(reason).split()),
+        )
 
 
 def main(paths):
