@@ -1,13 +1,10 @@
-import datetime
-
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -116,7 +113,7 @@ class Endpoint(_message.Message):
     path: str
     deadline: _duration_pb2.Duration
     schema_json: str
-    def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch")
@@ -169,7 +166,7 @@ class Request(_message.Message):
     expires: _timestamp_pb2.Timestamp
     deadline: _timestamp_pb2.Timestamp
     path: str
-    def __init__(self, id: _Optional[str] = ..., attempt: _Optional[int] = ..., app: _Optional[str] = ..., endpoint: _Optional[str] = ..., sender: _Optional[str] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., attempt: _Optional[int] = ..., app: _Optional[str] = ..., endpoint: _Optional[str] = ..., sender: _Optional[str] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., created: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
 
 class Reply(_message.Message):
     __slots__ = ("request_id", "attempt", "status_code", "headers", "body")
@@ -212,7 +209,7 @@ class ExtendDeadline(_message.Message):
     request_id: str
     attempt: int
     extend_by: _duration_pb2.Duration
-    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., extend_by: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., extend_by: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("max_in_flight",)
@@ -284,7 +281,7 @@ class CleanupStats(_message.Message):
     last_cleanup: _timestamp_pb2.Timestamp
     expiry: _duration_pb2.Duration
     interval: _duration_pb2.Duration
-    def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ("run", "seq")
@@ -367,7 +364,7 @@ class FileEvent(_message.Message):
     path: str
     is_dir: bool
     time: _timestamp_pb2.Timestamp
-    def __init__(self, watch_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., kind: _Optional[_Union[FileEventKind, str]] = ..., path: _Optional[str] = ..., is_dir: bool = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
+    def __init__(self, watch_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., kind: _Optional[_Union[FileEventKind, str]] = ..., path: _Optional[str] = ..., is_dir: bool = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
 
 class ListenerEvent(_message.Message):
     __slots__ = ("listener_id", "cursor", "name", "data", "time")
@@ -381,7 +378,7 @@ class ListenerEvent(_message.Message):
     name: str
     data: str
     time: _timestamp_pb2.Timestamp
-    def __init__(self, listener_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, listener_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MissedEvents(_message.Message):
     __slots__ = ("id", "restarted", "from_seq", "to_seq", "reason")
