@@ -39,6 +39,7 @@ from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
 from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 from ._serialize import serialize
 from ._session import (
+    CLIENT_VERSION,
     CLOSE_TIMEOUT,
     GENERIC_500_BYTES,
     MAX_BACKOFF,
@@ -198,6 +199,9 @@ class SyftEvents:
         self.owner: Optional[str] = None
         self.sidecar_rpc_dir: Optional[str] = None
         self.sidecar_datasites_dir: Optional[str] = None
+        # The version the sidecar reported at registration (None: not yet, or a
+        # sidecar that predates version exchange).
+        self.sidecar_version: Optional[str] = None
 
     # -- registration ------------------------------------------------------
 
@@ -579,7 +583,11 @@ class SyftEvents:
             handler_name=handler_name(),
             cleanup_expiry=self.cleanup_expiry,
             cleanup_interval=self.cleanup_interval,
+            client_version=CLIENT_VERSION,
         )
+        if self.cleanup_expiry or self.cleanup_interval:
+            # A sidecar without it would ignore the settings in silence.
+            reg.requires.append("cleanup")
         for ep in self._endpoints.values():
             e = reg.endpoints.add(path=ep.path)
             if self.schema:
@@ -641,9 +649,11 @@ class SyftEvents:
     def _on_registered(self, m: pb.Registered) -> None:
         self.owner = m.owner
         self.sidecar_rpc_dir = m.rpc_dir
+        self.sidecar_version = m.sidecar_version or None
         log.info(
-            "registered %s with the sidecar (owner %s, max in flight %d)",
+            "registered %s with the sidecar %s (owner %s, max in flight %d)",
             m.app,
+            m.sidecar_version or "(version not reported)",
             m.owner,
             m.max_in_flight,
         )

@@ -88,7 +88,7 @@ class ConnectResponse(_message.Message):
     def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., file_event: _Optional[_Union[FileEvent, _Mapping]] = ..., listener_event: _Optional[_Union[ListenerEvent, _Mapping]] = ..., missed_events: _Optional[_Union[MissedEvents, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., requests: _Optional[_Union[RequestBatch, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval", "max_batch")
+    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval", "max_batch", "client_version", "requires")
     APP_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,8 @@ class Register(_message.Message):
     CLEANUP_EXPIRY_FIELD_NUMBER: _ClassVar[int]
     CLEANUP_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_FIELD_NUMBER: _ClassVar[int]
     app: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
     max_in_flight: int
@@ -103,7 +105,9 @@ class Register(_message.Message):
     cleanup_expiry: str
     cleanup_interval: str
     max_batch: int
-    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    client_version: str
+    requires: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ..., max_batch: _Optional[int] = ..., client_version: _Optional[str] = ..., requires: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Endpoint(_message.Message):
     __slots__ = ("path", "deadline", "schema_json")
@@ -116,20 +120,24 @@ class Endpoint(_message.Message):
     def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch")
+    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch", "sidecar_version", "capabilities")
     APP_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     RPC_DIR_FIELD_NUMBER: _ClassVar[int]
     DATASITES_DIR_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    SIDECAR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     app: str
     owner: str
     rpc_dir: str
     datasites_dir: str
     max_in_flight: int
     max_batch: int
-    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    sidecar_version: str
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., max_batch: _Optional[int] = ..., sidecar_version: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("id", "attempt", "app", "endpoint", "sender", "url", "method", "headers", "body", "created", "expires", "deadline", "path")
