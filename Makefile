@@ -19,9 +19,11 @@ PY_PB_OUT    := $(PY_CLIENT)/src
 GRPCIO_TOOLS := grpcio-tools==1.62.3
 PROTO_VENV   := $(BIN)/proto-venv
 RUFF         := ruff==0.17.5
+# Unpacks and repacks the client's wheel with the sidecar in it.
+WHEEL        := wheel==0.48.0
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-manifests demo bench bench-quick bench-go bench-build clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests demo bench bench-quick bench-go bench-build clean image
 
 all: build
 
@@ -61,7 +63,7 @@ GOTESTSUM    := $(BIN)/tools/gotestsum
 # gotestsum runs go test and writes the JUnit file; pinned, built on first use.
 GOTESTSUM_VERSION := v1.13.0
 
-test: test-go test-peer test-python test-python-range test-manifests
+test: test-go test-peer test-python test-python-range test-wheel test-manifests
 	@python3 scripts/test-skips.py $(TEST_REPORTS)/*.xml
 
 $(GOTESTSUM):
@@ -70,6 +72,17 @@ $(GOTESTSUM):
 test-go: $(VENV)/.deps $(GOTESTSUM)
 	@mkdir -p $(TEST_REPORTS)
 	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GOTESTSUM) --junitfile $(TEST_REPORTS)/go.xml -- -race -count=1 ./...
+
+# The client's platform wheels, each carrying the sidecar as the
+# syft-sidecar command (scripts/build_wheels.py), for every platform, in dist/.
+wheels: $(VENV)/.deps
+	$(PY) scripts/build_wheels.py --out dist
+
+# The linux x86_64 wheel alone in a fresh venv answers a syft-rpc call.
+test-wheel: $(VENV)/.deps
+	rm -rf $(BIN)/wheel
+	$(PY) scripts/build_wheels.py --out $(BIN)/wheel --target linux/amd64
+	SYFT_SIDECAR_WHEEL=$$(ls $(BIN)/wheel/*.whl) $(PY) -m pytest -q --junitxml=$(TEST_REPORTS)/wheel.xml tests/wheel
 
 # deploy/'s compose file and Kubernetes manifests, checked by a module of its
 # own that keeps their parsers out of go.mod.
@@ -107,7 +120,7 @@ test-python-range: build $(VENV_FLOOR)/.deps $(VENV_FLWR)/.deps
 
 $(VENV)/.deps: $(PY_CLIENT)/pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check $(PY_TEST_DEPS) $(RUFF) $(MYPY) \
+	$(PY) -m pip install -q --disable-pip-version-check $(PY_TEST_DEPS) $(RUFF) $(MYPY) $(WHEEL) \
 	  -e './$(PY_CLIENT)[test]'
 	touch $@
 
@@ -143,8 +156,8 @@ lint: $(VENV)/.deps
 	$(GO) vet ./...
 	cd test/deploy/manifests && $(GO) vet ./...
 	buf lint
-	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer scripts
-	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer scripts
+	$(VENV)/bin/ruff check $(PY_CLIENT) tests scripts
+	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests scripts
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 # The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go
