@@ -19,6 +19,7 @@ type evStream struct {
 	stream grpc.BidiStreamingClient[pb.ConnectRequest, pb.ConnectResponse]
 	cancel context.CancelFunc
 	msgs   chan *pb.ConnectResponse
+	err    error // why the stream ended; read once msgs is closed
 }
 
 func (e *env) mustEvStream(t *testing.T) *evStream {
@@ -38,6 +39,7 @@ func (e *env) mustEvStream(t *testing.T) *evStream {
 		for {
 			m, err := st.Recv()
 			if err != nil {
+				s.err = err
 				return
 			}
 			s.msgs <- m
@@ -69,6 +71,22 @@ func (s *evStream) next(what string, keep func(*pb.ConnectResponse) bool) *pb.Co
 			}
 		case <-deadline:
 			s.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// ended waits for the stream to end and returns why.
+func (s *evStream) ended() error {
+	s.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.msgs:
+			if !ok {
+				return s.err
+			}
+		case <-deadline:
+			s.t.Fatal("timed out waiting for the stream to end")
 		}
 	}
 }
