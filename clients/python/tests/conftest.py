@@ -113,6 +113,15 @@ def datasite() -> Iterator[Datasite]:
 
 
 @pytest.fixture
+def syft_event_site() -> Iterator[Datasite]:
+    """A second data dir, for syft-event 0.4.3 itself to serve side by side."""
+    top = Path(tempfile.mkdtemp(prefix="sbse"))
+    (top / "d").mkdir()
+    yield Datasite(top / "d")
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
 def sidecar(datasite: Datasite, request: pytest.FixtureRequest) -> Iterator[Sidecar]:
     sc = Sidecar(datasite)
     sc.start()
