@@ -12,6 +12,13 @@ from ._server import SyftEvents
 
 __all__ = ["DEFAULT_WATCH_EVENTS", "PERMS", "SyftEvents"]
 
+try:
+    # syft-event's server2 loads the client with this class; tests patch
+    # server2.Client.load, which patches the class SyftEvents loads here too.
+    from syft_core import Client  # noqa: F401
+except ImportError:  # pragma: no cover - syft-core is optional
+    pass
+
 # What watch() delivers when no event_filter is given: created, moved and
 # modified files (watchdog's classes when watchdog is installed).
 DEFAULT_WATCH_EVENTS: List[Any]
