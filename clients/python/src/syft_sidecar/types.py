@@ -70,15 +70,6 @@ if TYPE_CHECKING or _PYDANTIC:
         status_code: int = 200
         headers: Optional[Dict[str, str]] = None
 
-    def make_request(
-        id: str, sender: str, url: Any, headers: Dict[str, str], body: Optional[bytes], method: str
-    ) -> Request:
-        """A Request from fields the sidecar already checked, without
-        validating them again (the hot path)."""
-        return Request.model_construct(
-            id=id, sender=sender, url=url, headers=headers, body=body, method=method
-        )
-
 else:  # pragma: no cover - pydantic is optional
 
     @dataclass
@@ -96,7 +87,14 @@ else:  # pragma: no cover - pydantic is optional
         status_code: int = 200
         headers: Optional[Dict[str, str]] = None
 
-    def make_request(
-        id: str, sender: str, url: Any, headers: Dict[str, str], body: Optional[bytes], method: str
-    ) -> Request:
-        return Request(id=id, sender=sender, url=url, headers=headers, body=body, method=method)
+
+def make_request(
+    id: str, sender: str, url: Any, headers: Dict[str, str], body: Optional[bytes], method: str
+) -> Request:
+    """A Request from fields the sidecar already checked, without validating
+    them again (the hot path)."""
+    if _PYDANTIC:
+        return Request.model_construct(
+            id=id, sender=sender, url=url, headers=headers, body=body, method=method
+        )
+    return Request(id=id, sender=sender, url=url, headers=headers, body=body, method=method)
