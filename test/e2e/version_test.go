@@ -109,7 +109,7 @@ func TestVersionExchange(t *testing.T) {
 
 	refused := e.mustEvStream(t)
 	refused.send(register(pb.CapabilityBatch, "teleport"))
-	_, err := refused.stream.Recv()
+	err := refused.ended()
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("Register requiring a capability the sidecar lacks: %v, want FailedPrecondition", err)
 	}
