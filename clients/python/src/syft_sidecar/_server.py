@@ -617,7 +617,8 @@ class SyftEvents:
         return out
 
     def run_forever(self) -> None:
-        """Start and serve until ``stop()`` or Ctrl-C, then stop."""
+        """Start and serve until ``stop()``, Ctrl-C or ``_stop_event.set()``
+        (syft-flwr stops its app so, from a handler), then stop."""
         log.info("serving %s through syft-sidecar at %s", self.app_name, self.address)
         self.start()
         try:
