@@ -101,15 +101,25 @@ class Sidecar:
         self.proc = None
 
 
-@pytest.fixture
-def datasite() -> Iterator[Datasite]:
+def _site(prefix: str) -> Iterator[Datasite]:
     # Unix socket paths are short: keep the data dir near the root.
     # syft-crypto keeps private keys beside the data dir (../.syftbox): the
     # data dir is one level down so they stay in the test's folder.
-    top = Path(tempfile.mkdtemp(prefix="sbpy"))
+    top = Path(tempfile.mkdtemp(prefix=prefix))
     (top / "d").mkdir()
     yield Datasite(top / "d")
     shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def datasite() -> Iterator[Datasite]:
+    yield from _site("sbpy")
+
+
+@pytest.fixture
+def syft_event_site() -> Iterator[Datasite]:
+    """A second data dir, for syft-event 0.4.3 itself to serve side by side."""
+    yield from _site("sbse")
 
 
 @pytest.fixture

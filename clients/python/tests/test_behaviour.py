@@ -339,7 +339,7 @@ def test_lifecycle(datasite, make_app, sidecar):
     box.stop()
     with pytest.raises(RuntimeError, match="stopped"):
         box.start()
-    with pytest.raises(RuntimeError, match="before start"):
+    with pytest.raises(RuntimeError, match="stopped"):
         box.on_request("/late")(ping)
 
     # run_forever() blocks until stop().
@@ -436,24 +436,35 @@ def test_load_config_as_the_sidecar(tmp_path, monkeypatch):
 # -- registration API ----------------------------------------------------------
 
 
-def test_registration_rules(datasite):
+def test_registration_rules(datasite, caplog):
     box = SyftEvents("reg", client=datasite.owner, sidecar="unix:///nowhere")
 
     def f() -> str:
         return "f"
 
+    def f2() -> str:
+        return "f2"
+
     assert box.on_request("/f")(f) is f
-    with pytest.raises(ValueError, match="already registered"):
-        box.on_request("f/")(f)
+    # As syft-event: the second registration wins; unlike it, a warning says so.
+    with caplog.at_level(logging.WARNING, logger="syft_sidecar"):
+        assert box.on_request("f/")(f2) is f2
+    assert box.get_handler("/f") is f2
+    assert "endpoint /f registered again" in caplog.text
     with pytest.raises(ValueError, match="wildcards"):
         box.on_request("/a/*")
+    with pytest.raises(ValueError, match="deadline must be positive"):
+        box.on_request("/d", deadline=0)
     router = EventRouter()
-    assert router.on_request("/g")(f) is f
-    with pytest.raises(ValueError, match="already registered"):
-        router.on_request("/g")(f)
+    assert router.on_request("/g")(f2) is f2
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="syft_sidecar"):
+        assert router.on_request("/g")(f) is f
+    assert router.routes == {"/g": f}
+    assert "router endpoint /g registered again" in caplog.text
     box.include_router(router, prefix="/r")
     assert box.get_handler("/r/g") is f
-    assert box.get_handler(box.app_rpc_dir / "f") is f
+    assert box.get_handler(box.app_rpc_dir / "f") is f2
     with pytest.raises(ValueError, match="invalid app name"):
         SyftEvents("bad/name", client=datasite.owner)
     with pytest.raises(ValueError, match="Invalid time interval"):

@@ -4,25 +4,13 @@ syft-rpc calls both; status codes, bodies and schema files must match."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
-import pytest
 import syft_event
 from conftest import OWNER, Datasite, start, wait_for
 from handlers import CASES, define
 
 import syft_sidecar
-
-
-@pytest.fixture
-def syft_event_site() -> Iterator[Datasite]:
-    top = Path(tempfile.mkdtemp(prefix="sbse"))
-    (top / "d").mkdir()
-    yield Datasite(top / "d")
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def _run_all(

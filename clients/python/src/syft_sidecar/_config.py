@@ -105,6 +105,16 @@ def load_config() -> LocalClient:
     return LocalClient(email, Path(os.path.abspath(_expand_home(data_dir))), found)
 
 
+def load_client() -> Any:
+    """syft-core's ``Client.load()`` when syft-core is installed, else the
+    config found as the sidecar finds it."""
+    try:
+        from syft_core import Client
+    except ImportError:
+        return load_config()
+    return Client.load()
+
+
 def client_data_dir(client: Any) -> Optional[Path]:
     """The data dir of a syft-core ``Client`` or a ``LocalClient``."""
     if isinstance(client, LocalClient):

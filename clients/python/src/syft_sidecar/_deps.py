@@ -2,7 +2,8 @@
 
 Beyond syft-event: a type it cannot inject (``int``, ``UUID``,
 ``list[Model]``, ``Optional[...]``, ...) is validated from the JSON body
-with pydantic's ``TypeAdapter`` when pydantic is installed.
+with pydantic's ``TypeAdapter`` when pydantic is installed; a body that is
+not JSON at all (syft-rpc sends a ``str`` bare) is validated as that string.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import inspect
 import json
 import threading
 from dataclasses import is_dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Tuple, get_type_hints
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, get_type_hints
 
-from .types import Request
+from .types import Request, make_request
 
 try:
-    from pydantic import BaseModel, TypeAdapter
+    from pydantic import BaseModel, TypeAdapter, ValidationError
 except ImportError:  # pragma: no cover - pydantic is optional
     BaseModel = None  # type: ignore[assignment,misc]
     TypeAdapter = None  # type: ignore[assignment,misc]
+    ValidationError = Exception  # type: ignore[assignment,misc]
 
 if TYPE_CHECKING:
     from ._server import SyftEvents
@@ -76,13 +78,15 @@ def _adapter(ptype: Any) -> Any:
 
 
 def _copy_request(request: Request, app: SyftEvents) -> Request:
-    return Request(
-        id=request.id,
-        sender=request.sender,
-        url=request.url,
-        headers=dict(request.headers) if request.headers else {},
-        body=request.body,
-        method=request.method,
+    # str(): syft-rpc's SyftRequest (which callers of the public
+    # func_args_from_request may pass, as to syft-event's) has a UUID id.
+    return make_request(
+        str(request.id),
+        request.sender,
+        request.url,
+        dict(request.headers) if request.headers else {},
+        request.body,
+        request.method,
     )
 
 
@@ -96,6 +100,16 @@ def _json_dict(request: Request, app: SyftEvents) -> Any:
 
 def _text(request: Request, app: SyftEvents) -> str:
     return request.text()
+
+
+def _bare_text(e: Any, body: bytes) -> Optional[str]:
+    """The body as text when it failed only for not being JSON at all."""
+    if any(err.get("type") != "json_invalid" for err in e.errors()):
+        return None
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _resolver(pname: str, ptype: Any) -> _Resolve:
@@ -124,6 +138,14 @@ def _resolver(pname: str, ptype: Any) -> _Resolve:
     def validate(request: Request, app: SyftEvents) -> Any:
         if request.body is None:
             return adapter.validate_python(None)
-        return adapter.validate_json(request.body)
+        try:
+            return adapter.validate_json(request.body)
+        except ValidationError as e:
+            # syft-rpc sends a str body as the bare string, not as JSON: a
+            # UUID, a date or an enum's value then arrive unquoted.
+            text = _bare_text(e, request.body)
+            if text is None:
+                raise
+            return adapter.validate_python(text)
 
     return validate

@@ -28,7 +28,7 @@ from ._config import (
     ConfigError,
     LocalClient,
     client_data_dir,
-    load_config,
+    load_client,
     resolve_address,
 )
 from ._deps import func_args_from_request
@@ -65,10 +65,10 @@ from ._session import (
 )
 from ._spawn import LOG_NAME, NO_BINARY, accepts, find_binary, start_for_datasite
 from ._workers import Workers
-from .cleanup import CleanupStats, parse_time_interval, stats_from_pb
+from .cleanup import AppCleanup, CleanupStats, parse_time_interval, stats_from_pb
 from .router import EventRouter
 from .schema import generate_schema
-from .types import Request, Response
+from .types import Request, Response, make_request
 
 _SyftBoxURL: Optional[Callable[[str], str]]
 try:
@@ -164,7 +164,7 @@ class SyftEvents:
         self.schema = publish_schema
         self.state: Dict[str, Any] = {}
         self.debug_mode = debug_mode
-        self.client: Any = client if client is not None else _load_client()
+        self.client: Any = client if client is not None else load_client()
         self.app_dir: Path = Path(self.client.app_data(self.app_name))
         self.app_rpc_dir: Path = self.app_dir / "rpc"
         self.max_in_flight = max_in_flight
@@ -204,13 +204,16 @@ class SyftEvents:
         self._loop_thread: Optional[threading.Thread] = None
         self._in_flight = InFlight()
         self._child: Optional[subprocess.Popen[bytes]] = None
-        self._register: Optional[pb.ConnectRequest] = None
         self.owner: Optional[str] = None
         self.sidecar_rpc_dir: Optional[str] = None
         self.sidecar_datasites_dir: Optional[str] = None
         # The version the sidecar reported at registration (None: not yet, or a
         # sidecar that predates version exchange).
         self.sidecar_version: Optional[str] = None
+        # What syft-flwr reads of syft-event's internals, answered by the sidecar.
+        self._periodic_cleanup = AppCleanup(
+            self.is_cleanup_running, self._cleanup_stats_if_started, self.cleanup_now
+        )
 
     # -- registration ------------------------------------------------------
 
@@ -225,25 +228,40 @@ class SyftEvents:
         """Bind a function to RPC requests at ``endpoint``; it is returned unchanged.
 
         ``deadline`` (seconds) is how long the handler may take before the
-        sidecar answers 504; the sidecar's default when ``None``.
+        sidecar answers 504; the sidecar's default when ``None``. As in
+        syft-event, registering an endpoint again replaces its handler (with
+        a warning), and handlers may be registered after ``start()``.
         """
         path = _endpoint_path(endpoint)
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"on_request({endpoint!r}): deadline must be positive")
 
         def register_rpc(func: F) -> F:
             if not callable(func):
                 raise TypeError(f"on_request({endpoint!r}) needs a function, got {func!r}")
+            ep = _Endpoint(
+                path=path,
+                func=func,
+                is_async=inspect.iscoroutinefunction(func),
+                auto_decrypt=auto_decrypt,
+                encrypt_reply=encrypt_reply,
+                deadline=deadline,
+            )
             with self._lock:
-                if self._state != "new":
-                    raise RuntimeError(f"register {path} before start()")
-                if path in self._endpoints:
-                    raise ValueError(f"endpoint {path} is already registered")
-                self._endpoints[path] = _Endpoint(
-                    path=path,
-                    func=func,
-                    is_async=inspect.iscoroutinefunction(func),
-                    auto_decrypt=auto_decrypt,
-                    encrypt_reply=encrypt_reply,
-                    deadline=deadline,
+                if self._state == "stopped":
+                    raise RuntimeError("SyftEvents was stopped; create a new one")
+                old = self._endpoints.get(path)
+                self._endpoints[path] = ep
+                # A stream already open learns of it now (its deadline and
+                # schema may differ); the next one registers every endpoint.
+                if self._session is not None:
+                    self._session.send(self._register_msg([ep]))
+            if old is not None:
+                log.warning(
+                    "endpoint %s registered again: %s replaces %s",
+                    path,
+                    _label(func),
+                    _label(old.func),
                 )
             log.info(
                 "register RPC: %s (auto_decrypt=%s, encrypt_reply=%s)",
@@ -412,6 +430,11 @@ class SyftEvents:
         """
         return stats_from_pb(self._cleanup_call("GetCleanupStats").stats)
 
+    def _cleanup_stats_if_started(self) -> Optional[CleanupStats]:
+        if self._state != "started" or not self._registered.is_set():
+            return None
+        return self.get_cleanup_stats()
+
     def cleanup_now(self) -> CleanupStats:
         """Run this app's cleanup in the sidecar at once and return what it removed."""
         return stats_from_pb(self._cleanup_call("CleanNow").stats)
@@ -435,12 +458,28 @@ class SyftEvents:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> None:
+    def init(self) -> None:
+        """Register the app with the sidecar, which creates its folders and
+        writes ``syft.pub.yaml``, the ``.syftkeep`` markers and
+        ``rpc.schema.json`` (syft-event's ``init()`` wrote them itself).
+
+        The app is served from here on: ``init()`` is ``start()``, and a
+        later ``start()`` does nothing."""
+        self.start()
+
+    def start(self, process_pending_requests: bool = True) -> None:
         """Connect, register, and serve in the background; returns once the
         sidecar acknowledged the registration. Raises ``ConnectionError``
         naming the address when no sidecar answers within
         ``connect_timeout``, ``ValueError`` when the sidecar refuses the
-        registration. A second call does nothing."""
+        registration. A second call does nothing.
+
+        Requests that waited in the app's folder are always served: the
+        sidecar scans it at registration. ``process_pending_requests`` is
+        accepted for syft-event's signature; ``False`` cannot leave them
+        unanswered."""
+        if not process_pending_requests:
+            log.debug("start(process_pending_requests=False): the sidecar serves them anyway")
         with self._lock:
             if self._state == "started":
                 return
@@ -455,9 +494,6 @@ class SyftEvents:
 
     def _start(self) -> None:
         addr = self.address
-        # Without endpoints there is nothing to register: the stream carries
-        # only watches, listeners and published events.
-        self._register = self._register_msg() if self._endpoints else None
         if self._credentials is not None:
             self._channel = grpc.secure_channel(addr, self._credentials, channel_options())
         else:
@@ -473,7 +509,7 @@ class SyftEvents:
         )
         self._loop_thread.start()
         # Nothing the sidecar acknowledges (only publishing): reachable is enough.
-        bare = self._register is None and not self._watches and not self._listeners.listeners()
+        bare = not self._endpoints and not self._watches and not self._listeners.listeners()
         if bare and self._ready(self.connect_timeout):
             self._up.set()
         self._runner = threading.Thread(target=self._run, name="syft-sidecar-stream", daemon=True)
@@ -530,8 +566,59 @@ class SyftEvents:
             except subprocess.TimeoutExpired:
                 self._child.kill()
 
+    def process_pending_requests(self, *, timeout: Optional[float] = None) -> None:
+        """Wait until the requests waiting in the app's rpc folder now are
+        answered, as syft-event's call answered them before it returned.
+
+        The sidecar delivers them (it scans the folder at registration and
+        watches it); this starts the app if it is not started, then waits
+        for a response beside each request that an endpoint of this app
+        serves, for up to ``timeout`` seconds (default ``stop_timeout``).
+        Requests still unanswered then are logged and left to the sidecar.
+        Called from inside a handler, it does not wait (the handler's own
+        request could not be answered while it waits)."""
+        self.start()
+        if _current.get() is not None:
+            return
+        pending = self._pending_requests()
+        limit = self.stop_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        pause = 0.002
+        while pending:
+            pending = [p for p in pending if not _answered(p)]
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                break
+            if self._stop_event.wait(min(pause, left)):
+                return
+            pause = min(2 * pause, 0.05)
+        if pending:
+            log.warning(
+                "%d pending requests of %s still unanswered after %gs (first: %s)",
+                len(pending),
+                self.app_name,
+                limit,
+                pending[0],
+            )
+
+    def _pending_requests(self) -> List[Path]:
+        """The unanswered request files of this app's endpoints, in the
+        sender folders and the legacy layout, as this process sees them."""
+        with self._lock:
+            endpoints = {self.app_rpc_dir / ep.lstrip("/") for ep in self._endpoints}
+        out: List[Path] = []
+        for ep in endpoints:
+            try:
+                found = list(ep.glob("*.request"))
+                found += [p for p in ep.glob("*/*.request") if "@" in p.parent.name]
+            except OSError:
+                continue
+            out += [p for p in found if _is_request_name(p.name) and not _answered(p)]
+        return out
+
     def run_forever(self) -> None:
-        """Start and serve until ``stop()`` or Ctrl-C, then stop."""
+        """Start and serve until ``stop()``, Ctrl-C or ``_stop_event.set()``
+        (syft-flwr stops its app so, from a handler), then stop."""
         log.info("serving %s through syft-sidecar at %s", self.app_name, self.address)
         self.start()
         try:
@@ -634,7 +721,8 @@ class SyftEvents:
         log.info("starting %s", " ".join(args))
         self._child = subprocess.Popen(args)
 
-    def _register_msg(self) -> pb.ConnectRequest:
+    def _register_msg(self, endpoints: Optional[List[_Endpoint]] = None) -> pb.ConnectRequest:
+        # Under self._lock.
         reg = pb.Register(
             app=self.app_name,
             max_in_flight=self.max_in_flight,
@@ -647,7 +735,7 @@ class SyftEvents:
         if self.cleanup_expiry or self.cleanup_interval:
             # A sidecar without it would ignore the settings in silence.
             reg.requires.append("cleanup")
-        for ep in self._endpoints.values():
+        for ep in self._endpoints.values() if endpoints is None else endpoints:
             e = reg.endpoints.add(path=ep.path)
             if self.schema:
                 e.schema_json = json.dumps(generate_schema(ep.func))
@@ -660,7 +748,6 @@ class SyftEvents:
     def _run(self) -> None:
         assert self._channel is not None
         stub = pb_grpc.SidecarServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        register = self._register
         delay, down = MIN_BACKOFF, False
         while not self._stop_event.is_set():
             with self._lock:
@@ -673,6 +760,9 @@ class SyftEvents:
                     self._listen.reset()  # listeners added later start from then
                 opening = [self._listen_msg()] if self._listening else []
                 opening += [w.message(self.app_name) for w in self._watches.values()]
+                # Without endpoints there is nothing to register: the stream
+                # carries only watches, listeners and published events.
+                register = self._register_msg() if self._endpoints else None
                 s = Session(stub, register, self._dispatch, self._on_registered, self._cancel,
                             self._in_flight, self._metadata, opening, self._on_event)  # fmt: skip
                 self._awaiting = {m.watch.id or m.listen.id for m in opening}
@@ -846,13 +936,13 @@ class SyftEvents:
             self._pool.go(self._serve_sync, call, ep, m)
 
     def _request(self, m: pb.Request) -> Request:
-        return Request(
-            id=m.id,
-            sender=m.sender,
-            url=_url(m.url),
-            headers=dict(m.headers) if m.headers else {},
-            body=m.body if m.HasField("body") else None,
-            method=m.method or "GET",
+        return make_request(
+            m.id,
+            m.sender,
+            _url(m.url),
+            dict(m.headers) if m.headers else {},
+            m.body if m.HasField("body") else None,
+            m.method or "GET",
         )
 
     def _start_async(self, call: Call, ep: _Endpoint, m: pb.Request) -> None:
@@ -1015,6 +1105,26 @@ def _url(s: str) -> Any:
     return u
 
 
+def _is_request_name(name: str) -> bool:
+    # {id}.request only: not the SyftBox client's rejected, conflict or
+    # temporary copies, which the sidecar never answers.
+    stem = name[: -len(".request")]
+    if not stem or "." in stem:
+        return False
+    return "syftrejected" not in stem and "syftconflict" not in stem
+
+
+def _answered(request: Path) -> bool:
+    try:
+        return request.with_suffix(".response").exists() or not request.exists()
+    except OSError:
+        return False
+
+
+def _label(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
 async def _await(aw: Any) -> Any:
     return await aw
 
@@ -1032,16 +1142,6 @@ def _endpoint_path(endpoint: str) -> str:
     if "*" in endpoint or "?" in endpoint:
         raise ValueError("wildcards are not allowed in path")
     return "/" + endpoint.strip("/")
-
-
-def _load_client() -> Any:
-    """syft-core's ``Client.load()`` when syft-core is installed, else the
-    config found as the sidecar finds it."""
-    try:
-        from syft_core import Client
-    except ImportError:
-        return load_config()
-    return Client.load()
 
 
 __all__ = ["LocalClient", "SyftEvents", "extend_deadline"]

@@ -15,16 +15,17 @@ import logging
 import re
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import grpc
 
-from ._config import resolve_address
+from ._config import load_client, resolve_address
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
 from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 from ._session import channel_options
 
-__all__ = ["CleanupStats", "PeriodicCleanup", "parse_time_interval"]
+__all__ = ["CleanupStats", "PeriodicCleanup", "create_cleanup_callback", "parse_time_interval"]
 
 logger = logging.getLogger("syft_sidecar")
 
@@ -67,6 +68,14 @@ class CleanupStats:
         self.requests_deleted = 0
         self.responses_deleted = 0
         self.errors = 0
+
+    def __str__(self) -> str:
+        return (
+            f"CleanupStats(requests={self.requests_deleted}, "
+            f"responses={self.responses_deleted}, "
+            f"errors={self.errors}, "
+            f"last_cleanup={self.last_cleanup})"
+        )
 
 
 def stats_from_pb(m: Any) -> CleanupStats:
@@ -117,9 +126,18 @@ class PeriodicCleanup:
         self.cleanup_interval_str = cleanup_interval
         self.cleanup_expiry_seconds = check_duration("cleanup_expiry", cleanup_expiry)
         self.cleanup_expiry_str = cleanup_expiry
+        given = client is not None
+        if client is None and sidecar is None:
+            client = load_client()  # as syft-event: the app's own config
         self.client = client
         self.on_cleanup_complete = on_cleanup_complete
-        self.address = resolve_address(sidecar, client, client is not None)
+        self.address = resolve_address(sidecar, client, given)
+        # Where the files are, as syft-event's attributes say (None when
+        # only a sidecar address was given).
+        self.app_dir: Optional[Path] = (
+            Path(client.app_data(app_name)) if client is not None else None
+        )
+        self.app_rpc_dir: Optional[Path] = self.app_dir / "rpc" if self.app_dir else None
         self._metadata: Sequence[Tuple[str, str]] = (
             (("authorization", f"Bearer {token}"),) if token else ()
         )
@@ -181,3 +199,45 @@ class PeriodicCleanup:
 
     def is_running(self) -> bool:
         return self._thread is not None
+
+
+def create_cleanup_callback(app_name: str) -> Callable[[CleanupStats], None]:
+    """A cleanup completion callback that logs what was removed (syft-event's)."""
+
+    def callback(stats: CleanupStats) -> None:
+        logger.info(
+            "[%s] Cleanup completed: %d requests, %d responses, %d errors",
+            app_name,
+            stats.requests_deleted,
+            stats.responses_deleted,
+            stats.errors,
+        )
+
+    return callback
+
+
+class AppCleanup:
+    """``SyftEvents._periodic_cleanup``: syft-event's ``PeriodicCleanup``
+    of the app, which apps (syft-flwr) read; here it asks the sidecar,
+    which runs the app's cleanup. Before ``start()`` it reports no run."""
+
+    def __init__(
+        self,
+        running: Callable[[], bool],
+        stats: Callable[[], Optional[CleanupStats]],
+        clean: Callable[[], CleanupStats],
+    ) -> None:
+        self._running = running
+        self._stats = stats
+        self._clean = clean
+
+    def is_running(self) -> bool:
+        return self._running()
+
+    def get_stats(self) -> CleanupStats:
+        return self._stats() or CleanupStats()
+
+    def cleanup_now(self) -> CleanupStats:
+        return self._clean()
+
+    perform_cleanup = cleanup_now

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Dict, TypeVar
 
 __all__ = ["EventRouter"]
 
 F = TypeVar("F", bound=Callable[..., object])
+
+log = logging.getLogger("syft_sidecar")
 
 
 class EventRouter:
@@ -18,13 +21,20 @@ class EventRouter:
     def on_request(self, endpoint: str) -> Callable[[F], F]:
         """Register a function to handle requests at ``endpoint``.
 
-        The function is returned unchanged. Registering an endpoint twice
-        raises ``ValueError``.
+        The function is returned unchanged. Registering an endpoint again
+        replaces its handler, with a warning (syft-event replaced it
+        silently).
         """
 
         def register_rpc(func: F) -> F:
-            if endpoint in self.routes:
-                raise ValueError(f"endpoint {endpoint!r} is already registered on this router")
+            old = self.routes.get(endpoint)
+            if old is not None:
+                log.warning(
+                    "router endpoint %s registered again: %s replaces %s",
+                    endpoint,
+                    getattr(func, "__qualname__", repr(func)),
+                    getattr(old, "__qualname__", repr(old)),
+                )
             self.routes[endpoint] = func
             return func
 
