@@ -18,6 +18,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/duration"
 	"github.com/openmined/syft-sidecar/internal/syftconfig"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
@@ -116,8 +117,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.IntVar(&maxPending, "max-pending", bridge.DefaultMaxPending, "requests held in memory at once, waiting or in flight; more stay on disk and are read once half of these are answered")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
-	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
-	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
+	fs.StringVar(&cleanupExpiry, "cleanup-expiry", duration.Format(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
+	fs.StringVar(&cleanupInterval, "cleanup-interval", duration.Format(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
 	fs.DurationVar(&eventSettle, "settle", bridge.DefaultEventSettle, "how long writes to one file must pause before they are reported as one MODIFY")
 	fs.IntVar(&eventBuffer, "event-buffer", bridge.DefaultEventBuffer, "file and listener events kept for clients that reconnect")
 	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group)")
@@ -240,10 +241,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, bad("memory-limit", "%v", err)
 		}
 	}
-	if o.bridge.CleanupExpiry, err = cleanup.ParseDuration(cleanupExpiry); err != nil {
+	if o.bridge.CleanupExpiry, err = duration.Parse(cleanupExpiry); err != nil {
 		return nil, bad("cleanup-expiry", "%v", err)
 	}
-	if o.bridge.CleanupInterval, err = cleanup.ParseDuration(cleanupInterval); err != nil {
+	if o.bridge.CleanupInterval, err = duration.Parse(cleanupInterval); err != nil {
 		return nil, bad("cleanup-interval", "%v", err)
 	}
 	return o, nil
