@@ -21,7 +21,7 @@ PROTO_VENV   := $(BIN)/proto-venv
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-manifests demo bench bench-quick bench-go bench-build clean image
+.PHONY: all build proto proto-check lint cross test test-go test-peer test-python test-python-range test-manifests demo bench bench-quick bench-go bench-build clean image
 
 all: build
 
@@ -137,7 +137,20 @@ proto-check: proto
 	@untracked=$$(git ls-files --others --exclude-standard -- $(PY_PB_OUT)/syft_sidecar/_pb); \
 	  if [ -n "$$untracked" ]; then echo "not committed:"; echo "$$untracked"; exit 1; fi
 
-lint: $(VENV)/.deps
+# The platforms the sidecar and the Go client are built for besides this
+# one (linux/amd64, which lint vets natively): each is compiled and vetted,
+# tests included, from the build cache. test/deploy/manifests holds no
+# platform code and is vetted once, by lint.
+CROSS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
+
+cross:
+	@set -e; for p in $(CROSS); do \
+	  echo "cross $$p"; \
+	  GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./...; \
+	  GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) vet ./...; \
+	done
+
+lint: $(VENV)/.deps cross
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
