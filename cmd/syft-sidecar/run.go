@@ -83,6 +83,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	if o.memoryLimit >= 0 {
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
+	logFileLimit(logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
