@@ -9,8 +9,11 @@ import (
 )
 
 // readFlags open a file for reading without waiting: a FIFO swapped in
-// after the Lstat opens at once, and is then refused by its type.
-const readFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY | syscall.O_NOFOLLOW
+// after the Lstat opens at once, and is then refused by its type. There is
+// no O_NOFOLLOW: os.Root follows a link inside the root whatever the flags
+// say (Go 1.26), which is why ReadFile compares what it opened with what it
+// looked at.
+const readFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 
 // linkCount is the number of names the open file f has.
 func linkCount(_ *os.File, fi os.FileInfo) (uint64, error) {

@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// readFlags: Windows has no FIFOs or devices in a folder, and os.Root
-// opens every name on the way without following reparse points.
+// readFlags: Windows keeps no FIFOs or devices in folders, so nothing
+// opened there can block.
 const readFlags = os.O_RDONLY
 
 // linkCount is the number of names the open file f has.
