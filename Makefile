@@ -21,7 +21,7 @@ PROTO_VENV   := $(BIN)/proto-venv
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint cross test test-go test-peer test-python test-python-range test-manifests demo bench bench-quick bench-go bench-build clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-manifests demo bench bench-quick bench-go bench-build clean image
 
 all: build
 
@@ -143,6 +143,7 @@ proto-check: proto
 # platform code and is vetted once, by lint.
 CROSS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
 
+.PHONY: cross
 cross:
 	@set -e; for p in $(CROSS); do \
 	  echo "cross $$p"; \
