@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/duration"
 	"log/slog"
 	"strings"
 	"time"
@@ -121,7 +121,7 @@ func WithCleanup(expiry, interval string) Option {
 			if v == "" {
 				continue
 			}
-			if _, err := cleanup.ParseDuration(v); err != nil {
+			if _, err := duration.Parse(v); err != nil {
 				return fmt.Errorf("cleanup: %w", err)
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/duration"
 	"github.com/openmined/syft-sidecar/internal/syftconfig"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
@@ -116,11 +119,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.IntVar(&maxPending, "max-pending", bridge.DefaultMaxPending, "requests held in memory at once, waiting or in flight; more stay on disk and are read once half of these are answered")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
-	fs.StringVar(&cleanupExpiry, "cleanup-expiry", cleanup.FormatDuration(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
-	fs.StringVar(&cleanupInterval, "cleanup-interval", cleanup.FormatDuration(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
+	fs.StringVar(&cleanupExpiry, "cleanup-expiry", duration.Format(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
+	fs.StringVar(&cleanupInterval, "cleanup-interval", duration.Format(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
 	fs.DurationVar(&eventSettle, "settle", bridge.DefaultEventSettle, "how long writes to one file must pause before they are reported as one MODIFY")
 	fs.IntVar(&eventBuffer, "event-buffer", bridge.DefaultEventBuffer, "file and listener events kept for clients that reconnect")
-	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group)")
+	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group); on Windows only 0600, and the socket folder's access control list decides")
 	fs.StringVar(&tokenFile, "token-file", "", "`file` holding a token every handler must send (required, or TLS, for TCP beyond loopback)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "serve gRPC over TLS with this certificate `file` (PEM), with --tls-key")
 	fs.StringVar(&tlsKey, "tls-key", "", "the TLS private key `file` (PEM)")
@@ -215,6 +218,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, bad("socket-mode", "%q is not 0600 or 0660: anyone who can open the socket can answer the owner's requests", socketMode)
 	}
+	if runtime.GOOS == "windows" && o.socketMode != 0o600 {
+		return nil, bad("socket-mode", "%s does not apply on Windows: who may connect is the socket folder's access control list", socketMode)
+	}
 	if tokenFile != "" {
 		if o.token, err = auth.ReadTokenFile(tokenFile); err != nil {
 			return nil, bad("token-file", "%v", err)
@@ -240,10 +246,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, bad("memory-limit", "%v", err)
 		}
 	}
-	if o.bridge.CleanupExpiry, err = cleanup.ParseDuration(cleanupExpiry); err != nil {
+	if o.bridge.CleanupExpiry, err = duration.Parse(cleanupExpiry); err != nil {
 		return nil, bad("cleanup-expiry", "%v", err)
 	}
-	if o.bridge.CleanupInterval, err = cleanup.ParseDuration(cleanupInterval); err != nil {
+	if o.bridge.CleanupInterval, err = duration.Parse(cleanupInterval); err != nil {
 		return nil, bad("cleanup-interval", "%v", err)
 	}
 	return o, nil
@@ -278,8 +284,8 @@ func parseSize(s string) (int64, error) {
 // connect could otherwise answer the owner's requests.
 func parseListen(s string, authenticated bool) (listenAddr, error) {
 	if rest, ok := strings.CutPrefix(s, "unix://"); ok {
-		if rest == "" || !strings.HasPrefix(rest, "/") {
-			return listenAddr{}, fmt.Errorf("%q: a unix socket needs an absolute path (unix:///path)", s)
+		if rest == "" || !(strings.HasPrefix(rest, "/") || filepath.IsAbs(rest)) {
+			return listenAddr{}, fmt.Errorf("%q: a unix socket needs an absolute path (unix:///path, or unix:C:/path on Windows)", s)
 		}
 		return listenAddr{network: "unix", address: rest}, nil
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -84,6 +83,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	if o.memoryLimit >= 0 {
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
+	logFileLimit(logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
@@ -238,11 +238,7 @@ func listen(a listenAddr, socketMode os.FileMode) (net.Listener, error) {
 			return nil, fmt.Errorf("remove stale socket: %w", err)
 		}
 	}
-	// Nothing else runs yet, so the process-wide umask is ours to narrow:
-	// the socket never exists with wider permissions.
-	old := syscall.Umask(int(0o777 &^ socketMode))
-	l, err := net.Listen("unix", a.address)
-	syscall.Umask(old)
+	l, err := listenUnix(a.address, socketMode)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

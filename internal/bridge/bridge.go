@@ -261,9 +261,10 @@ func ignoreName(name string) bool {
 }
 
 // locate maps an absolute path to the served app it belongs to and the
-// path relative to that app's rpc folder.
+// path relative to that app's rpc folder, slash-separated as safefs and
+// syftrpc take it (the watcher's paths have Windows' backslashes there).
 func (b *Bridge) locate(p string) (*app, string, bool) {
-	rest, ok := strings.CutPrefix(p, b.appDataDir+"/")
+	rest, ok := strings.CutPrefix(filepath.ToSlash(p), filepath.ToSlash(b.appDataDir)+"/")
 	if !ok {
 		return nil, "", false
 	}

@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"path"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -82,7 +82,7 @@ func (b *Bridge) clean(a *app, expiry time.Duration) cleanup.Stats {
 		Root:   a.root,
 		Expiry: expiry,
 		Busy: func(rel string) bool {
-			_, busy := b.known.Load(path.Join(a.rpcDir, rel))
+			_, busy := b.known.Load(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
 			return busy
 		},
 		Logger: b.logger.With("app", a.name),

@@ -14,7 +14,7 @@ import (
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/batch"
-	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/duration"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -253,7 +253,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		if f.value == "" {
 			continue
 		}
-		d, err := cleanup.ParseDuration(f.value)
+		d, err := duration.Parse(f.value)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "register %s: %s: %v", r.GetApp(), f.name, err)
 		}
@@ -312,7 +312,7 @@ var errAckFull = fmt.Errorf("stream send buffer full")
 func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.CleanNowResponse, error) {
 	var expiry time.Duration
 	if r.GetExpiry() != "" {
-		d, err := cleanup.ParseDuration(r.GetExpiry())
+		d, err := duration.Parse(r.GetExpiry())
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "clean now %s: expiry: %v", r.GetApp(), err)
 		}

@@ -1,3 +1,6 @@
+// Package cleanup removes an app's old request and response files, as
+// syft-event's PeriodicCleanup does, with the same duration grammar (package
+// duration).
 package cleanup
 
 import (
@@ -8,6 +11,12 @@ import (
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+)
+
+// Defaults, as syft-event 0.4.3 has them.
+const (
+	DefaultExpiry   = 30 * 24 * time.Hour
+	DefaultInterval = time.Hour
 )
 
 // tmpAge is how old one of our own temporary files must be before it is

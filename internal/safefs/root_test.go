@@ -9,9 +9,11 @@ import (
 	"github.com/openmined/syft-sidecar/internal/safefs"
 )
 
-func MustOpenRoot(t *testing.T, dir string) *safefs.Root {
+// MustOpenRoot opens dir with the platform's Root, or with the portable
+// one inside TestPortable.
+func MustOpenRoot(t *testing.T, dir string) root {
 	t.Helper()
-	r, err := safefs.OpenRoot(dir)
+	r, err := openerFor(t)(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,5 +148,15 @@ func (c Config) StateDir() string { return filepath.Join(c.DataDir, StateDirName
 // DefaultAddress is the address a sidecar listens on when given none, and
 // where clients that share its config look for it.
 func (c Config) DefaultAddress() string {
-	return "unix://" + filepath.Join(c.StateDir(), SocketName)
+	return unixTarget(filepath.Join(c.StateDir(), SocketName))
+}
+
+// unixTarget is the gRPC target of the unix socket at the absolute path p:
+// unix:///path, or on Windows unix:C:/path, since gRPC reads the host part
+// of unix://C:\path as a host and port and fails.
+func unixTarget(p string) string {
+	if filepath.Separator == '\\' {
+		return "unix:" + filepath.ToSlash(p)
+	}
+	return "unix://" + p
 }

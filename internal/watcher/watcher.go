@@ -240,7 +240,7 @@ func (w *Watcher) watch(dir string) error {
 		return nil
 	}
 	if err := w.fsw.Add(dir); err != nil {
-		return err
+		return describe(err)
 	}
 	w.mu.Lock()
 	w.dirs[dir] = struct{}{}
@@ -305,7 +305,7 @@ func (w *Watcher) run(ctx context.Context) {
 				w.rescan(ctx, "overflow")
 				continue
 			}
-			w.Logger.Warn("watch error", "err", err)
+			w.Logger.Warn("watch error", "err", describe(err))
 		case <-reconcile:
 			w.rescan(ctx, "reconcile")
 		}

@@ -1,6 +1,6 @@
-// Package safefs reads and writes files beneath one folder without ever
-// leaving it or passing through a symbolic link, whatever a synced peer put
-// in the tree. Responses are created atomically and never replace a file.
+// Linux's Root: openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS lets the
+// kernel refuse links and "..", in one call per name.
+
 package safefs
 
 import (
@@ -15,9 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// ErrExist means the file being created already exists; nothing was written.
-var ErrExist = os.ErrExist
 
 // Root is an open folder. Paths given to its methods are slash-separated and
 // relative to it; ".." and symbolic links anywhere on the way are refused.
@@ -135,8 +132,6 @@ func (r *Root) Exists(rel string) (bool, error) {
 	return err == nil, err
 }
 
-var tmpSeq atomic.Uint64
-
 // CreateNew writes data to rel atomically, never replacing anything: as an
 // unnamed file linked in when complete (O_TMPFILE), or where that is not to
 // be had, a hidden temporary file renamed into place. If rel exists it
@@ -170,9 +165,7 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		}
 		noTmpfile.Store(true)
 	}
-	// Hidden and ending in .tmp: both the sidecar and the SyftBox client
-	// ignore it, so a crash leaves nothing that is read or synced.
-	tmp := "." + name + "." + strconv.FormatUint(uint64(os.Getpid()), 36) + "-" + strconv.FormatUint(tmpSeq.Add(1), 36) + ".tmp"
+	tmp := tmpName(name)
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: path.Join(dir, tmp), Err: err}
@@ -306,14 +299,6 @@ func (r *Root) OpenRoot(rel string) (*Root, error) {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	return &Root{path: path.Join(r.path, rel), fd: fd}, nil
-}
-
-// Entry is one name in a folder, as ReadDir returns it.
-type Entry struct {
-	Name    string
-	Dir     bool // a folder (never a link to one)
-	Regular bool // a regular file (never a link to one)
-	ModTime time.Time
 }
 
 // ReadDir lists the folder rel with each entry's type and modification

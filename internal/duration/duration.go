@@ -1,6 +1,7 @@
-// Package cleanup removes an app's old request and response files, as
-// syft-event's PeriodicCleanup does, with the same duration grammar.
-package cleanup
+// Package duration reads and writes syft-event's durations ("30d", "1h",
+// "1d2h30m"). It is apart from cleanup, which uses it, so that the Go client
+// can check a duration without the sidecar's file code.
+package duration
 
 import (
 	"fmt"
@@ -8,12 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
-
-// Defaults, as syft-event 0.4.3 has them.
-const (
-	DefaultExpiry   = 30 * 24 * time.Hour
-	DefaultInterval = time.Hour
 )
 
 var (
@@ -25,8 +20,8 @@ var (
 	units      = []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}
 )
 
-// ParseDuration reads "30d", "1h", "1d2h30m", "45s" (case-insensitive).
-func ParseDuration(s string) (time.Duration, error) {
+// Parse reads "30d", "1h", "1d2h30m", "45s" (case-insensitive).
+func Parse(s string) (time.Duration, error) {
 	v := strings.ToLower(strings.TrimSpace(s))
 	m := durationRe.FindStringSubmatch(v)
 	if v == "" || m == nil {
@@ -52,8 +47,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// FormatDuration writes d in the same grammar, largest units first.
-func FormatDuration(d time.Duration) string {
+// Format writes d in the same grammar, largest units first.
+func Format(d time.Duration) string {
 	var b strings.Builder
 	for i, u := range units {
 		if n := d / u; n > 0 {

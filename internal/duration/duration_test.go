@@ -1,14 +1,14 @@
-package cleanup_test
+package duration_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/duration"
 )
 
-func TestParseDuration(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want time.Duration
@@ -22,20 +22,20 @@ func TestParseDuration(t *testing.T) {
 		{"1D", 24 * time.Hour},
 		{" 7d ", 7 * 24 * time.Hour},
 	} {
-		got, err := cleanup.ParseDuration(tc.in)
+		got, err := duration.Parse(tc.in)
 		if err != nil || got != tc.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			t.Errorf("Parse(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
-		if back, err := cleanup.ParseDuration(cleanup.FormatDuration(got)); err != nil || back != got {
-			t.Errorf("FormatDuration(%v) = %q does not parse back", got, cleanup.FormatDuration(got))
+		if back, err := duration.Parse(duration.Format(got)); err != nil || back != got {
+			t.Errorf("Format(%v) = %q does not parse back", got, duration.Format(got))
 		}
 	}
 	// What syft-event silently misreads is an error here.
 	for _, in := range []string{"", "1.5h", "-1d", "1h30", "1w", "0d", "0s", "h", "1m1h", "1d1d", "30 d", "99999999999999999999d"} {
-		if d, err := cleanup.ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) = %v, want an error", in, d)
+		if d, err := duration.Parse(in); err == nil {
+			t.Errorf("Parse(%q) = %v, want an error", in, d)
 		} else if !strings.Contains(err.Error(), "invalid duration") {
-			t.Errorf("ParseDuration(%q): error %q does not say what is wrong", in, err)
+			t.Errorf("Parse(%q): error %q does not say what is wrong", in, err)
 		}
 	}
 }

@@ -1,0 +1,97 @@
+package safefs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/openmined/syft-sidecar/internal/safefs"
+)
+
+func MustOpenPortableRoot(t *testing.T, dir string) root {
+	t.Helper()
+	r, err := safefs.OpenPortableRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// A hard link can bring in any file its maker could read; the portable
+// Root refuses a file with more than one name.
+func TestPortableRefusesHardLinks(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	MustWrite(t, filepath.Join(outside, "secret"), "s")
+	if err := os.Link(filepath.Join(outside, "secret"), filepath.Join(dir, "x.request")); err != nil {
+		t.Skipf("no hard links across these folders: %v", err)
+	}
+	r := MustOpenPortableRoot(t, dir)
+	if b, err := r.ReadFile("x.request"); !errors.Is(err, safefs.ErrLinked) {
+		t.Fatalf("ReadFile of a hard link = %q, %v, want ErrLinked", b, err)
+	}
+}
+
+func TestPortableRefusesFolders(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "dir.request"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenPortableRoot(t, dir)
+	if _, err := r.ReadFile("dir.request"); !errors.Is(err, safefs.ErrNotRegular) {
+		t.Fatalf("ReadFile of a folder = %v, want ErrNotRegular", err)
+	}
+}
+
+// Where the filesystem has no hard links, the platform's rename that
+// refuses to replace keeps CreateNew's promise.
+func TestPortableCreateNewWithoutLinks(t *testing.T) {
+	safefs.NoLink.Store(true)
+	t.Cleanup(func() { safefs.NoLink.Store(false) })
+	dir := t.TempDir()
+	r := MustOpenPortableRoot(t, dir)
+	if err := r.CreateNew("f", []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CreateNew("f", []byte("second"), 0o644); !errors.Is(err, safefs.ErrExist) {
+		t.Fatalf("second CreateNew: %v, want ErrExist", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "first" {
+		t.Fatalf("content %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary file left: %v", entries)
+	}
+}
+
+// A Root opened beneath another stays beneath it and refuses links alike.
+func TestPortableOpenRoot(t *testing.T) {
+	dir := t.TempDir()
+	MustWrite(t, filepath.Join(dir, "a/b/f"), "data")
+	if err := os.Symlink("a", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := safefs.OpenPortableRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.OpenRoot("l"); err == nil {
+		t.Fatal("opened a linked folder as a root")
+	}
+	sub, err := r.OpenRoot("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if sub.Path() != filepath.Join(dir, "a") {
+		t.Fatalf("Path() = %q", sub.Path())
+	}
+	if b, err := sub.ReadFile("b/f"); err != nil || string(b) != "data" {
+		t.Fatalf("ReadFile(b/f) = %q, %v", b, err)
+	}
+	if _, err := sub.ReadFile("../l/b/f"); err == nil {
+		t.Fatal("left the sub-root")
+	}
+}
