@@ -18,7 +18,7 @@ GRPCIO_TOOLS := grpcio-tools==1.75.1
 RUFF         := ruff==0.17.5
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-manifests demo bench bench-quick bench-go bench-build clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-manifests test-syftbox demo bench bench-quick bench-go bench-build clean image
 
 all: build
 
@@ -50,7 +50,7 @@ demo: build
 
 # Go tests (with -race) and the peer tests; both use the real syft-rpc,
 # which SYFTRPC_PYTHON points the Go format tests at.
-test: test-go test-peer test-python test-manifests
+test: test-go test-peer test-python test-manifests test-syftbox
 
 test-go: $(VENV)/.deps
 	SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GO) test -race -count=1 ./...
@@ -59,6 +59,14 @@ test-go: $(VENV)/.deps
 # own that keeps their parsers out of go.mod.
 test-manifests:
 	cd test/deploy/manifests && $(GO) test -count=1 ./...
+
+# The sidecar under the real SyftBox (test/syftbox): the v0.8.7 server and
+# client, built from the Go module proxy once and cached under
+# $$XDG_CACHE_HOME/syft-sidecar (or $$SYFTBOX_BIN_DIR), an in-memory S3, alice
+# calling with the real syft-rpc. A module of its own keeps gofakes3 out of
+# go.mod.
+test-syftbox: build $(VENV)/.deps
+	cd test/syftbox && SYFTRPC_PYTHON=$(CURDIR)/$(PY) $(GO) test -count=1 -timeout 20m ./...
 
 test-peer: build $(VENV)/.deps
 	$(PY) -m pytest -q tests/peer
@@ -98,9 +106,10 @@ lint: $(VENV)/.deps
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd test/deploy/manifests && $(GO) vet ./...
+	cd test/syftbox && $(GO) vet ./...
 	buf lint
-	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer
-	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer
+	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer test/syftbox
+	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer test/syftbox
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 # The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go
