@@ -38,6 +38,8 @@ type stack struct {
 	clientBin string
 	alice     *client
 	bob       *client
+
+	bobSidecar *proc
 }
 
 // client is one SyftBox user: a HOME of its own holding the config, the
@@ -290,6 +292,7 @@ func (c *client) datasite(owner string) string {
 }
 
 func (s *stack) close() {
+	s.bobSidecar.stop()
 	for _, c := range []*client{s.alice, s.bob} {
 		if c != nil {
 			c.stop()
@@ -361,28 +364,56 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// sidecar starts bob's sidecar with --config pointing at bob's SyftBox
-// config, on its default address (a socket under the data dir).
-func (c *client) startSidecar(t *testing.T) *proc {
+// sidecar is bob's one sidecar, shared by every test as it is by every app
+// of a datasite: started on first use with --config pointing at bob's
+// SyftBox config, on its default address (a socket under the data dir).
+func (s *stack) sidecar(t *testing.T) *proc {
 	t.Helper()
+	if s.bobSidecar != nil && !s.bobSidecar.exited() {
+		return s.bobSidecar
+	}
+	c := s.bob
 	p, err := start(sidecarBin, []string{"--config", c.config, "--metrics-listen", "", "--grace", "2s"}, c.home, c.env(),
-		filepath.Join(c.home, fmt.Sprintf("sidecar-%d.log", time.Now().UnixNano())))
+		filepath.Join(c.home, "sidecar.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.stop)
-	sock := filepath.Join(c.dataDir, ".syft-sidecar", "sidecar.sock")
+	s.bobSidecar = p
 	MustWait(t, 20*time.Second, "bob's sidecar socket", func() bool {
 		if p.exited() {
 			t.Fatalf("sidecar exited: %v\n%s", p.err, p.tail())
 		}
-		conn, err := net.Dial("unix", sock)
-		if err != nil {
-			return false
-		}
-		conn.Close()
-		return true
+		return accepts(c.socket())
 	})
+	return p
+}
+
+func (c *client) socket() string { return filepath.Join(c.dataDir, ".syft-sidecar", "sidecar.sock") }
+
+func accepts(sock string) bool {
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// serve starts a handler for app as bob (a command that registers app
+// with the sidecar) and waits until bob's client has uploaded the app's
+// permission file, so that the server lets alice call it.
+func (s *stack) serve(t *testing.T, app string, cmd ...string) *proc {
+	t.Helper()
+	s.sidecar(t)
+	p := s.bob.run(t, cmd[0], cmd[1:]...)
+	perm := filepath.Join(s.bob.datasite(bobEmail), "app_data", app, "rpc", "syft.pub.yaml")
+	MustWait(t, 30*time.Second, app+" to register", func() bool {
+		if p.exited() {
+			t.Fatalf("%s exited: %v\n%s", cmd[0], p.err, p.tail())
+		}
+		return fileExists(perm)
+	})
+	s.waitPermsOnServer(t, app)
 	return p
 }
 
