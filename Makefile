@@ -108,8 +108,8 @@ lint: $(VENV)/.deps
 	cd test/deploy/manifests && $(GO) vet ./...
 	cd test/syftbox && $(GO) vet ./...
 	buf lint
-	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer test/syftbox
-	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer test/syftbox
+	$(VENV)/bin/ruff check $(PY_CLIENT) tests/peer test/syftbox deploy/syftbox-app
+	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests/peer test/syftbox deploy/syftbox-app
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
 # The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go

@@ -284,7 +284,16 @@ func (c *client) stop() { c.proc.stop() }
 // env is the environment of a process running as this user: its HOME, so
 // that syft-core, the sidecar and its clients all find its config.
 func (c *client) env(extra ...string) []string {
-	return cleanEnv(append([]string{"HOME=" + c.home, "SYFTBOX_CLIENT_CONFIG_PATH=" + c.config}, extra...)...)
+	// The apps a SyftBox client runs inherit its environment, but their PATH
+	// is the login shell's (the client runs run.sh with $SHELL -lc, and
+	// /etc/profile may reset PATH): the example app's run.sh takes its
+	// binaries from these instead.
+	return cleanEnv(append([]string{
+		"HOME=" + c.home,
+		"SYFTBOX_CLIENT_CONFIG_PATH=" + c.config,
+		"SYFT_SIDECAR_BIN=" + sidecarBin,
+		"SYFT_APP_PYTHON=" + python,
+	}, extra...)...)
 }
 
 func (c *client) datasite(owner string) string {
