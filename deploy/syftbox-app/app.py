@@ -13,7 +13,10 @@ from syft_core import Client
 from syft_sidecar import Request, SyftEvents
 
 app_dir = Path(os.environ.get("SYFTBOX_APP_DIR", Path(__file__).resolve().parent))
-box = SyftEvents(app_dir.name, client=Client.load())
+# run.sh has started the datasite's sidecar (or found one): the app waits for
+# it rather than starting its own, which would be the app's child, and the
+# SyftBox client signals all of an app's descendants when it stops the app.
+box = SyftEvents(app_dir.name, client=Client.load(), spawn_sidecar=False)
 
 
 @box.on_request("/echo")

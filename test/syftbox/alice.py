@@ -15,7 +15,7 @@ import time
 
 from syft_core import Client
 from syft_rpc import rpc
-from syft_rpc.protocol import SyftTimeoutError
+from syft_rpc.protocol import SyftFuture, SyftTimeoutError
 
 
 def main() -> int:
@@ -31,34 +31,56 @@ def main() -> int:
     )
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument(
+        "--burst",
+        action="store_true",
+        help="send all --count calls at once, then wait for each; "
+        "seconds are counted from the first send, --timeout bounds them all",
+    )
     a = p.parse_args()
     client = Client.load(a.config)
     body: bytes = (b"x" * a.body_size) if a.body_size else a.body.encode()
+
+    def send() -> SyftFuture:
+        return rpc.send(url=a.url, method="POST", body=body, cache=False, client=client)
+
+    if a.burst:
+        # --timeout bounds the whole burst: a lost call costs the rest no
+        # more than what is left of it.
+        start = time.monotonic()
+        futures = [send() for _ in range(a.count)]
+        for f in futures:
+            left = max(0.05, a.timeout - (time.monotonic() - start))
+            print(json.dumps(wait(f, body, left, start)), flush=True)
+        return 0
     for _ in range(a.count):
         start = time.monotonic()
-        future = rpc.send(
-            url=a.url, method="POST", body=body, cache=False, client=client
-        )
-        out: dict[str, object] = {
-            "id": str(future.id),
-            "request": str(future.request_path),
-        }
-        try:
-            resp = future.wait(timeout=a.timeout, poll_interval=0.02)
-        except SyftTimeoutError:
-            out["error"] = "timeout"
-        else:
-            got = resp.body or b""
-            out.update(
-                status=int(resp.status_code),
-                body_len=len(got),
-                body_sha256=hashlib.sha256(got).hexdigest(),
-                sent_sha256=hashlib.sha256(body).hexdigest(),
-                text=got[:200].decode(errors="replace"),
-            )
-        out["seconds"] = time.monotonic() - start
-        print(json.dumps(out), flush=True)
+        print(json.dumps(wait(send(), body, a.timeout, start)), flush=True)
     return 0
+
+
+def wait(
+    future: SyftFuture, sent: bytes, timeout: float, start: float
+) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": str(future.id),
+        "request": str(future.request_path),
+    }
+    try:
+        resp = future.wait(timeout=timeout, poll_interval=0.02)
+    except SyftTimeoutError:
+        out["error"] = "timeout"
+    else:
+        got = resp.body or b""
+        out.update(
+            status=int(resp.status_code),
+            body_len=len(got),
+            body_sha256=hashlib.sha256(got).hexdigest(),
+            sent_sha256=hashlib.sha256(sent).hexdigest(),
+            text=got[:200].decode(errors="replace"),
+        )
+    out["seconds"] = time.monotonic() - start
+    return out
 
 
 if __name__ == "__main__":

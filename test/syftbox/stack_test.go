@@ -376,7 +376,7 @@ func runMain(m *testing.M) int {
 // sidecar is bob's one sidecar, shared by every test as it is by every app
 // of a datasite: started on first use with --config pointing at bob's
 // SyftBox config, on its default address (a socket under the data dir).
-func (s *stack) sidecar(t *testing.T) *proc {
+func (s *stack) sidecar(t testing.TB) *proc {
 	t.Helper()
 	if s.bobSidecar != nil && !s.bobSidecar.exited() {
 		return s.bobSidecar
@@ -411,7 +411,7 @@ func accepts(sock string) bool {
 // serve starts a handler for app as bob (a command that registers app
 // with the sidecar) and waits until bob's client has uploaded the app's
 // permission file, so that the server lets alice call it.
-func (s *stack) serve(t *testing.T, app string, cmd ...string) *proc {
+func (s *stack) serve(t testing.TB, app string, cmd ...string) *proc {
 	t.Helper()
 	s.sidecar(t)
 	p := s.bob.run(t, cmd[0], cmd[1:]...)
@@ -427,7 +427,7 @@ func (s *stack) serve(t *testing.T, app string, cmd ...string) *proc {
 }
 
 // run starts a process as this user, stopped at the end of the test.
-func (c *client) run(t *testing.T, name string, args ...string) *proc {
+func (c *client) run(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	p, err := start(name, args, c.home, c.env(), filepath.Join(c.home, fmt.Sprintf("%s-%d.log", filepath.Base(name), time.Now().UnixNano())))
 	if err != nil {
@@ -437,7 +437,7 @@ func (c *client) run(t *testing.T, name string, args ...string) *proc {
 	return p
 }
 
-func MustWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func MustWait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if err := waitFor(timeout, what, cond); err != nil {
 		t.Fatal(err)
@@ -459,9 +459,9 @@ type callResult struct {
 }
 
 // call makes calls as alice with the real syft-rpc and returns their results.
-func (s *stack) call(t *testing.T, url string, args ...string) []callResult {
+func (s *stack) call(t testing.TB, url string, args ...string) []callResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, append([]string{"alice.py", "--config", s.alice.config, "--url", url}, args...)...)
 	cmd.Env = s.alice.env()
@@ -509,7 +509,7 @@ func fileExists(p string) bool {
 
 // waitPermsOnServer waits until bob's client has uploaded the permission
 // file the sidecar wrote for app (the standard sync carries it).
-func (s *stack) waitPermsOnServer(t *testing.T, app string) {
+func (s *stack) waitPermsOnServer(t testing.TB, app string) {
 	t.Helper()
 	rel := bobEmail + "/app_data/" + app + "/rpc/syft.pub.yaml"
 	MustWait(t, 30*time.Second, rel+" uploaded by bob's client", func() bool {
@@ -519,7 +519,7 @@ func (s *stack) waitPermsOnServer(t *testing.T, app string) {
 
 // mustPriority checks that bob's client sent r's response on its priority
 // path (the websocket, at once) rather than leaving it to the standard sync.
-func (s *stack) mustPriority(t *testing.T, r callResult) {
+func (s *stack) mustPriority(t testing.TB, r callResult) {
 	t.Helper()
 	rel, err := relResponse(r, s.alice.dataDir)
 	if err != nil {
