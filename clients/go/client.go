@@ -243,7 +243,9 @@ func (c *Client) hasApp(app string) bool {
 // delivers the requests that were in flight again, and the events after the
 // last one each subscription took. Run returns an error only for what
 // retrying cannot fix: a registration the sidecar refuses
-// (codes.InvalidArgument), missing or wrong credentials, or a server that is
+// (codes.InvalidArgument), a sidecar that lacks a capability this client
+// needs (codes.FailedPrecondition, naming both versions), missing or wrong
+// credentials, or a server that is
 // not a sidecar, or one that does not serve file events to a client that
 // subscribes to them (codes.Unimplemented). Run may be called once.
 func (c *Client) Run(ctx context.Context) error {
@@ -309,10 +311,14 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// permanent reports errors that the same attempt would meet again.
+// clientVersion names this library and its version to the sidecar.
+var clientVersion = "syft-sidecar-go " + pb.ModuleVersion()
+
+// permanent reports errors that the same attempt would meet again:
+// FailedPrecondition is a sidecar that lacks what this client needs.
 func permanent(err error) bool {
 	switch status.Code(err) {
-	case codes.InvalidArgument, codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+	case codes.InvalidArgument, codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented, codes.FailedPrecondition:
 		return true
 	}
 	return false

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
@@ -171,6 +173,9 @@ func TestIntegrationHandlers(t *testing.T) {
 	reg := MustRegistered(t, regs)
 	if reg.App != "echo" || reg.Owner != owner || reg.RPCDir != dataDir.RPCDir("echo") {
 		t.Fatalf("registered = %+v", reg)
+	}
+	if reg.SidecarVersion == "" || !slices.Equal(reg.Capabilities, pb.Capabilities) {
+		t.Errorf("registered: sidecar version %q with %q, want a version with %q", reg.SidecarVersion, reg.Capabilities, pb.Capabilities)
 	}
 
 	t.Run("echo", func(t *testing.T) { MustAnswer(t, dataDir, "echo", "/echo", []byte("hi"), 200, []byte("hi")) })

@@ -94,6 +94,11 @@ type Registered struct {
 	// which may not be this one.
 	RPCDir       string
 	DatasitesDir string
+	// SidecarVersion is the sidecar's version ("" from one that predates
+	// version exchange); Capabilities what it serves beyond requests (see
+	// the Capability constants of the api package).
+	SidecarVersion string
+	Capabilities   []string
 }
 
 // WithOnRegistered calls f each time the sidecar accepts an app: once per

@@ -186,6 +186,11 @@ func (c *Client) register(app string) *pb.ConnectRequest {
 		App: app, MaxInFlight: uint32(c.concurrency), MaxBatch: uint32(min(c.concurrency, batchLimit)),
 		HandlerName:   c.handlerName,
 		CleanupExpiry: c.cleanupExpiry, CleanupInterval: c.cleanupInterval,
+		ClientVersion: clientVersion,
+	}
+	if c.cleanupExpiry != "" || c.cleanupInterval != "" {
+		// A sidecar without it would ignore the settings in silence.
+		r.Requires = append(r.Requires, pb.CapabilityCleanup)
 	}
 	for _, ep := range c.routes {
 		if ep.app != app {
@@ -318,7 +323,7 @@ func (s *session) recvLoop(hctx context.Context) error {
 }
 
 func (s *session) onRegistered(m *pb.Registered) {
-	s.log.Info("registered", "app", m.GetApp(), "owner", m.GetOwner(), "rpc_dir", m.GetRpcDir())
+	s.log.Info("registered", "app", m.GetApp(), "owner", m.GetOwner(), "rpc_dir", m.GetRpcDir(), "sidecar", m.GetSidecarVersion())
 	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.concurrency {
 		s.log.Info("sidecar set a different max in flight", "asked", s.c.concurrency, "max_in_flight", n)
 	}
@@ -326,7 +331,10 @@ func (s *session) onRegistered(m *pb.Registered) {
 	s.nreg++
 	s.acked()
 	if f := s.c.onRegistered; f != nil {
-		f(Registered{App: m.GetApp(), Owner: m.GetOwner(), RPCDir: m.GetRpcDir(), DatasitesDir: m.GetDatasitesDir()})
+		f(Registered{
+			App: m.GetApp(), Owner: m.GetOwner(), RPCDir: m.GetRpcDir(), DatasitesDir: m.GetDatasitesDir(),
+			SidecarVersion: m.GetSidecarVersion(), Capabilities: m.GetCapabilities(),
+		})
 	}
 }
 

@@ -227,6 +227,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, bad("listen", "%v", err)
 	}
 	o.bridge = bridge.NewConfig(cfg.Email, cfg.DatasitesDir())
+	o.bridge.Version = version
 	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)

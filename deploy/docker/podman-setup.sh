@@ -6,15 +6,7 @@
 # Safe to run again; it changes nothing that is already there.
 set -euo pipefail
 
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "podman-setup: podman or runc missing; run as root to install them" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends podman runc >/dev/null
-fi
+"$(dirname "$0")/../../scripts/apt-install.sh" podman runc
 
 conf=/etc/containers/containers.conf
 if [ ! -e "$conf" ]; then

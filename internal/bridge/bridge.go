@@ -62,6 +62,7 @@ const (
 
 // Config says whose datasite the bridge serves and how.
 type Config struct {
+	Version      string // the sidecar's, as Registered reports it
 	Owner        string // lower-cased email of the datasite owner
 	DatasitesDir string // absolute
 	Grace        time.Duration

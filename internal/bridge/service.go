@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,7 +114,7 @@ func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
 				registered = true
 				b.metrics.HandlerStreams.Inc()
 			}
-			log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.max)
+			log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.max, "client", m.Register.GetClientVersion())
 		case *pb.ConnectRequest_Reply:
 			if !registered {
 				return status.Error(codes.FailedPrecondition, "reply before register")
@@ -191,11 +194,31 @@ func (s *stream) batchFrom(m *pb.ConnectResponse, first *pb.Request) (out, next 
 	return &pb.ConnectResponse{Msg: &pb.ConnectResponse_Requests{Requests: &pb.RequestBatch{Requests: reqs}}}, next
 }
 
+// lacking returns the capabilities in requires that this sidecar does not
+// serve, quoted, in the order asked.
+func lacking(requires []string) []string {
+	var out []string
+	for _, c := range requires {
+		if !slices.Contains(pb.Capabilities, c) {
+			out = append(out, strconv.Quote(c))
+		}
+	}
+	return out
+}
+
 // register checks a Register, prepares the app's folders, and starts
 // delivery to s. The first registration of an app watches its rpc folder
 // and then scans it, so no request falls between.
 func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) error {
 	b := svc.b
+	if missing := lacking(r.GetRequires()); len(missing) > 0 {
+		client := r.GetClientVersion()
+		if client == "" {
+			client = "a client that did not say its version"
+		}
+		return status.Errorf(codes.FailedPrecondition, "register %s: syft-sidecar %s lacks %s, which %s needs: upgrade the sidecar",
+			r.GetApp(), b.cfg.Version, strings.Join(missing, ", "), client)
+	}
 	if err := syftrpc.ValidateAppName(r.GetApp()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "register: app: %v", err)
 	}
@@ -257,6 +280,9 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		RpcDir:       a.rpcDir,
 		DatasitesDir: b.cfg.DatasitesDir,
 		MaxBatch:     uint32(max(s.batch.Load(), 1)),
+
+		SidecarVersion: b.cfg.Version,
+		Capabilities:   pb.Capabilities,
 	}
 	changed, err := b.d.addStream(s, a, eps, r.GetMaxInFlight(), ack)
 	if err != nil {

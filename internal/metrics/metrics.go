@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"runtime"
 	"strconv"
 
 	"github.com/openmined/syft-sidecar/internal/events"
@@ -19,6 +20,16 @@ const Namespace = "syft_sidecar"
 // UnknownEndpoint labels requests for endpoints no handler declared, so that
 // senders cannot mint label values.
 const UnknownEndpoint = "_unknown"
+
+// RegisterBuildInfo exports syft_sidecar_build_info, 1 with the version and
+// the Go it was built with as labels, as Prometheus's own build_info does:
+// a dashboard joins it to tell which sidecars run which build.
+func RegisterBuildInfo(reg prometheus.Registerer, version string) {
+	promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Always 1; the labels say which build of the sidecar runs.",
+	}, []string{"version", "goversion"}).WithLabelValues(version, runtime.Version()).Set(1)
+}
 
 // Metrics are the sidecar's collectors.
 type Metrics struct {

@@ -19,6 +19,7 @@ type evStream struct {
 	stream grpc.BidiStreamingClient[pb.ConnectRequest, pb.ConnectResponse]
 	cancel context.CancelFunc
 	msgs   chan *pb.ConnectResponse
+	err    error // why the stream ended; read once msgs is closed
 }
 
 func (e *env) mustEvStream(t *testing.T) *evStream {
@@ -38,6 +39,7 @@ func (e *env) mustEvStream(t *testing.T) *evStream {
 		for {
 			m, err := st.Recv()
 			if err != nil {
+				s.err = err
 				return
 			}
 			s.msgs <- m
@@ -69,6 +71,22 @@ func (s *evStream) next(what string, keep func(*pb.ConnectResponse) bool) *pb.Co
 			}
 		case <-deadline:
 			s.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// ended waits for the stream to end and returns why.
+func (s *evStream) ended() error {
+	s.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.msgs:
+			if !ok {
+				return s.err
+			}
+		case <-deadline:
+			s.t.Fatal("timed out waiting for the stream to end")
 		}
 	}
 }
@@ -226,13 +244,24 @@ func TestEventsCompacted(t *testing.T) {
 	e := newEnv(t, "--event-buffer", "2")
 	e.start()
 	ds := filepath.Join(e.Path, "datasites", owner)
+	// Each file is renamed into place, so that it is one event: a plain
+	// write is a CREATE and, on a loaded machine, a MODIFY after the settle
+	// time, which would shift the sequence numbers the test counts on.
+	put := func(name string) {
+		t.Helper()
+		tmp := filepath.Join(ds, "."+name+".tmp")
+		mustWrite(t, tmp, name)
+		if err := os.Rename(tmp, filepath.Join(ds, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s := e.mustEvStream(t)
 	s.send(watchMsg("w", nil, "{datasite}/*.txt"))
 	s.subscribed("w")
-	mustWrite(t, filepath.Join(ds, "1.txt"), "1")
+	put("1.txt")
 	first := s.fileEvent("1.txt").GetCursor()
 	for _, n := range []string{"2", "3", "4"} {
-		mustWrite(t, filepath.Join(ds, n+".txt"), n)
+		put(n + ".txt")
 		s.fileEvent(n + ".txt")
 	}
 	again := e.mustEvStream(t)

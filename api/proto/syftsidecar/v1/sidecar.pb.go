@@ -622,7 +622,15 @@ type Register struct {
 	// whole stream; 0 or 1 keeps one Request per message. Batches form only
 	// when requests are already waiting, so they add no latency; they save a
 	// client whose per-message cost is high (grpcio) most of that cost.
-	MaxBatch      uint32 `protobuf:"varint,7,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch uint32 `protobuf:"varint,7,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// The client library and its version, such as "syft-sidecar-go v0.2.0",
+	// for the sidecar's logs and for errors that name both sides.
+	ClientVersion string `protobuf:"bytes,8,opt,name=client_version,json=clientVersion,proto3" json:"client_version,omitempty"`
+	// Capabilities (see Registered.capabilities) that the client needs on
+	// this stream. A sidecar that lacks one refuses the Register with
+	// FAILED_PRECONDITION, naming its version and the client's; a sidecar that
+	// predates this field ignores it, and the client checks the Registered.
+	Requires      []string `protobuf:"bytes,9,rep,name=requires,proto3" json:"requires,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,6 +714,20 @@ func (x *Register) GetMaxBatch() uint32 {
 	return 0
 }
 
+func (x *Register) GetClientVersion() string {
+	if x != nil {
+		return x.ClientVersion
+	}
+	return ""
+}
+
+func (x *Register) GetRequires() []string {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
 // Endpoint is one RPC endpoint of an app.
 type Endpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -786,7 +808,16 @@ type Registered struct {
 	MaxInFlight uint32 `protobuf:"varint,5,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	// The stream's max_batch now in force. A sidecar that sets it (to 1 or
 	// more) accepts ReplyBatch; one that leaves it 0 predates batching.
-	MaxBatch      uint32 `protobuf:"varint,6,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch uint32 `protobuf:"varint,6,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// The sidecar's version, such as "v0.2.0". Empty from a sidecar that
+	// predates version exchange.
+	SidecarVersion string `protobuf:"bytes,7,opt,name=sidecar_version,json=sidecarVersion,proto3" json:"sidecar_version,omitempty"`
+	// What the sidecar serves beyond requests and replies: "batch"
+	// (RequestBatch, ReplyBatch), "file-events" (Watch, Unwatch, resume),
+	// "listeners" (Listen, Unlisten, Publish), "extend-deadline", "cleanup"
+	// (CleanNow, GetCleanupStats, Register.cleanup_*). A client that needs one
+	// that is missing stops with one message naming both versions.
+	Capabilities  []string `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -861,6 +892,20 @@ func (x *Registered) GetMaxBatch() uint32 {
 		return x.MaxBatch
 	}
 	return 0
+}
+
+func (x *Registered) GetSidecarVersion() string {
+	if x != nil {
+		return x.SidecarVersion
+	}
+	return ""
+}
+
+func (x *Registered) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
 }
 
 // Request is one request file, parsed, sent to a handler.
@@ -2429,7 +2474,7 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"subscribed\x18\b \x01(\v2\x1a.syftsidecar.v1.SubscribedH\x00R\n" +
 	"subscribed\x12:\n" +
 	"\brequests\x18\t \x01(\v2\x1c.syftsidecar.v1.RequestBatchH\x00R\brequestsB\x05\n" +
-	"\x03msg\"\x8a\x02\n" +
+	"\x03msg\"\xcd\x02\n" +
 	"\bRegister\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x126\n" +
 	"\tendpoints\x18\x02 \x03(\v2\x18.syftsidecar.v1.EndpointR\tendpoints\x12\"\n" +
@@ -2437,12 +2482,14 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\fhandler_name\x18\x04 \x01(\tR\vhandlerName\x12%\n" +
 	"\x0ecleanup_expiry\x18\x05 \x01(\tR\rcleanupExpiry\x12)\n" +
 	"\x10cleanup_interval\x18\x06 \x01(\tR\x0fcleanupInterval\x12\x1b\n" +
-	"\tmax_batch\x18\a \x01(\rR\bmaxBatch\"v\n" +
+	"\tmax_batch\x18\a \x01(\rR\bmaxBatch\x12%\n" +
+	"\x0eclient_version\x18\b \x01(\tR\rclientVersion\x12\x1a\n" +
+	"\brequires\x18\t \x03(\tR\brequires\"v\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x125\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bdeadline\x12\x1f\n" +
 	"\vschema_json\x18\x03 \x01(\tR\n" +
-	"schemaJson\"\xb3\x01\n" +
+	"schemaJson\"\x80\x02\n" +
 	"\n" +
 	"Registered\x12\x10\n" +
 	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
@@ -2450,7 +2497,9 @@ const file_syftsidecar_v1_sidecar_proto_rawDesc = "" +
 	"\arpc_dir\x18\x03 \x01(\tR\x06rpcDir\x12#\n" +
 	"\rdatasites_dir\x18\x04 \x01(\tR\fdatasitesDir\x12\"\n" +
 	"\rmax_in_flight\x18\x05 \x01(\rR\vmaxInFlight\x12\x1b\n" +
-	"\tmax_batch\x18\x06 \x01(\rR\bmaxBatch\"\xf9\x03\n" +
+	"\tmax_batch\x18\x06 \x01(\rR\bmaxBatch\x12'\n" +
+	"\x0fsidecar_version\x18\a \x01(\tR\x0esidecarVersion\x12\"\n" +
+	"\fcapabilities\x18\b \x03(\tR\fcapabilities\"\xf9\x03\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x10\n" +

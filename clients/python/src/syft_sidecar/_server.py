@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import re
-import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -22,7 +22,15 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from . import _crypto
-from ._config import ConfigError, LocalClient, client_data_dir, load_config, resolve_address
+from ._config import (
+    ENV_SIDECAR_ADDR,
+    STATE_DIR_NAME,
+    ConfigError,
+    LocalClient,
+    client_data_dir,
+    load_config,
+    resolve_address,
+)
 from ._deps import func_args_from_request
 from ._events import (
     KIND_FROM_PB,
@@ -39,6 +47,7 @@ from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
 from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 from ._serialize import serialize
 from ._session import (
+    CLIENT_VERSION,
     CLOSE_TIMEOUT,
     GENERIC_500_BYTES,
     MAX_BACKOFF,
@@ -54,6 +63,7 @@ from ._session import (
     handler_name,
     permanent,
 )
+from ._spawn import LOG_NAME, NO_BINARY, accepts, find_binary, start_for_datasite
 from ._workers import Workers
 from .cleanup import CleanupStats, parse_time_interval, stats_from_pb
 from .router import EventRouter
@@ -134,7 +144,7 @@ class SyftEvents:
         cleanup_interval: str = "1h",
         *,
         sidecar: Optional[str] = None,
-        spawn_sidecar: bool = False,
+        spawn_sidecar: Optional[bool] = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
@@ -198,6 +208,9 @@ class SyftEvents:
         self.owner: Optional[str] = None
         self.sidecar_rpc_dir: Optional[str] = None
         self.sidecar_datasites_dir: Optional[str] = None
+        # The version the sidecar reported at registration (None: not yet, or a
+        # sidecar that predates version exchange).
+        self.sidecar_version: Optional[str] = None
 
     # -- registration ------------------------------------------------------
 
@@ -451,6 +464,8 @@ class SyftEvents:
             self._channel = grpc.insecure_channel(addr, options=channel_options())
         if self._spawn and not self._ready(min(1.0, self.connect_timeout)):
             self._spawn_sidecar(addr)
+        elif self._spawn is None and self._derived_address():
+            self._start_datasite_sidecar(addr)
         self._pool = Workers(self.max_in_flight, "syft-handler")
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
@@ -465,9 +480,8 @@ class SyftEvents:
         self._runner.start()
         if not self._up.wait(0 if bare else self.connect_timeout):
             raise ConnectionError(
-                f"no syft-sidecar answered at {addr} within {self.connect_timeout:g}s: start "
-                f"one (syft-sidecar --listen {addr}), set SYFT_SIDECAR_ADDR or pass sidecar=, "
-                "or pass spawn_sidecar=True"
+                f"no syft-sidecar answered at {addr} within {self.connect_timeout:g}s: "
+                + self._no_sidecar_advice(addr)
             )
         if self._fatal is not None:
             raise ValueError(f"sidecar at {addr} refused the registration: {describe(self._fatal)}")
@@ -556,11 +570,60 @@ class SyftEvents:
         except grpc.FutureTimeoutError:
             return False
 
-    def _spawn_sidecar(self, addr: str) -> None:
-        exe = shutil.which("syft-sidecar")
-        if exe is None:
-            log.warning("no sidecar at %s and no syft-sidecar binary on PATH to start", addr)
+    def _derived_address(self) -> bool:
+        """Whether the address is the datasite's default, not one the app or
+        its environment chose: only there may the app start a sidecar of
+        its own accord, which other apps of the datasite will find."""
+        return not self._sidecar_arg and not os.environ.get(ENV_SIDECAR_ADDR)
+
+    def _no_sidecar_advice(self, addr: str) -> str:
+        """What to do, leaving out what the app already did."""
+        if self._sidecar_arg:
+            return f"start one there (syft-sidecar --listen {addr}) or pass another sidecar="
+        if os.environ.get(ENV_SIDECAR_ADDR):
+            return f"start one there (syft-sidecar --listen {addr}) or change ${ENV_SIDECAR_ADDR}"
+        if self._spawn is False:
+            return (
+                f"start one (syft-sidecar --listen {addr}), or leave spawn_sidecar unset "
+                "and the app starts one"
+            )
+        return f"start one (syft-sidecar --listen {addr})"
+
+    def _answers(self) -> bool:
+        path = self._address[len("unix://") :] if self._address else ""
+        if path and hasattr(socket, "AF_UNIX"):
+            return accepts(path)
+        return self._ready(0.2)
+
+    def _start_datasite_sidecar(self, addr: str) -> None:
+        """No sidecar serves the datasite: start one that outlives the app
+        and serves every app of the datasite, once (see _spawn)."""
+        if self._answers():
             return
+        data_dir = client_data_dir(self.client)
+        email = getattr(self.client, "email", None)
+        if data_dir is None or not email:
+            return  # nothing to start it for; start() says what to do
+        exe = find_binary()
+        if exe is None:
+            raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
+        pid = start_for_datasite(
+            exe, data_dir, str(email), addr, self._answers, self.connect_timeout
+        )
+        if pid is not None:
+            log.warning(
+                "no syft-sidecar served %s: started %s (pid %d) for it, which stays to serve "
+                "its apps; log: %s",
+                data_dir,
+                exe,
+                pid,
+                data_dir / STATE_DIR_NAME / LOG_NAME,
+            )
+
+    def _spawn_sidecar(self, addr: str) -> None:
+        exe = find_binary()
+        if exe is None:
+            raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
         # The child serves this app's datasite on this address; its metrics
         # endpoint is off, so that it takes no port.
         args = [exe, "--listen", addr, "--metrics-listen", ""]
@@ -579,7 +642,11 @@ class SyftEvents:
             handler_name=handler_name(),
             cleanup_expiry=self.cleanup_expiry,
             cleanup_interval=self.cleanup_interval,
+            client_version=CLIENT_VERSION,
         )
+        if self.cleanup_expiry or self.cleanup_interval:
+            # A sidecar without it would ignore the settings in silence.
+            reg.requires.append("cleanup")
         for ep in self._endpoints.values():
             e = reg.endpoints.add(path=ep.path)
             if self.schema:
@@ -628,9 +695,12 @@ class SyftEvents:
                 return
             if s.registered_at is not None and time.monotonic() - s.registered_at >= STABLE_AFTER:
                 delay, down = MIN_BACKOFF, False
-            if not down:
-                what = "lost sidecar, reconnecting" if s.registered_at else "sidecar unavailable"
-                log.warning("%s at %s: %s", what, self._address, describe(err))
+            if not down and s.registered_at:
+                log.warning("lost sidecar at %s, reconnecting: %s", self._address, describe(err))
+            elif not down:
+                # start() says it plainly if none answers in time; a sidecar
+                # that starts a moment after the app is no news.
+                log.info("waiting for a sidecar at %s: %s", self._address, describe(err))
             else:
                 log.debug("sidecar connection failed again: %s", describe(err))
             down = True
@@ -641,9 +711,11 @@ class SyftEvents:
     def _on_registered(self, m: pb.Registered) -> None:
         self.owner = m.owner
         self.sidecar_rpc_dir = m.rpc_dir
+        self.sidecar_version = m.sidecar_version or None
         log.info(
-            "registered %s with the sidecar (owner %s, max in flight %d)",
+            "registered %s with the sidecar %s (owner %s, max in flight %d)",
             m.app,
+            m.sidecar_version or "(version not reported)",
             m.owner,
             m.max_in_flight,
         )

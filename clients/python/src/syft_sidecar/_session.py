@@ -15,6 +15,7 @@ import random
 import sys
 import threading
 import time
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
@@ -40,8 +41,22 @@ MAX_BATCH = 256
 MAX_BATCH_BYTES = 1 << 20
 GENERIC_500_BYTES = b"Internal server error. Please try again later."
 
+
+def _client_version() -> str:
+    try:
+        return f"syft-sidecar-python {version('syft-sidecar')}"
+    except PackageNotFoundError:  # run from a source tree
+        return "syft-sidecar-python (not installed)"
+
+
+# Sent in every Register, for the sidecar's logs and its refusals.
+CLIENT_VERSION = _client_version()
+
+# FAILED_PRECONDITION: the sidecar lacks a capability the client requires
+# (its message names both versions); reconnecting would not change that.
 _PERMANENT = {
     grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.UNIMPLEMENTED,

@@ -12,9 +12,10 @@ server) listens on a unix socket yet::
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Callable, TypeVar
+
+from ._spawn import accepts
 
 __all__ = ["accepts", "wait_for"]
 
@@ -35,15 +36,3 @@ def wait_for(cond: Callable[[], T], what: str, within: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {within}s waiting for {what}")
         time.sleep(interval)
-
-
-def accepts(sock_path: str) -> bool:
-    """Whether connecting to the unix socket at ``sock_path`` succeeds."""
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(sock_path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()

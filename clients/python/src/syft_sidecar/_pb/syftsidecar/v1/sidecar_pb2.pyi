@@ -1,13 +1,10 @@
-import datetime
-
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -91,7 +88,7 @@ class ConnectResponse(_message.Message):
     def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., file_event: _Optional[_Union[FileEvent, _Mapping]] = ..., listener_event: _Optional[_Union[ListenerEvent, _Mapping]] = ..., missed_events: _Optional[_Union[MissedEvents, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., requests: _Optional[_Union[RequestBatch, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
-    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval", "max_batch")
+    __slots__ = ("app", "endpoints", "max_in_flight", "handler_name", "cleanup_expiry", "cleanup_interval", "max_batch", "client_version", "requires")
     APP_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +96,8 @@ class Register(_message.Message):
     CLEANUP_EXPIRY_FIELD_NUMBER: _ClassVar[int]
     CLEANUP_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_FIELD_NUMBER: _ClassVar[int]
     app: str
     endpoints: _containers.RepeatedCompositeFieldContainer[Endpoint]
     max_in_flight: int
@@ -106,7 +105,9 @@ class Register(_message.Message):
     cleanup_expiry: str
     cleanup_interval: str
     max_batch: int
-    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    client_version: str
+    requires: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Endpoint, _Mapping]]] = ..., max_in_flight: _Optional[int] = ..., handler_name: _Optional[str] = ..., cleanup_expiry: _Optional[str] = ..., cleanup_interval: _Optional[str] = ..., max_batch: _Optional[int] = ..., client_version: _Optional[str] = ..., requires: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Endpoint(_message.Message):
     __slots__ = ("path", "deadline", "schema_json")
@@ -116,23 +117,27 @@ class Endpoint(_message.Message):
     path: str
     deadline: _duration_pb2.Duration
     schema_json: str
-    def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, path: _Optional[str] = ..., deadline: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., schema_json: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch")
+    __slots__ = ("app", "owner", "rpc_dir", "datasites_dir", "max_in_flight", "max_batch", "sidecar_version", "capabilities")
     APP_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     RPC_DIR_FIELD_NUMBER: _ClassVar[int]
     DATASITES_DIR_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    SIDECAR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     app: str
     owner: str
     rpc_dir: str
     datasites_dir: str
     max_in_flight: int
     max_batch: int
-    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    sidecar_version: str
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app: _Optional[str] = ..., owner: _Optional[str] = ..., rpc_dir: _Optional[str] = ..., datasites_dir: _Optional[str] = ..., max_in_flight: _Optional[int] = ..., max_batch: _Optional[int] = ..., sidecar_version: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("id", "attempt", "app", "endpoint", "sender", "url", "method", "headers", "body", "created", "expires", "deadline", "path")
@@ -169,7 +174,7 @@ class Request(_message.Message):
     expires: _timestamp_pb2.Timestamp
     deadline: _timestamp_pb2.Timestamp
     path: str
-    def __init__(self, id: _Optional[str] = ..., attempt: _Optional[int] = ..., app: _Optional[str] = ..., endpoint: _Optional[str] = ..., sender: _Optional[str] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., attempt: _Optional[int] = ..., app: _Optional[str] = ..., endpoint: _Optional[str] = ..., sender: _Optional[str] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., created: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
 
 class Reply(_message.Message):
     __slots__ = ("request_id", "attempt", "status_code", "headers", "body")
@@ -212,7 +217,7 @@ class ExtendDeadline(_message.Message):
     request_id: str
     attempt: int
     extend_by: _duration_pb2.Duration
-    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., extend_by: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., extend_by: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("max_in_flight",)
@@ -284,7 +289,7 @@ class CleanupStats(_message.Message):
     last_cleanup: _timestamp_pb2.Timestamp
     expiry: _duration_pb2.Duration
     interval: _duration_pb2.Duration
-    def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, requests_deleted: _Optional[int] = ..., responses_deleted: _Optional[int] = ..., errors: _Optional[int] = ..., last_cleanup: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., interval: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ("run", "seq")
@@ -367,7 +372,7 @@ class FileEvent(_message.Message):
     path: str
     is_dir: bool
     time: _timestamp_pb2.Timestamp
-    def __init__(self, watch_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., kind: _Optional[_Union[FileEventKind, str]] = ..., path: _Optional[str] = ..., is_dir: bool = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
+    def __init__(self, watch_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., kind: _Optional[_Union[FileEventKind, str]] = ..., path: _Optional[str] = ..., is_dir: bool = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
 
 class ListenerEvent(_message.Message):
     __slots__ = ("listener_id", "cursor", "name", "data", "time")
@@ -381,7 +386,7 @@ class ListenerEvent(_message.Message):
     name: str
     data: str
     time: _timestamp_pb2.Timestamp
-    def __init__(self, listener_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, listener_id: _Optional[str] = ..., cursor: _Optional[_Union[Cursor, _Mapping]] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MissedEvents(_message.Message):
     __slots__ = ("id", "restarted", "from_seq", "to_seq", "reason")
