@@ -135,7 +135,9 @@ func (r *Root) Exists(rel string) (bool, error) {
 // CreateNew writes data to rel atomically, never replacing anything: as an
 // unnamed file linked in when complete (O_TMPFILE), or where that is not to
 // be had, a hidden temporary file renamed into place. If rel exists it
-// returns ErrExist and leaves it as it was.
+// returns ErrExist and leaves it as it was. Once in place the file gets a
+// write event with its bytes unchanged (announceWrite), so that the SyftBox
+// client sends it at once.
 func (r *Root) CreateNew(rel string, data []byte, perm uint32) error {
 	return r.write(rel, data, perm, false)
 }
@@ -170,7 +172,11 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 	if err != nil {
 		return &os.PathError{Op: "create", Path: path.Join(dir, tmp), Err: err}
 	}
-	if err := writeAll(fd, data); err != nil {
+	var st unix.Stat_t
+	if err := writeAll(fd, data); err == nil {
+		err = unix.Fstat(fd, &st)
+	}
+	if err != nil {
 		unix.Close(fd)
 		unix.Unlinkat(dfd, tmp, 0)
 		return &os.PathError{Op: "write", Path: path.Join(dir, tmp), Err: err}
@@ -191,6 +197,9 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		}
 		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
 	}
+	if !replace {
+		announceWrite(dfd, name, &st)
+	}
 	return nil
 }
 
@@ -202,7 +211,7 @@ var errNoTmpfile = errors.New("O_TMPFILE unavailable")
 
 // linkTmpfile writes data to an unnamed file in the folder and links it in
 // under name, which fails if name exists. Until the link the file has no
-// name, so watchers see one event for a response, and a crash leaves nothing
+// name, so no watcher sees it partly written, and a crash leaves nothing
 // behind. The link goes through /proc/self/fd because linkat's AT_EMPTY_PATH
 // needs a capability a sidecar should not have.
 func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
@@ -217,6 +226,10 @@ func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
 	if err := writeAll(fd, data); err != nil {
 		return err
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
 	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 		return errNoTmpfile
@@ -226,7 +239,13 @@ func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
 			return errNoTmpfile // no /proc in this container
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Not a write through fd: that descriptor still belongs to the nameless
+	// entry O_TMPFILE made, so its event would not carry the file's name.
+	announceWrite(dfd, name, &st)
+	return nil
 }
 
 var noRenameat2 atomic.Bool

@@ -1,0 +1,122 @@
+package safefs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+)
+
+// The SyftBox client sends a response at once only on a write event
+// (IN_MODIFY, fsnotify's Write). CreateNew must produce one for the file's
+// own name after the file appears, on both ways of writing, and leave its
+// bytes as written.
+func TestCreateNewMakesWriteEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		noTmpfile bool
+	}{{"tmpfile", false}, {"rename", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.noTmpfile {
+				noTmpfile.Store(true)
+				t.Cleanup(func() { noTmpfile.Store(false) })
+			}
+			dir := t.TempDir()
+			r, err := OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			w, err := fsnotify.NewWatcher()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if err := w.Add(dir); err != nil {
+				t.Fatal(err)
+			}
+			want := []byte(`{"id":"x","status_code":200}`)
+			if err := r.CreateNew("x.response", want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			target := filepath.Join(dir, "x.response")
+			appeared, wrote := false, false
+			deadline := time.After(10 * time.Second)
+			for !wrote {
+				select {
+				case ev := <-w.Events:
+					if ev.Name != target {
+						continue
+					}
+					if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) {
+						appeared = true
+					}
+					if ev.Has(fsnotify.Write) {
+						if !appeared {
+							t.Fatalf("write event before the file appeared: %v", ev)
+						}
+						wrote = true
+					}
+				case err := <-w.Errors:
+					t.Fatal(err)
+				case <-deadline:
+					t.Fatalf("no write event for %s (appeared: %v)", target, appeared)
+				}
+			}
+			if got, err := os.ReadFile(target); err != nil || string(got) != string(want) {
+				t.Fatalf("content %q, %v; want %q", got, err, want)
+			}
+		})
+	}
+}
+
+// A file that is no longer the one we linked (replaced by a sync, or a link
+// put in its place) is neither written nor followed.
+func TestAnnounceWriteRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	mine := filepath.Join(dir, "mine")
+	if err := os.WriteFile(mine, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Held open, the removed file keeps its inode, so the replacement
+	// cannot get the same number.
+	old, err := os.Open(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(old.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("other"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "other"), mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := announceWrite(dfd, "mine", &st); !errors.Is(err, errReplaced) {
+		t.Fatalf("replaced file: err = %v, want errReplaced", err)
+	}
+	if err := os.Symlink(mine, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := announceWrite(dfd, "link", &st); !errors.Is(err, unix.ELOOP) {
+		t.Fatalf("symlink: err = %v, want ELOOP", err)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "other" {
+		t.Fatalf("content changed to %q", b)
+	}
+}
