@@ -1,10 +1,8 @@
+//go:build linux
+
 package safefs
 
-import (
-	"errors"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // announceWrite makes a write event for name, a file just linked or renamed
 // into the folder dfd, without changing a byte of it: it rewrites the first
@@ -34,8 +32,8 @@ import (
 // file written through a descriptor is closed; FSEvents delivers it as
 // ItemModified for the path, possibly coalesced with ItemCreated and
 // ItemRenamed into one event, which notify matches bit by bit, so the client
-// hears Write there too. (This package is Linux-only today: O_PATH,
-// openat2, O_TMPFILE; a macOS port keeps the same step.)
+// hears Write there too; the portable Root (macOS, Windows) takes the same
+// step in announceWritten.
 //
 // The write event is a courtesy to the sync: any failure here leaves a
 // correct, complete file that the standard sync still sends, so it is
@@ -66,5 +64,3 @@ func announceWrite(dfd int, name string, want *unix.Stat_t) error {
 	_, err = unix.Pwrite(fd, b[:], 0)
 	return err
 }
-
-var errReplaced = errors.New("file changed before its write event")

@@ -212,6 +212,10 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 		return err
 	}
 	_, err = f.Write(data)
+	var written fs.FileInfo
+	if err == nil {
+		written, err = f.Stat()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -233,6 +237,7 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 			// The response is in place: a temporary name left behind by a
 			// failed unlink is a crash's leftover, which cleanup removes.
 			dir.Remove(tmp)
+			announceWritten(dir, name, written)
 			return nil
 		}
 	default:
@@ -245,7 +250,49 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 		}
 		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
 	}
+	if !replace {
+		announceWritten(dir, name, written)
+	}
 	return nil
+}
+
+// announceWritten gives the file just linked or renamed in under name a
+// write event with its bytes unchanged, as announceWrite does on Linux,
+// which says why: the SyftBox client sends a response at once only on a
+// write event. On macOS a write through a descriptor is a content change
+// that FSEvents reports as ItemModified for the path. want is the file as
+// written; a file that is no longer it under name, or not a regular file,
+// is left alone. Any failure leaves a complete file that the standard sync
+// still sends, so it is not reported.
+func announceWritten(dir *os.Root, name string, want fs.FileInfo) error {
+	if want.Size() == 0 {
+		return nil
+	}
+	fi, err := dir.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, want) {
+		return errReplaced
+	}
+	f, err := dir.OpenFile(name, announceFlags, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// os.Root follows a link inside the root: compare what was opened.
+	if got, err := f.Stat(); err != nil || !os.SameFile(got, want) {
+		return errReplaced
+	}
+	var b [1]byte
+	if n, err := f.ReadAt(b[:], 0); n != 1 {
+		if err == nil {
+			err = errReplaced
+		}
+		return err
+	}
+	_, err = f.WriteAt(b[:], 0)
+	return err
 }
 
 // MkdirAll creates rel and its parents beneath the root, refusing links.

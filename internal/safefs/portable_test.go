@@ -95,3 +95,22 @@ func TestPortableOpenRoot(t *testing.T) {
 		t.Fatal("left the sub-root")
 	}
 }
+
+// The portable Root gives a new response the write event the SyftBox client
+// sends on, as the Linux one does, by both of its ways of writing.
+func TestPortableCreateNewMakesWriteEvent(t *testing.T) {
+	for _, noLink := range []bool{false, true} {
+		t.Run(map[bool]string{false: "link", true: "rename"}[noLink], func(t *testing.T) {
+			if noLink {
+				safefs.NoLink.Store(true)
+				t.Cleanup(func() { safefs.NoLink.Store(false) })
+			}
+			dir := t.TempDir()
+			r := MustOpenPortableRoot(t, dir)
+			want := []byte(`{"id":"x","status_code":200}`)
+			safefs.MustCreateWithWriteEvent(t, dir, "x.response", want, func() error {
+				return r.CreateNew("x.response", want, 0o644)
+			})
+		})
+	}
+}

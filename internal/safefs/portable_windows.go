@@ -12,6 +12,9 @@ import (
 // opened there can block.
 const readFlags = os.O_RDONLY
 
+// announceFlags open a response just written to rewrite its first byte.
+const announceFlags = os.O_RDWR
+
 // linkCount is the number of names the open file f has.
 func linkCount(f *os.File, _ os.FileInfo) (uint64, error) {
 	var d windows.ByHandleFileInformation

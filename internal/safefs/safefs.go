@@ -27,6 +27,11 @@ var (
 	ErrLinked = errors.New("file has more than one link")
 )
 
+// errReplaced: the file just written is no longer under its name when its
+// write event is due, so nothing is written (the replacement made its own
+// events).
+var errReplaced = errors.New("file changed before its write event")
+
 // Entry is one name in a folder, as ReadDir returns it.
 type Entry struct {
 	Name    string
