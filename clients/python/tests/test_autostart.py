@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from conftest import _sidecar_bin
+from conftest import OWNER, _sidecar_bin
 
 from syft_sidecar import SyftEvents
 from syft_sidecar._spawn import ENV_SIDECAR_BIN, accepts
@@ -96,3 +100,73 @@ def test_spawn_false_does_not_start_one(datasite, no_sidecar_env, monkeypatch):
     assert "pass spawn_sidecar" not in str(e.value)
     box.stop()
     assert not (datasite.data_dir / ".syft-sidecar" / "sidecar.log").exists()
+
+
+APP = """
+from syft_sidecar import SyftEvents
+
+box = SyftEvents("outlive")
+box.on_request("/who")(lambda: "outlive")
+box.run_forever()
+"""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process descended from pid, found as the SyftBox client finds
+    an app's, by parent pid."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def test_sidecar_outlives_an_app_stopped_as_syftbox_stops_it(
+    datasite, no_sidecar_env, monkeypatch, tmp_path
+):
+    """The SyftBox client stops an app by signalling it and every process
+    descended from it; the sidecar the app started serves the datasite's
+    other apps, so it must not be one of them."""
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    log = tmp_path / "app.log"
+    env = dict(
+        os.environ,
+        SYFT_SIDECAR_BIN=_sidecar_bin(),
+        SYFTBOX_CLIENT_CONFIG_PATH=str(datasite.data_dir / f"{OWNER}.config.json"),
+    )
+    sock = datasite.data_dir / ".syft-sidecar" / "sidecar.sock"
+    with open(log, "wb") as out:
+        app = subprocess.Popen([sys.executable, str(script)], env=env, stdout=out, stderr=out)
+    pid = None
+    try:
+        started = wait_for(
+            lambda: re.search(r"started \S+ \(pid (\d+)\)", log.read_text()),
+            "the app's line saying it started a sidecar",
+            within=30,
+        )
+        pid = int(started.group(1))
+        assert datasite.call("outlive", "/who").body == b"outlive"
+        assert pid not in descendants(app.pid)
+        for p in [app.pid, *descendants(app.pid)]:
+            os.kill(p, signal.SIGTERM)
+        app.wait(15)
+        assert accepts(str(sock)), "the sidecar stopped with the app"
+        other = SyftEvents("other", client=datasite.owner, connect_timeout=20)
+        other.on_request("/who")(answer("other"))
+        with other:
+            assert datasite.call("other", "/who").body == b"other"
+    finally:
+        if app.poll() is None:
+            app.kill()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not accepts(str(sock)), "the started sidecar to stop", within=15)

@@ -20,7 +20,7 @@ import sysconfig
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, Optional
+from typing import IO, Any, Iterator, List, Optional
 
 from ._config import STATE_DIR_NAME
 
@@ -94,12 +94,55 @@ def _locked(path: Path) -> Iterator[None]:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _detached() -> Dict[str, Any]:
+# Run by a short-lived interpreter: starts the sidecar in a session of its
+# own, prints its pid and exits, so that the sidecar is reparented away from
+# the app. argv: the log file, then the command.
+_LAUNCHER = """
+import subprocess, sys
+with open(sys.argv[1], "ab") as log:
+    p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+print(p.pid)
+"""
+
+
+def _launch(args: List[str], log_path: Path) -> int:
+    """Starts args detached from this process and returns its pid. The
+    SyftBox client stops an app by signalling every process descended from
+    it, and a Ctrl-C reaches the app's whole process group; the sidecar,
+    which serves the datasite's other apps too, must be neither."""
     if sys.platform == "win32":
         flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
-        return {"creationflags": flags}
-    # Its own session: a Ctrl-C or a SIGHUP meant for the app is not its.
-    return {"start_new_session": True}
+        logf: IO[bytes]
+        with open(log_path, "ab") as logf:
+            return subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, creationflags=flags
+            ).pid
+    out = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(log_path), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return int(out.stdout)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # the wait for its socket ends the wait instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie not yet reaped by its new parent is gone too.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().split(b") ", 1)[1][:1] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _tail(path: Path, n: int = 5) -> str:
@@ -130,23 +173,18 @@ def start_for_datasite(
         # Its metrics endpoint is off, so that datasites on one machine do
         # not compete for one port.
         args += ["--metrics-listen", ""]
-        logf: IO[bytes]
-        with open(log_path, "ab") as logf:
-            proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, **_detached()
-            )
+        pid = _launch(args, log_path)
         deadline = time.monotonic() + timeout
         while not answers():
-            code = proc.poll()
-            if code is not None:
+            if not _alive(pid):
                 raise ConnectionError(
-                    f"the syft-sidecar this app started ({exe}) exited with status {code}; "
+                    f"the syft-sidecar this app started ({exe}) exited; "
                     f"the end of its log ({log_path}):\n{_tail(log_path)}"
                 )
             if time.monotonic() > deadline:
                 raise ConnectionError(
-                    f"the syft-sidecar this app started ({exe}, pid {proc.pid}) did not answer "
+                    f"the syft-sidecar this app started ({exe}, pid {pid}) did not answer "
                     f"at {addr} within {timeout:g}s; its log: {log_path}"
                 )
             time.sleep(0.02)
-        return proc.pid
+        return pid
