@@ -16,8 +16,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrExist means the file being created already exists; nothing was written.
-var ErrExist = os.ErrExist
+// Errors the methods return, wrapped in an *os.PathError.
+var (
+	// ErrExist means the file being created already exists; nothing was written.
+	ErrExist = os.ErrExist
+	// ErrNotRegular means the file read is a FIFO, a device, a socket or a
+	// folder: nothing was read from it.
+	ErrNotRegular = errors.New("not a regular file")
+)
 
 // Root is an open folder. Paths given to its methods are slash-separated and
 // relative to it; ".." and symbolic links anywhere on the way are refused.
@@ -95,13 +101,23 @@ func (r *Root) walk(rel string, flags int, mode uint32) (int, error) {
 	return dir, nil
 }
 
-// ReadFile reads a regular file.
+// ReadFile reads a regular file. It never blocks on what is not one: the
+// file is opened without waiting (a FIFO opens at once and nothing is read
+// from it) and judged by the type of what was opened, so a swap between a
+// check and the open changes nothing.
 func (r *Root) ReadFile(rel string) ([]byte, error) {
-	fd, err := r.open(rel, unix.O_RDONLY, 0)
+	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+	}
 	// Request files are small: one read fills the buffer and a second
 	// confirms the end.
 	buf := make([]byte, 0, 2048)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
@@ -145,5 +146,23 @@ func TestReadDirAndRemove(t *testing.T) {
 	}
 	if err := r.RemoveEmptyDir("a"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A FIFO opens at once and is refused by its type, whether or not a writer
+// holds it: nothing waits on it.
+func TestReadFileRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.request"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dir.request"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenRoot(t, dir)
+	for _, name := range []string{"fifo.request", "dir.request"} {
+		if _, err := r.ReadFile(name); !errors.Is(err, safefs.ErrNotRegular) {
+			t.Errorf("ReadFile(%s) = %v, want ErrNotRegular", name, err)
+		}
 	}
 }
