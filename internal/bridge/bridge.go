@@ -48,6 +48,15 @@ const (
 	// still goes alone, as it would unbatched).
 	MaxBatchLimit = 256
 	maxBatchBytes = 1 << 20
+	// DefaultMaxRequestSize bounds a request file. SyftBox sends request
+	// files up to 4 MB at once and larger ones by its slower standard sync;
+	// 16 MiB leaves apps room beyond that while a held request (its file
+	// read once, its body decoded to three quarters of the file) costs
+	// little next to the default 128 MiB memory limit. MaxRequestSizeLimit
+	// caps the flag so that every request fits the clients' 256 MiB gRPC
+	// receive limit with room to spare.
+	DefaultMaxRequestSize = 16 << 20
+	MaxRequestSizeLimit   = 64 << 20
 	// MaxDeadline caps an endpoint deadline or an extension.
 	MaxDeadline = 24 * time.Hour
 	// DefaultEventBuffer and DefaultEventSettle are Config's defaults for
@@ -69,6 +78,9 @@ type Config struct {
 	Deadline     time.Duration
 	MaxInFlight  uint32
 	MaxAttempts  uint32
+	// MaxRequestSize is the largest request file read; a larger one is
+	// answered 413 without being read.
+	MaxRequestSize int64
 	// MaxPending is how many requests are held in memory at once; the
 	// rest wait on disk for a rescan once half of these are answered.
 	MaxPending int
@@ -97,6 +109,8 @@ func NewConfig(owner, datasitesDir string) Config {
 		MaxInFlight:  DefaultMaxInFlight,
 		MaxAttempts:  DefaultMaxAttempts,
 		MaxPending:   DefaultMaxPending,
+
+		MaxRequestSize: DefaultMaxRequestSize,
 
 		CleanupExpiry:   cleanup.DefaultExpiry,
 		CleanupInterval: cleanup.DefaultInterval,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
@@ -83,9 +84,13 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		}
 	}
 	seen := time.Now()
-	data, err := a.root.ReadFile(rel)
+	data, err := a.root.ReadFile(rel, b.cfg.MaxRequestSize)
 	if err != nil {
 		delete(in.settling, ev.Path)
+		if errors.Is(err, safefs.ErrTooLarge) {
+			in.reject(a, rel, rp, seen, 413, fmt.Sprintf("Request too large: the file is over the limit of %d bytes", b.cfg.MaxRequestSize))
+			return
+		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			// A link, a folder, or no permission: not a request we may read.
 			b.logger.Debug("skip request file", "path", ev.Path, "err", err)

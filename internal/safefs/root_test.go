@@ -85,10 +85,10 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := MustOpenRoot(t, dir)
-	if _, err := r.ReadFile("ep/secret.request"); err == nil {
+	if _, err := r.ReadFile("ep/secret.request", 1<<20); err == nil {
 		t.Fatal("read through a linked folder")
 	}
-	if _, err := r.ReadFile("file.request"); err == nil {
+	if _, err := r.ReadFile("file.request", 1<<20); err == nil {
 		t.Fatal("read through a linked file")
 	}
 	if err := r.CreateNew("ep/x.response", []byte("x"), 0o644); err == nil {
@@ -98,7 +98,7 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		t.Fatal("file created outside the root")
 	}
 	for _, bad := range []string{"../x", "/etc/passwd", "a/../../x"} {
-		if _, err := r.ReadFile(bad); err == nil {
+		if _, err := r.ReadFile(bad, 1<<20); err == nil {
 			t.Errorf("ReadFile(%q) left the root", bad)
 		}
 	}
@@ -161,8 +161,20 @@ func TestReadFileRefusesNonRegular(t *testing.T) {
 	}
 	r := MustOpenRoot(t, dir)
 	for _, name := range []string{"fifo.request", "dir.request"} {
-		if _, err := r.ReadFile(name); !errors.Is(err, safefs.ErrNotRegular) {
+		if _, err := r.ReadFile(name, 1<<20); !errors.Is(err, safefs.ErrNotRegular) {
 			t.Errorf("ReadFile(%s) = %v, want ErrNotRegular", name, err)
 		}
+	}
+}
+
+func TestReadFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	MustWrite(t, filepath.Join(dir, "f"), "12345")
+	r := MustOpenRoot(t, dir)
+	if b, err := r.ReadFile("f", 5); err != nil || string(b) != "12345" {
+		t.Fatalf("at the limit: %q, %v", b, err)
+	}
+	if _, err := r.ReadFile("f", 4); !errors.Is(err, safefs.ErrTooLarge) {
+		t.Fatalf("over the limit: %v, want ErrTooLarge", err)
 	}
 }

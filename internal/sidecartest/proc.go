@@ -88,6 +88,9 @@ func (p *Proc) Wait(tb testing.TB, within time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Output is what the process wrote so far to the stdout and stderr that
 // MustStart captured.
 func (p *Proc) Output() string { return p.out.String() }

@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	sidecar "github.com/openmined/syft-sidecar/clients/go"
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 )
 
@@ -39,4 +45,93 @@ func TestNonRegularRequestNeverBlocks(t *testing.T) {
 			t.Fatalf("a FIFO was answered: %v", err)
 		}
 	}
+}
+
+// peakRSS is the most memory the process has held resident, in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// A request file over --max-request-size is answered 413 without being read
+// whole: a 1 GiB one leaves the sidecar's memory where it was. One just
+// under the default limit goes through the Go echo and back, so the gRPC
+// limits on both sides let every allowed request and reply through.
+func TestMaxRequestSize(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	e.echo("echo")
+	e.MustRegistered(t, "echo", "/echo")
+
+	r := request{app: "echo", endpoint: "/echo"}
+	huge := filepath.Join(e.dir(r), sidecartest.NewID()+".request")
+	MustMkdir(t, filepath.Dir(huge))
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: a gigabyte on paper, nothing on disk.
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	wantResponse(t, sidecartest.MustResponse(t, huge, 10*time.Second), 413, "over the limit of 16777216 bytes")
+	if rss := peakRSS(t, e.sidecar.Pid()); rss > 256<<20 {
+		t.Fatalf("peak RSS %d MiB: the 1 GiB request was read", rss>>20)
+	}
+
+	// Base64 makes the file 4/3 of the body: 12 MiB of body is a 16 MiB
+	// file less a little, and the echo sends the 12 MiB back.
+	body := make([]byte, 12<<20-1024)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	r.body = body
+	_, p := e.drop(r)
+	resp := sidecartest.MustResponse(t, p, 30*time.Second)
+	if resp.StatusCode != 200 || !bytes.Equal(resp.Body, body) {
+		t.Fatalf("large request: status %d, %d bytes back, want 200 and the %d sent", resp.StatusCode, len(resp.Body), len(body))
+	}
+}
+
+// A reply over the sidecar's 64 MiB limit is answered 500 by the Go client
+// instead of ending its stream, which would send the request round again.
+func TestReplyTooLarge(t *testing.T) {
+	e := newEnv(t, "--max-request-size", "1KiB")
+	e.start()
+	e.serve("app", map[string]sidecar.HandlerFunc{
+		"/big": func(context.Context, *sidecar.Request) (*sidecar.Response, error) {
+			return &sidecar.Response{Body: make([]byte, sidecar.MaxReplySize+1)}, nil
+		},
+		"/echo": echoHandler,
+	})
+	_, p := e.drop(request{app: "app", endpoint: "/big"})
+	wantResponse(t, sidecartest.MustResponse(t, p, 30*time.Second), 500, "Internal server error")
+
+	// --max-request-size: one byte over is 413, the limit itself is read.
+	r := request{app: "app", endpoint: "/echo"}
+	_, data := r.encode()
+	r.url = "syft://" + owner + "/app_data/app/rpc/echo?p=" + strings.Repeat("p", 1024-len(data)-len("?p="))
+	id, data := r.encode()
+	if len(data) != 1024 {
+		t.Fatalf("test request is %d bytes, want 1024", len(data))
+	}
+	ok := e.dropBytes(r, id, data)
+	over := e.dropBytes(r, sidecartest.NewID(), append(data, ' '))
+	wantResponse(t, sidecartest.MustResponse(t, over, 10*time.Second), 413, "over the limit of 1024 bytes")
+	wantResponse(t, sidecartest.MustResponse(t, ok, 10*time.Second), 200, "")
 }
