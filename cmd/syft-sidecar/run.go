@@ -133,7 +133,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 			b.Close()
 			return fmt.Errorf("listen metrics: %w", err)
 		}
-		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, o.pprof), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, b.Unwatched, o.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mlis)
 		logger.Info("metrics listening", "addr", mlis.Addr().String())
 	}
@@ -190,7 +190,10 @@ func healthcheck(addr string) error {
 	return nil
 }
 
-func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.ServeMux {
+// httpMux serves the metrics and probes. /readyz fails while folders cannot
+// be watched: requests there are still answered, by polling, but file
+// events are lost, and only raising the watch limit mends it.
+func httpMux(reg *prometheus.Registry, ready *atomic.Bool, unwatched func() int, profiling bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -204,6 +207,10 @@ func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if n := unwatched(); n > 0 {
+			http.Error(w, fmt.Sprintf("%d folders cannot be watched (inotify watch limit reached: raise fs.inotify.max_user_watches); they are polled and their file events are lost", n), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")

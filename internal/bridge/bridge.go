@@ -295,4 +295,11 @@ func (b *Bridge) locate(p string) (*app, string, bool) {
 	return v.(*app), rel, true
 }
 
+// Unwatched is the number of folders, requests' and file events', that
+// cannot be watched now (the inotify watch limit): requests in them are
+// found by polling, slower, and their file events are reported as missed.
+func (b *Bridge) Unwatched() int {
+	return b.watcher.Unwatched() + b.evWatcher.Unwatched()
+}
+
 var errClosed = errors.New("bridge closed")

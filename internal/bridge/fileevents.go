@@ -53,7 +53,15 @@ type eventStats struct{ b *Bridge }
 func (s eventStats) Rescan(reason string) { s.b.metrics.Rescan(reason) }
 func (s eventStats) Overflow() {
 	s.b.metrics.Overflow()
-	s.b.hub.Overflow()
+	s.b.hub.Lost("overflow")
+}
+
+// Unwatched tells every subscriber at each change: when a folder cannot be
+// watched, events in it are lost from then on; when it is watched again,
+// the gap has ended.
+func (s eventStats) Unwatched(n int) {
+	s.b.metrics.UnwatchedFolders.WithLabelValues("events").Set(float64(n))
+	s.b.hub.Lost("unwatched")
 }
 
 // feedHub turns the event watcher's reports into hub calls.

@@ -184,9 +184,15 @@ func TestHubUnwatched(t *testing.T) {
 	if len(missed) != 1 || missed[0].Reason != "unwatched" || len(evs) != 2 {
 		t.Fatalf("resume from before the drop: %+v %+v", evs, missed)
 	}
+	// From the drop itself: the changes after it were never logged.
+	at := &sink{room: 100}
+	h.Subscribe(at, "w", defaultWatch(t, "**"), nil, run, 1)
+	if _, missed := at.got(); len(missed) != 1 {
+		t.Fatalf("resume from the drop: %+v", missed)
+	}
 	// From after it: nothing to report.
 	late := &sink{room: 100}
-	h.Subscribe(late, "w", defaultWatch(t, "**"), nil, run, 1)
+	h.Subscribe(late, "w", defaultWatch(t, "**"), nil, run, 2)
 	if _, missed := late.got(); len(missed) != 0 {
 		t.Fatalf("resume from after the drop: %+v", missed)
 	}

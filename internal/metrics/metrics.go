@@ -33,6 +33,7 @@ type Metrics struct {
 	StaleReplies        prometheus.Counter
 	WatcherRescans      *prometheus.CounterVec
 	WatcherOverflows    prometheus.Counter
+	UnwatchedFolders    *prometheus.GaugeVec
 	WriteErrors         prometheus.Counter
 	CleanupRuns         *prometheus.CounterVec
 	CleanupFilesDeleted *prometheus.CounterVec
@@ -93,6 +94,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "watcher_overflows_total",
 			Help: "Kernel event queue overflows (events were lost and a rescan followed).",
 		}),
+		UnwatchedFolders: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "watcher_unwatched_folders",
+			Help: "Folders that cannot be watched (inotify watch limit: fs.inotify.max_user_watches); they are polled, and file events from them are reported as missed.",
+		}, []string{"watcher"}),
 		WriteErrors: f.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "response_write_errors_total",
 			Help: "Response files that could not be written.",
@@ -133,6 +138,10 @@ func (m *Metrics) Rescan(reason string) { m.WatcherRescans.WithLabelValues(reaso
 
 // Overflow implements watcher.Stats.
 func (m *Metrics) Overflow() { m.WatcherOverflows.Inc() }
+
+// Unwatched implements watcher.Stats for the request watcher; the event
+// watcher reports through UnwatchedFolders' "events" label.
+func (m *Metrics) Unwatched(n int) { m.UnwatchedFolders.WithLabelValues("requests").Set(float64(n)) }
 
 // Endpoint holds one endpoint's collectors, looked up once so the hot path
 // does no label hashing.
