@@ -135,6 +135,8 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
+	// rewrites takes the responses whose write failed, to try again.
+	rewrites chan rewrite
 	// cleanWake tells cleanLoop that a schedule changed.
 	cleanWake chan struct{}
 
@@ -193,6 +195,7 @@ func (b *Bridge) Open() error {
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.writes = make(chan writeJob, 1024)
+	b.rewrites = make(chan rewrite, 64)
 	in := newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); in.run(b.ctx) }()
@@ -200,6 +203,8 @@ func (b *Bridge) Open() error {
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
 	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.rewriteLoop(b.ctx) }()
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
 	b.wg.Add(1)

@@ -35,6 +35,8 @@ type Metrics struct {
 	WatcherOverflows    prometheus.Counter
 	UnwatchedFolders    *prometheus.GaugeVec
 	WriteErrors         prometheus.Counter
+	WriteRetries        prometheus.Counter
+	WritesWaiting       prometheus.Gauge
 	CleanupRuns         *prometheus.CounterVec
 	CleanupFilesDeleted *prometheus.CounterVec
 	CleanupErrors       *prometheus.CounterVec
@@ -100,7 +102,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"watcher"}),
 		WriteErrors: f.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "response_write_errors_total",
-			Help: "Response files that could not be written.",
+			Help: "Response writes that failed (each attempt).",
+		}),
+		WriteRetries: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "response_write_retries_total",
+			Help: "Response writes tried again after a failure (a full disk, say); the reply is kept until it is written or its request expires.",
+		}),
+		WritesWaiting: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "response_writes_waiting",
+			Help: "Responses whose write failed, kept to be tried again.",
 		}),
 		CleanupRuns: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "cleanup_runs_total",
