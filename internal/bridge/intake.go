@@ -87,8 +87,14 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	data, err := a.root.ReadFile(rel, b.cfg.MaxRequestSize)
 	if err != nil {
 		delete(in.settling, ev.Path)
-		if errors.Is(err, safefs.ErrTooLarge) {
+		switch {
+		case errors.Is(err, safefs.ErrTooLarge):
 			in.reject(a, rel, rp, seen, 413, fmt.Sprintf("Request too large: the file is over the limit of %d bytes", b.cfg.MaxRequestSize))
+			return
+		case errors.Is(err, safefs.ErrLinked):
+			// Answered, not ignored: the sender learns at once, and nothing
+			// of the file, which may be anyone's, is read or quoted.
+			in.reject(a, rel, rp, seen, 400, "Error loading request: the request file has more than one link (a hard link); it was not read")
 			return
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -151,20 +157,20 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 // it, and returns the status to answer with if it fails one.
 func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, now time.Time) (int, string) {
 	if !strings.EqualFold(req.ID, rp.ID) {
-		return 400, fmt.Sprintf("Error loading request: id %q does not match the file name %q", req.ID, rp.ID+".request")
+		return 400, fmt.Sprintf("Error loading request: id %s does not match the file name %s", syftrpc.Quote(req.ID), syftrpc.Quote(rp.ID+".request"))
 	}
 	if rp.Sender != "" && !syftrpc.SameEmail(req.Sender, rp.Sender) {
-		return 403, fmt.Sprintf("Forbidden: sender %q does not match the sender folder %q", req.Sender, rp.Sender)
+		return 403, fmt.Sprintf("Forbidden: sender %s does not match the sender folder %s", syftrpc.Quote(req.Sender), syftrpc.Quote(rp.Sender))
 	}
 	u, err := syftrpc.ParseURL(req.URL)
 	if err != nil {
 		if strings.Contains(req.URL, "..") {
-			return 403, fmt.Sprintf("Forbidden: url %q leaves its endpoint", req.URL)
+			return 403, fmt.Sprintf("Forbidden: url %s leaves its endpoint", syftrpc.Quote(req.URL))
 		}
 		return 400, fmt.Sprintf("Error loading request: %v", err)
 	}
 	if !syftrpc.SameEmail(u.Owner, in.b.cfg.Owner) || u.App != a.name || u.Endpoint != rp.Endpoint {
-		return 403, fmt.Sprintf("Forbidden: url %q does not name this endpoint (syft://%s/app_data/%s/rpc%s)", req.URL, in.b.cfg.Owner, a.name, rp.Endpoint)
+		return 403, fmt.Sprintf("Forbidden: url %s does not name this endpoint (syft://%s/app_data/%s/rpc%s)", syftrpc.Quote(req.URL), in.b.cfg.Owner, a.name, rp.Endpoint)
 	}
 	if now.After(req.Expires) {
 		return 419, "Request expired"

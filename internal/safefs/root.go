@@ -26,6 +26,9 @@ var (
 	// ErrTooLarge means the file is longer than the reader allows; no more
 	// than that was read.
 	ErrTooLarge = errors.New("file too large")
+	// ErrLinked means the file has more than one name (a hard link): its
+	// content may be a file from outside the root, so it is not read.
+	ErrLinked = errors.New("file has more than one link")
 )
 
 // Root is an open folder. Paths given to its methods are slash-separated and
@@ -108,7 +111,10 @@ func (r *Root) walk(rel string, flags int, mode uint32) (int, error) {
 // what is not one: the file is opened without waiting (a FIFO opens at once
 // and nothing is read from it) and judged by the type of what was opened,
 // so a swap between a check and the open changes nothing. A longer file is
-// refused with ErrTooLarge, having read at most limit+1 bytes of it.
+// refused with ErrTooLarge, having read at most limit+1 bytes of it. A file
+// with another name too is refused with ErrLinked: a hard link can bring in
+// any file of the same filesystem that its maker could read, and openat2's
+// rules, which stop symbolic links, cannot tell.
 func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
 	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -121,6 +127,9 @@ func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+	}
+	if st.Nlink > 1 {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
 	}
 	if st.Size > limit {
 		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}

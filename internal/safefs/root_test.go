@@ -178,3 +178,15 @@ func TestReadFileLimit(t *testing.T) {
 		t.Fatalf("over the limit: %v, want ErrTooLarge", err)
 	}
 }
+
+func TestReadFileRefusesHardLinks(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	MustWrite(t, filepath.Join(outside, "secret"), "s")
+	if err := os.Link(filepath.Join(outside, "secret"), filepath.Join(dir, "x.request")); err != nil {
+		t.Skipf("no hard links across these folders: %v", err)
+	}
+	r := MustOpenRoot(t, dir)
+	if _, err := r.ReadFile("x.request", 1<<20); !errors.Is(err, safefs.ErrLinked) {
+		t.Fatalf("ReadFile of a hard link = %v, want ErrLinked", err)
+	}
+}

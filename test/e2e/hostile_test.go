@@ -3,11 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -134,4 +136,50 @@ func TestReplyTooLarge(t *testing.T) {
 	over := e.dropBytes(r, sidecartest.NewID(), append(data, ' '))
 	wantResponse(t, sidecartest.MustResponse(t, over, 10*time.Second), 413, "over the limit of 1024 bytes")
 	wantResponse(t, sidecartest.MustResponse(t, ok, 10*time.Second), 200, "")
+}
+
+// A request file that is a hard link (to a file outside rpc/, say another
+// app's request) is answered 400 without being read: neither the handler nor
+// the response sees its content. 400 and 403 bodies quote at most a short
+// piece of what a file holds.
+func TestHardLinkedRequestRefused(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	var calls atomic.Int32
+	e.serve("app", map[string]sidecar.HandlerFunc{
+		"/echo": func(ctx context.Context, r *sidecar.Request) (*sidecar.Response, error) {
+			calls.Add(1)
+			return echoHandler(ctx, r)
+		},
+	})
+	// A valid request elsewhere in the datasite, holding a secret.
+	r := request{app: "app", endpoint: "/echo", body: []byte("the other app's secret")}
+	id, data := r.encode()
+	outside := filepath.Join(e.Path, "datasites", owner, "private", id+".request")
+	MustMkdir(t, filepath.Dir(outside))
+	if err := os.WriteFile(outside, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(e.dir(r), id+".request")
+	MustMkdir(t, filepath.Dir(link))
+	if err := os.Link(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	resp := sidecartest.MustResponse(t, link, 10*time.Second)
+	wantResponse(t, resp, 400, "more than one link")
+	if raw, _ := os.ReadFile(sidecartest.ResponsePath(link)); bytes.Contains(raw, []byte("secret")) || bytes.Contains(raw, []byte(base64.URLEncoding.EncodeToString(r.body))) {
+		t.Fatalf("the response quotes the linked file: %s", raw)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("a hard-linked request reached the handler %d times", n)
+	}
+
+	// A sender 10,000 bytes long in the wrong folder: 403, quoted short.
+	long := request{app: "app", endpoint: "/echo", sender: strings.Repeat("m", 10000) + "@example.com", folder: sender}
+	_, p := e.drop(long)
+	resp = sidecartest.MustResponse(t, p, 10*time.Second)
+	wantResponse(t, resp, 403, "sender")
+	if len(resp.Body) > 300 {
+		t.Fatalf("403 body is %d bytes: it quotes the file at length", len(resp.Body))
+	}
 }
