@@ -307,4 +307,8 @@ func (b *Bridge) Unwatched() int {
 	return b.watcher.Unwatched() + b.evWatcher.Unwatched()
 }
 
-var errClosed = errors.New("bridge closed")
+var (
+	errClosed = errors.New("bridge closed")
+	// errUnwatchable is a subscription's tree that cannot be watched now.
+	errUnwatchable = errors.New("cannot watch it now: the inotify watch limit is reached (raise fs.inotify.max_user_watches)")
+)

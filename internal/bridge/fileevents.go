@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -109,6 +110,13 @@ func (b *Bridge) syncRoots(ctx context.Context, extra ...events.Pattern) ([]stri
 		if err := b.evWatcher.Add(ctx, dir); err != nil {
 			return nil, fmt.Errorf("watch %s: %w", r, err)
 		}
+		if !b.evWatcher.Watching(dir) {
+			// Refused rather than taken with a gap from its first moment:
+			// the client tries again, and once the watch is in place it
+			// starts (or resumes from its cursor) with nothing missing.
+			b.evWatcher.RemoveRoot(dir)
+			return nil, fmt.Errorf("watch %s: %w", r, errUnwatchable)
+		}
 		b.evRoots[r] = true
 	}
 	for r := range b.evRoots {
@@ -210,6 +218,9 @@ func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *even
 		ps = l.Patterns
 	}
 	roots, err := b.syncRoots(ctx, ps...)
+	if errors.Is(err, errUnwatchable) {
+		return status.Errorf(codes.ResourceExhausted, "%s: %v", id[2:], err)
+	}
 	if err != nil {
 		return status.Errorf(codes.Internal, "%s: %v", id[2:], err)
 	}

@@ -70,6 +70,8 @@ type Hub struct {
 	// watched, an overflow): a resume from before it, that is from any
 	// cursor at or before that moment, may have missed them.
 	unwatched uint64
+	// unwatchedWhy is the reason given to such a resume.
+	unwatchedWhy string
 }
 
 // Stats are counters for metrics.
@@ -123,7 +125,7 @@ func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, s
 	if gap == nil && run == h.log.Run() && seq < h.unwatched {
 		// Events held after the cursor are complete, but a tree stopped
 		// being watched in between: what changed there was never logged.
-		h.tell(s, Missed{Reason: "unwatched"})
+		h.tell(s, Missed{Reason: h.unwatchedWhy})
 	}
 	if gap != nil {
 		reason := "compacted"
@@ -275,7 +277,7 @@ func (h *Hub) Removed(rel string, dir bool) {
 func (h *Hub) NoteUnwatched() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.unwatched = h.log.Last() + 1
+	h.unwatched, h.unwatchedWhy = h.log.Last()+1, "unwatched"
 }
 
 // Publish sends a custom event to the listeners of its name.
@@ -289,7 +291,9 @@ func (h *Hub) Publish(name, data string) Event {
 func (h *Hub) Lost(reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.unwatched = h.log.Last() + 1
+	// A subscriber away now (its stream cut, say) resumes from a cursor
+	// before this, and is told then: the log has no gap to show it.
+	h.unwatched, h.unwatchedWhy = h.log.Last()+1, reason
 	for _, m := range h.subs {
 		for _, s := range m {
 			h.tell(s, Missed{Reason: reason})

@@ -197,3 +197,22 @@ func TestHubUnwatched(t *testing.T) {
 		t.Fatalf("resume from after the drop: %+v", missed)
 	}
 }
+
+// Events lost while a subscriber was away (its stream cut) reach it when it
+// resumes: the log itself shows no gap, so the hub must remember.
+func TestHubLostWhileAway(t *testing.T) {
+	h := events.NewHub(100, 5*time.Millisecond)
+	defer h.Stop()
+	first := &sink{room: 100}
+	run, _ := h.Subscribe(first, "w", defaultWatch(t, "**"), nil, "", 0)
+	h.Created("a", "", false)
+	h.Drop(first)
+	h.Lost("overflow")
+	h.Created("b", "", false)
+	again := &sink{room: 100}
+	h.Subscribe(again, "w", defaultWatch(t, "**"), nil, run, 1)
+	evs, missed := again.got()
+	if len(missed) != 1 || missed[0].Reason != "overflow" || len(evs) != 1 || evs[0].Path != "b" {
+		t.Fatalf("resume after a loss while away: %+v %+v", evs, missed)
+	}
+}

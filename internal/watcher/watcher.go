@@ -310,6 +310,14 @@ func (w *Watcher) noteUnwatched(dir string, err error) {
 	}
 }
 
+// Watching says whether dir itself is watched now.
+func (w *Watcher) Watching(dir string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.dirs[filepath.Clean(dir)]
+	return ok
+}
+
 // Unwatched is the number of folders that cannot be watched now.
 func (w *Watcher) Unwatched() int {
 	w.mu.Lock()

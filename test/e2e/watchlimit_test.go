@@ -5,12 +5,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The inotify watch limit is per user, and the machine's user is shared
@@ -126,4 +130,48 @@ func TestUnwatchableFolders(t *testing.T) {
 		paths = append(paths, p)
 	}
 	allAnswered(t, paths, 30*time.Second)
+}
+
+// A folder the event watcher cannot watch reaches subscribers as
+// MissedEvents, never as silence: once when it goes unwatched, once more
+// when its watch is in place and events flow again.
+func TestEventsFromUnwatchableFolderAreMissed(t *testing.T) {
+	e := newEnv(t)
+	setLimit := e.startWatchLimited(0)
+	// A tree that cannot be watched at all is refused, to be tried again,
+	// rather than taken with a gap from its first moment.
+	refused := e.mustEvStream(t)
+	refused.send(watchMsg("w", nil, "{datasite}/load/**"))
+	for range refused.msgs {
+	}
+	if status.Code(refused.err) != codes.ResourceExhausted || !strings.Contains(refused.err.Error(), "fs.inotify.max_user_watches") {
+		t.Fatalf("subscription to an unwatchable tree: %v, want ResourceExhausted naming fs.inotify.max_user_watches", refused.err)
+	}
+	setLimit(1) // the subscription's root, no more
+	s := e.mustEvStream(t)
+	s.send(watchMsg("w", nil, "{datasite}/load/**"))
+	s.subscribed("w")
+	load := filepath.Join(e.Path, "datasites", owner, "load")
+	mustWrite(t, filepath.Join(load, "first"), "1")
+	if ev := s.fileEvent("first"); ev.GetPath() != owner+"/load/first" {
+		t.Fatalf("event = %v", ev)
+	}
+	missed := func(what string) *pb.MissedEvents {
+		return s.next(what, func(m *pb.ConnectResponse) bool { return m.GetMissedEvents() != nil }).GetMissedEvents()
+	}
+	mustWrite(t, filepath.Join(load, "sub", "a"), "1")
+	if m := missed("missed events for a folder that cannot be watched"); m.GetReason() != "unwatched" || m.GetId() != "w" {
+		t.Fatalf("missed = %v", m)
+	}
+	setLimit(1000)
+	if m := missed("missed events when the folder is watched again"); m.GetReason() != "unwatched" {
+		t.Fatalf("missed = %v", m)
+	}
+	mustWrite(t, filepath.Join(load, "sub", "b"), "1")
+	ev := s.next("sub/b created", func(m *pb.ConnectResponse) bool {
+		return m.GetFileEvent().GetPath() == owner+"/load/sub/b"
+	}).GetFileEvent()
+	if ev.GetKind() != pb.FileEventKind_FILE_EVENT_KIND_CREATED {
+		t.Fatalf("event = %v", ev)
+	}
 }
