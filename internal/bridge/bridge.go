@@ -144,6 +144,8 @@ type Bridge struct {
 	evWatcher *watcher.Watcher
 	evMu      sync.Mutex      // serializes syncRoots
 	evRoots   map[string]bool // watched for subscriptions, datasites-relative
+	// refused logs refusals at info, rate-limited per reason.
+	refused *refusals
 	// unwritten counts responses decided and not yet written, for drains.
 	unwritten atomic.Int64
 
@@ -163,6 +165,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		metrics:    m,
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
 		cleanWake:  make(chan struct{}, 1),
+		refused:    newRefusals(logger),
 	}
 	b.d = newDispatcher(b)
 	return b

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
@@ -32,10 +34,20 @@ type intake struct {
 	retry  chan watcher.Event
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
+	// ignored holds files left alone by rule, so that rescans, which see
+	// them again, count and log each once; bounded by maxIgnored.
+	ignored map[string]struct{}
 }
 
+// maxIgnored bounds intake.ignored: past it, a file ignored again is
+// counted again, which only overstates the counter.
+const maxIgnored = 10000
+
+// maxNameBytes is the longest file name Linux filesystems take.
+const maxNameBytes = 255
+
 func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time)}
+	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
 }
 
 func (in *intake) run(ctx context.Context) {
@@ -59,11 +71,24 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	}
 	if ev.Op&watcher.Remove != 0 {
 		delete(in.settling, ev.Path)
+		delete(in.ignored, ev.Path)
 		b.d.removed(ev.Path)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
-	if !ok {
+	switch {
+	case !utf8.ValidString(rel):
+		// Its response could not be named in a message or synced.
+		in.ignore(ev.Path, "not_utf8")
+		return
+	case !ok:
+		if !syftrpc.Ignored(path.Base(rel)) {
+			in.ignore(ev.Path, "bad_path")
+		}
+		return
+	case len(syftrpc.ResponseName(rp.ID)) > maxNameBytes:
+		// {id}.request fits in 255 bytes, {id}.response does not.
+		in.ignore(ev.Path, "name_too_long")
 		return
 	}
 	if _, busy := b.known.Load(ev.Path); busy {
@@ -97,8 +122,11 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 			in.reject(a, rel, rp, seen, 400, "Error loading request: the request file has more than one link (a hard link); it was not read")
 			return
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			// A link, a folder, or no permission: not a request we may read.
+		switch {
+		case errors.Is(err, safefs.ErrNotRegular):
+			in.ignore(ev.Path, "not_regular")
+		case !errors.Is(err, fs.ErrNotExist):
+			// A link, or no permission: not a request we may read.
 			b.logger.Debug("skip request file", "path", ev.Path, "err", err)
 		}
 		return
@@ -117,6 +145,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		return
 	}
 	b.known.Store(ev.Path, struct{}{})
+	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
 	b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
@@ -178,6 +207,18 @@ func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, no
 	return 0, ""
 }
 
+// ignore leaves a file alone by rule, counting and logging it once.
+func (in *intake) ignore(p, reason string) {
+	if _, done := in.ignored[p]; done {
+		return
+	}
+	if len(in.ignored) < maxIgnored {
+		in.ignored[p] = struct{}{}
+	}
+	in.b.metrics.RequestsIgnored.WithLabelValues(reason).Inc()
+	in.b.refused.note(reason, "path", p, "answered", false)
+}
+
 // reject answers a request file that could not be read as a request.
 func (in *intake) reject(a *app, rel string, rp syftrpc.RequestPath, seen time.Time, code int, msg string) {
 	id := rp.ID
@@ -195,12 +236,30 @@ func (in *intake) rejectParsed(a *app, rel string, req *syftrpc.Request, seen ti
 
 func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, code int, msg string) {
 	abs := path.Join(a.rpcDir, rel)
+	m := in.b.d.metricsFor(a, path.Dir(rel))
+	m.Received.Inc()
+	in.b.refused.note(refusalReason(code), "path", abs, "code", code, "body", msg)
 	in.b.known.Store(abs, struct{}{})
 	in.b.unwritten.Add(1)
 	in.b.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
-		seen: seen, m: in.b.d.metricsFor(a, path.Dir(rel)), code: code, body: []byte(msg),
+		seen: seen, m: m, code: code, body: []byte(msg),
 	})
+}
+
+// refusalReason names the reason of an answer intake gives itself.
+func refusalReason(code int) string {
+	switch code {
+	case 400:
+		return "unreadable"
+	case 403:
+		return "forbidden"
+	case 413:
+		return "too_large"
+	case 419:
+		return "expired"
+	}
+	return "status_" + strconv.Itoa(code)
 }
 
 func isUUID(s string) bool {

@@ -46,13 +46,13 @@ func (b *Bridge) wrote(ctx context.Context, j writeJob, err error) {
 
 // retryable says whether a failed write may succeed later: a full disk or
 // quota, an I/O error, a read-only remount, no permission yet. A request
-// folder that is gone, or a link in the way, stays so.
+// folder that is gone, a link in the way or a name too long stays so.
 func retryable(err error) bool {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		return false
 	}
-	return !errors.Is(errno, fs.ErrNotExist) && errno != unix.ENOTDIR && errno != unix.ELOOP
+	return !errors.Is(errno, fs.ErrNotExist) && errno != unix.ENOTDIR && errno != unix.ELOOP && errno != unix.ENAMETOOLONG
 }
 
 // rewriteLoop holds the responses whose write failed and tries each again

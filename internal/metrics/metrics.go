@@ -25,6 +25,7 @@ type Metrics struct {
 	RequestsReceived    *prometheus.CounterVec
 	ResponsesWritten    *prometheus.CounterVec
 	RequestsExpired     *prometheus.CounterVec
+	RequestsIgnored     *prometheus.CounterVec
 	RequestsRedelivered *prometheus.CounterVec
 	RequestDuration     *prometheus.HistogramVec
 	RequestsInFlight    *prometheus.GaugeVec
@@ -53,8 +54,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		RequestsReceived: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "requests_received_total",
-			Help: "Request files read and accepted for an app the sidecar serves.",
+			Help: "Request files taken for an app the sidecar serves, whatever their answer (a handler's, or 400, 403, 404, 413, 419).",
 		}, ae),
+		RequestsIgnored: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_ignored_total",
+			Help: "Files named *.request in an app's rpc folder that cannot be answered and are left alone, by reason (not_regular: a FIFO, folder or device; name_too_long: the response name would pass 255 bytes; not_utf8: a path that is not UTF-8; bad_path: no endpoint and sender layout).",
+		}, []string{"reason"}),
 		ResponsesWritten: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "responses_written_total",
 			Help: "Response files written, by status code.",

@@ -183,3 +183,70 @@ func TestHardLinkedRequestRefused(t *testing.T) {
 		t.Fatalf("403 body is %d bytes: it quotes the file at length", len(resp.Body))
 	}
 }
+
+// Every request file is counted, whatever its answer; refusals leave one
+// info line per reason; files that can never be answered (a response name
+// over 255 bytes, a path that is not UTF-8) are ignored by rule, counted
+// and logged once, however often a rescan sees them.
+func TestRefusalsCountedAndLogged(t *testing.T) {
+	maddr := sidecartest.FreeAddr(t)
+	e := newEnv(t, "--metrics-listen", maddr, "--log-level", "info", "--grace", "300ms",
+		"--request-settle", "300ms", "--reconcile-interval", "200ms")
+	e.start()
+	e.echo("echo")
+	e.MustRegistered(t, "echo", "/echo")
+	ep := request{app: "echo", endpoint: "/echo", body: []byte("x")}
+	var answers []string
+	for i := 0; i < 2; i++ {
+		_, p := e.drop(ep)
+		answers = append(answers, p)
+		answers = append(answers, e.dropBytes(ep, sidecartest.NewID(), []byte("{garbage")))
+	}
+	spoofed := ep
+	spoofed.sender, spoofed.folder = "mallory@example.com", sender
+	_, p := e.drop(spoofed)
+	answers = append(answers, p)
+	_, p = e.drop(request{app: "echo", endpoint: "/nobody"})
+	answers = append(answers, p)
+	for _, p := range answers {
+		sidecartest.MustResponse(t, p, 10*time.Second)
+	}
+
+	dir := e.dir(ep)
+	long := filepath.Join(dir, strings.Repeat("a", 255-len(".request"))+".request")
+	_, data := ep.encode()
+	if err := os.WriteFile(long, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badDir := filepath.Join(e.EndpointDir("echo", "/echo"), "al\xffce@example.com")
+	MustMkdir(t, badDir)
+	if err := os.WriteFile(filepath.Join(badDir, sidecartest.NewID()+".request"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rescans := func() int {
+		n, _ := strconv.Atoi(metric(t, maddr, `syft_sidecar_watcher_rescans_total{reason="reconcile"}`))
+		return n
+	}
+	start := rescans()
+	sidecartest.WaitFor(t, 10*time.Second, "two more reconcile rescans", func() bool { return rescans() >= start+2 })
+
+	for _, c := range []struct{ sample, want string }{
+		{`syft_sidecar_requests_received_total{app="echo",endpoint="/echo"}`, "5"},
+		{`syft_sidecar_requests_received_total{app="echo",endpoint="_unknown"}`, "1"},
+		{`syft_sidecar_requests_ignored_total{reason="name_too_long"}`, "1"},
+		{`syft_sidecar_requests_ignored_total{reason="not_utf8"}`, "1"},
+	} {
+		if v := metric(t, maddr, c.sample); v != c.want {
+			t.Errorf("%s = %q, want %s", c.sample, v, c.want)
+		}
+	}
+	out := e.sidecar.Output()
+	for _, reason := range []string{"unreadable", "forbidden", "no_handler", "name_too_long", "not_utf8"} {
+		if n := strings.Count(out, "msg=\"request refused\" component=bridge reason="+reason+" "); n != 1 {
+			t.Errorf("reason %s logged %d times at info, want once", reason, n)
+		}
+	}
+	if strings.Contains(out, "level=WARN") {
+		t.Errorf("warnings logged:\n%s", out)
+	}
+}
