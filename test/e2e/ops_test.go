@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -391,6 +392,23 @@ func lowerQueuedEvents(t *testing.T, n int) (restore func()) {
 	return restore
 }
 
+// inotifyInstances counts the inotify instances a process holds open.
+func inotifyInstances(t *testing.T, pid int) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
+}
+
 // When the kernel's event queue really overflows (lowered to 256 events for
 // the sidecar's watchers, which is then stopped while 1,000 requests and
 // files arrive), the overflow is counted, a rescan answers every request,
@@ -400,14 +418,10 @@ func TestOverflowRescan(t *testing.T) {
 	e := newEnv(t, "--metrics-listen", maddr)
 	restore := lowerQueuedEvents(t, 256)
 	e.start()
-	// Ready once the bridge's watchers exist, with the small queue.
-	sidecartest.WaitFor(t, 10*time.Second, "/readyz", func() bool {
-		resp, err := http.Get("http://" + maddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+	// Restored the moment the sidecar's two watchers hold their inotify
+	// instances, so that little else starts inotify with the small queue.
+	sidecartest.WaitFor(t, 10*time.Second, "the sidecar's two inotify instances", func() bool {
+		return inotifyInstances(t, e.sidecar.Pid()) >= 2
 	})
 	restore()
 	e.echo("echo")
