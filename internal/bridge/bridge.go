@@ -144,6 +144,8 @@ type Bridge struct {
 	evWatcher *watcher.Watcher
 	evMu      sync.Mutex      // serializes syncRoots
 	evRoots   map[string]bool // watched for subscriptions, datasites-relative
+	// intakeBusy is how long intake has been on its current event.
+	intakeBusy stall
 	// refused logs refusals at info, rate-limited per reason.
 	refused *refusals
 	// unwritten counts responses decided and not yet written, for drains.
@@ -301,6 +303,15 @@ func (b *Bridge) locate(p string) (*app, string, bool) {
 		return nil, "", false
 	}
 	return v.(*app), rel, true
+}
+
+// Stuck is how long request intake has been on one file event, when that
+// is more than StuckAfter; 0 otherwise.
+func (b *Bridge) Stuck() time.Duration {
+	if d := b.intakeBusy.busy(time.Now()); d > StuckAfter {
+		return d
+	}
+	return 0
 }
 
 // Unwatched is the number of folders, requests' and file events', that

@@ -56,9 +56,13 @@ func (in *intake) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-in.events:
+			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
+			in.b.intakeBusy.end()
 		case ev := <-in.retry:
+			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
+			in.b.intakeBusy.end()
 		}
 	}
 }
