@@ -274,7 +274,11 @@ func (w *Watcher) watch(dir string) error {
 	n := len(w.unwatched)
 	w.mu.Unlock()
 	if was {
-		w.Logger.Info("watching folder now", "path", dir, "unwatched", n)
+		if n == 0 {
+			w.Logger.Info("every folder is watched again", "last", dir)
+		} else {
+			w.Logger.Debug("watching folder now", "path", dir, "unwatched", n)
+		}
 		if w.Stats != nil {
 			w.Stats.Unwatched(n)
 		}
@@ -390,7 +394,6 @@ func (w *Watcher) list(ctx context.Context, dir string) {
 // watched folder.
 func (w *Watcher) forget(dir string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	prefix := dir + string(filepath.Separator)
 	dropped := false
 	for d := range w.unwatched {
@@ -399,19 +402,21 @@ func (w *Watcher) forget(dir string) bool {
 			dropped = true
 		}
 	}
-	if dropped && w.Stats != nil {
-		w.Stats.Unwatched(len(w.unwatched))
-	}
-	if _, ok := w.dirs[dir]; !ok {
-		return false
-	}
-	for d := range w.dirs {
-		if d == dir || strings.HasPrefix(d, prefix) {
-			delete(w.dirs, d)
-			_ = w.fsw.Remove(d) // the kernel may have dropped it already
+	n := len(w.unwatched)
+	_, watched := w.dirs[dir]
+	if watched {
+		for d := range w.dirs {
+			if d == dir || strings.HasPrefix(d, prefix) {
+				delete(w.dirs, d)
+				_ = w.fsw.Remove(d) // the kernel may have dropped it already
+			}
 		}
 	}
-	return true
+	w.mu.Unlock()
+	if dropped && w.Stats != nil {
+		w.Stats.Unwatched(n)
+	}
+	return watched
 }
 
 func (w *Watcher) emit(ctx context.Context, ev Event) bool {
