@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -129,7 +128,7 @@ loop:
 		case <-end:
 			break loop
 		case <-tick.C:
-			rss := rssBytes(b, sc.Pid())
+			rss := sc.MemoryBytes(b, "VmRSS")
 			switch {
 			case time.Since(start) < time.Minute:
 			case base == 0:
@@ -153,23 +152,4 @@ loop:
 	if float64(peak) > 1.1*float64(base) {
 		b.Fatalf("RSS grew from %d MiB after the first minute to %d MiB: more than 10%%", base>>20, peak>>20)
 	}
-}
-
-// rssBytes is a process's resident memory now.
-func rssBytes(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmRSS in /proc status")
-	return 0
 }

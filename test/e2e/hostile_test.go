@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,26 +48,6 @@ func TestNonRegularRequestNeverBlocks(t *testing.T) {
 	}
 }
 
-// peakRSS is the most memory the process has held resident, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
-}
-
 // A request file over --max-request-size is answered 413 without being read
 // whole: a 1 GiB one leaves the sidecar's memory where it was. One just
 // under the default limit goes through the Go echo and back, so the gRPC
@@ -92,7 +71,7 @@ func TestMaxRequestSize(t *testing.T) {
 	}
 	f.Close()
 	wantResponse(t, sidecartest.MustResponse(t, huge, 10*time.Second), 413, "over the limit of 16777216 bytes")
-	if rss := peakRSS(t, e.sidecar.Pid()); rss > 256<<20 {
+	if rss := e.sidecar.MemoryBytes(t, "VmHWM"); rss > 256<<20 {
 		t.Fatalf("peak RSS %d MiB: the 1 GiB request was read", rss>>20)
 	}
 
