@@ -17,9 +17,10 @@ import (
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 )
 
-// A FIFO, a folder or a socket named {id}.request is never read and never
-// blocks intake: requests after it, found at start or arriving later, are
-// answered.
+// A FIFO or a folder named {id}.request is never read and never blocks
+// intake: requests after it, found at start or arriving later, are answered.
+// (The scan lists only regular files; a FIFO arriving live reaches intake,
+// which opens it without waiting and refuses it by its type.)
 func TestNonRegularRequestNeverBlocks(t *testing.T) {
 	e := newEnv(t)
 	dir := e.RequestDir("echo", "/echo", sender)
