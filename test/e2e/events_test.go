@@ -19,6 +19,7 @@ type evStream struct {
 	stream grpc.BidiStreamingClient[pb.ConnectRequest, pb.ConnectResponse]
 	cancel context.CancelFunc
 	msgs   chan *pb.ConnectResponse
+	err    error // why the stream ended, once msgs is closed
 }
 
 func (e *env) mustEvStream(t *testing.T) *evStream {
@@ -38,6 +39,7 @@ func (e *env) mustEvStream(t *testing.T) *evStream {
 		for {
 			m, err := st.Recv()
 			if err != nil {
+				s.err = err
 				return
 			}
 			s.msgs <- m
