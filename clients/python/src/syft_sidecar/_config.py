@@ -3,8 +3,8 @@
 Found exactly as the sidecar finds it (internal/syftconfig): the file from
 ``$SYFTBOX_CLIENT_CONFIG_PATH``, else ``~/.syftbox/config.json``; then
 ``$SYFTBOX_EMAIL`` / ``$SYFTBOX_DATA_DIR``. The default address is
-``unix://{data_dir}/.syft-sidecar/sidecar.sock``; ``$SYFT_SIDECAR_ADDR``
-comes before it.
+``unix://{data_dir}/.syft-sidecar/sidecar.sock`` (on Windows
+``unix:C:/.../sidecar.sock``); ``$SYFT_SIDECAR_ADDR`` comes before it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any, Optional
 
 ENV_CONFIG_PATH = "SYFTBOX_CLIENT_CONFIG_PATH"
@@ -120,7 +120,18 @@ def client_data_dir(client: Any) -> Optional[Path]:
 
 
 def default_address(data_dir: Path) -> str:
-    return "unix://" + str(data_dir / STATE_DIR_NAME / SOCKET_NAME)
+    return unix_target(data_dir / STATE_DIR_NAME / SOCKET_NAME)
+
+
+def unix_target(sock: PurePath) -> str:
+    """The gRPC target of the unix socket at the absolute path ``sock``.
+
+    On Windows ``unix:C:/path``, as the sidecar's own default: gRPC reads
+    ``unix://C:\\path`` as an authority and a path, and finds no socket.
+    """
+    if isinstance(sock, PureWindowsPath):
+        return "unix:" + sock.as_posix()
+    return "unix://" + str(sock)
 
 
 def normalize_address(addr: str) -> str:
