@@ -147,7 +147,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 5 * time.Second}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxRecvSize)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxRecvSize), grpc.MaxCallSendMsgSize(maxSendSize)),
 	}
 	if c.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: c.token, secure: c.tlsConfig != nil}))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // InternalErrorBody is the body of the 500 sent when a handler returns an
@@ -140,6 +141,9 @@ func newReply(id string, attempt uint32, resp *Response, err error) (*pb.Reply, 
 		rep.Body = []byte(se.Message)
 	default:
 		return internalError(id, attempt), err
+	}
+	if n := proto.Size(rep); n > MaxReplySize {
+		return internalError(id, attempt), fmt.Errorf("reply of %d bytes is over the sidecar's limit of %d", n, MaxReplySize)
 	}
 	return rep, nil
 }

@@ -28,6 +28,13 @@ const (
 	// files a sender may drop; the sidecar is trusted, so the limit is only a
 	// guard against a runaway. WithDialOptions can change it.
 	DefaultMaxRecvSize = 256 << 20
+	// MaxReplySize is the largest reply the sidecar takes (its gRPC receive
+	// limit, less a little for the message around a reply). A larger reply
+	// is not sent, which would end the stream and send the request round
+	// again; the client answers 500 instead and logs why.
+	MaxReplySize = 64 << 20
+	// maxSendSize is the gRPC send limit: a reply and what wraps it.
+	maxSendSize = MaxReplySize + 64<<10
 )
 
 // Option configures a Client in New.

@@ -33,8 +33,10 @@ const (
 	// live) under 150 MB resident without slowing it: without a limit the
 	// heap grows to twice what is live before the garbage collector runs.
 	DefaultMemoryLimit = "128MiB"
-	// MaxReplyBytes bounds one reply message from a handler.
-	MaxReplyBytes = 64 << 20
+	// MaxReplyBytes bounds one reply message from a handler, as both
+	// clients bound what they send (their MaxReplySize / MAX_REPLY_BYTES);
+	// the slack is the few bytes that wrap a reply in a ConnectRequest.
+	MaxReplyBytes = 64<<20 + 64<<10
 )
 
 // usageError is a bad command line: one line that names the flag, exit 2.
@@ -101,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		socketMode                                  string
 		eventSettle                                 time.Duration
 		eventBuffer                                 int
-		memoryLimit                                 string
+		memoryLimit, maxRequestSize                 string
 	)
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
@@ -129,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&tlsKey, "tls-key", "", "the TLS private key `file` (PEM)")
 	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA `file` (PEM): mutual TLS")
 	fs.DurationVar(&o.drain, "drain-timeout", DefaultDrainTimeout, "on SIGTERM, how long in-flight requests may take to be answered")
+	fs.StringVar(&maxRequestSize, "max-request-size", formatSize(bridge.DefaultMaxRequestSize), "largest request `size` read (1KiB to 64MiB, GOMEMLIMIT's syntax); a larger request file is answered 413 without being read")
 	fs.StringVar(&memoryLimit, "memory-limit", DefaultMemoryLimit, "soft limit on the Go heap, as GOMEMLIMIT writes it (128MiB, 1GiB; off for none): near it the garbage collector works harder instead of letting the heap grow to twice what is live; $GOMEMLIMIT wins when set and this flag is not")
 	fs.DurationVar(&reconcile, "reconcile-interval", watcher.DefaultReconcileInterval, "how often to rescan the watched folders as a safety net (0: never)")
 	// The flag package prints the whole usage on any error; a bad flag
@@ -246,6 +249,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, bad("memory-limit", "%v", err)
 		}
 	}
+	if o.bridge.MaxRequestSize, err = parseSize(maxRequestSize); err != nil || o.bridge.MaxRequestSize < 1<<10 || o.bridge.MaxRequestSize > bridge.MaxRequestSizeLimit {
+		return nil, bad("max-request-size", "%q is not a size from 1KiB to 64MiB", maxRequestSize)
+	}
 	if o.bridge.CleanupExpiry, err = duration.Parse(cleanupExpiry); err != nil {
 		return nil, bad("cleanup-expiry", "%v", err)
 	}
@@ -277,6 +283,20 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 128MiB or 1GiB (or off)", s)
 	}
 	return n << shift, nil
+}
+
+// formatSize writes n as parseSize reads it, in the largest unit that
+// divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // parseListen accepts unix:///abs/path, unix:path, host:port and

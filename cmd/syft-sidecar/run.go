@@ -134,7 +134,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 			b.Close()
 			return fmt.Errorf("listen metrics: %w", err)
 		}
-		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, o.pprof), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, b, o.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mlis)
 		logger.Info("metrics listening", "addr", mlis.Addr().String())
 	}
@@ -191,7 +191,18 @@ func healthcheck(addr string) error {
 	return nil
 }
 
-func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http.ServeMux {
+// probed is what the probes ask of the bridge.
+type probed interface {
+	Stuck() time.Duration
+	Unwatched() int
+}
+
+// httpMux serves the metrics and probes. /healthz fails while request intake
+// is stuck on one file event (a hung filesystem): a restart is the way out.
+// /readyz fails while folders cannot be watched: requests there are still
+// answered, by polling, but file events are lost, and only raising the
+// watch limit mends it.
+func httpMux(reg *prometheus.Registry, ready *atomic.Bool, b probed, profiling bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -200,11 +211,19 @@ func httpMux(reg *prometheus.Registry, ready *atomic.Bool, profiling bool) *http
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if d := b.Stuck(); d > 0 {
+			http.Error(w, fmt.Sprintf("request intake stuck on one file event for %s (a hung filesystem?)", d.Round(time.Second)), http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if n := b.Unwatched(); n > 0 {
+			http.Error(w, fmt.Sprintf("%d folders cannot be watched (inotify watch limit reached: raise fs.inotify.max_user_watches); they are polled and their file events are lost", n), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")

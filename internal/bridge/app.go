@@ -19,6 +19,9 @@ const (
 	permFile   = "syft.pub.yaml"
 	schemaFile = "rpc.schema.json"
 	keepFile   = ".syftkeep"
+	// maxPermBytes bounds the read of a permission file: ours is a few
+	// hundred bytes, and one much larger is the user's, kept as it is.
+	maxPermBytes = 1 << 20
 )
 
 // app is one served app. name, rpcDir and root never change; the rest is
@@ -89,7 +92,7 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 // writePermissions writes syft.pub.yaml unless the user has edited it. A
 // file that some syft-event version generated is replaced by ours.
 func writePermissions(root *safefs.Root) error {
-	old, err := root.ReadFile(permFile)
+	old, err := root.ReadFile(permFile, maxPermBytes)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:

@@ -48,6 +48,15 @@ const (
 	// still goes alone, as it would unbatched).
 	MaxBatchLimit = 256
 	maxBatchBytes = 1 << 20
+	// DefaultMaxRequestSize bounds a request file. SyftBox sends request
+	// files up to 4 MB at once and larger ones by its slower standard sync;
+	// 16 MiB leaves apps room beyond that while a held request (its file
+	// read once, its body decoded to three quarters of the file) costs
+	// little next to the default 128 MiB memory limit. MaxRequestSizeLimit
+	// caps the flag so that every request fits the clients' 256 MiB gRPC
+	// receive limit with room to spare.
+	DefaultMaxRequestSize = 16 << 20
+	MaxRequestSizeLimit   = 64 << 20
 	// MaxDeadline caps an endpoint deadline or an extension.
 	MaxDeadline = 24 * time.Hour
 	// DefaultEventBuffer and DefaultEventSettle are Config's defaults for
@@ -70,6 +79,9 @@ type Config struct {
 	Deadline     time.Duration
 	MaxInFlight  uint32
 	MaxAttempts  uint32
+	// MaxRequestSize is the largest request file read; a larger one is
+	// answered 413 without being read.
+	MaxRequestSize int64
 	// MaxPending is how many requests are held in memory at once; the
 	// rest wait on disk for a rescan once half of these are answered.
 	MaxPending int
@@ -99,6 +111,8 @@ func NewConfig(owner, datasitesDir string) Config {
 		MaxAttempts:  DefaultMaxAttempts,
 		MaxPending:   DefaultMaxPending,
 
+		MaxRequestSize: DefaultMaxRequestSize,
+
 		CleanupExpiry:   cleanup.DefaultExpiry,
 		CleanupInterval: cleanup.DefaultInterval,
 		Reconcile:       watcher.DefaultReconcileInterval,
@@ -122,6 +136,8 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
+	// rewrites takes the responses whose write failed, to try again.
+	rewrites chan rewrite
 	// cleanWake tells cleanLoop that a schedule changed.
 	cleanWake chan struct{}
 
@@ -129,6 +145,10 @@ type Bridge struct {
 	evWatcher *watcher.Watcher
 	evMu      sync.Mutex      // serializes syncRoots
 	evRoots   map[string]bool // watched for subscriptions, datasites-relative
+	// intakeBusy is how long intake has been on its current event.
+	intakeBusy stall
+	// refused logs refusals at info, rate-limited per reason.
+	refused *refusals
 	// unwritten counts responses decided and not yet written, for drains.
 	unwritten atomic.Int64
 
@@ -148,6 +168,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		metrics:    m,
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
 		cleanWake:  make(chan struct{}, 1),
+		refused:    newRefusals(logger),
 	}
 	b.d = newDispatcher(b)
 	return b
@@ -180,6 +201,7 @@ func (b *Bridge) Open() error {
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.writes = make(chan writeJob, 1024)
+	b.rewrites = make(chan rewrite, 64)
 	in := newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); in.run(b.ctx) }()
@@ -187,6 +209,8 @@ func (b *Bridge) Open() error {
 		b.wg.Add(1)
 		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
 	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.rewriteLoop(b.ctx) }()
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
 	b.wg.Add(1)
@@ -283,4 +307,24 @@ func (b *Bridge) locate(p string) (*app, string, bool) {
 	return v.(*app), rel, true
 }
 
-var errClosed = errors.New("bridge closed")
+// Stuck is how long request intake has been on one file event, when that
+// is more than StuckAfter; 0 otherwise.
+func (b *Bridge) Stuck() time.Duration {
+	if d := b.intakeBusy.busy(time.Now()); d > StuckAfter {
+		return d
+	}
+	return 0
+}
+
+// Unwatched is the number of folders, requests' and file events', that
+// cannot be watched now (the inotify watch limit): requests in them are
+// found by polling, slower, and their file events are reported as missed.
+func (b *Bridge) Unwatched() int {
+	return b.watcher.Unwatched() + b.evWatcher.Unwatched()
+}
+
+var (
+	errClosed = errors.New("bridge closed")
+	// errUnwatchable is a subscription's tree that cannot be watched now.
+	errUnwatchable = errors.New("cannot watch it now: the inotify watch limit is reached (raise fs.inotify.max_user_watches)")
+)

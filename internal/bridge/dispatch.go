@@ -143,7 +143,7 @@ func (d *dispatcher) route(p *pending, jobs []writeJob) []writeJob {
 		ep := a.endpoints[p.epPath]
 		if ep == nil {
 			if a.graceOver {
-				return d.finish(p, jobs, 404, fmt.Sprintf("No handler for endpoint %s of app %s", p.epPath, a.name))
+				return d.notFound(p, jobs)
 			}
 			p.state = stateUnrouted
 			a.unrouted = append(a.unrouted, p)
@@ -151,7 +151,6 @@ func (d *dispatcher) route(p *pending, jobs []writeJob) []writeJob {
 			return jobs
 		}
 		p.ep = ep
-		ep.m.Received.Inc()
 	}
 	if time.Now().After(p.req.Expires) {
 		return d.expire(p, jobs)
@@ -279,6 +278,12 @@ func (d *dispatcher) expire(p *pending, jobs []writeJob) []writeJob {
 func (d *dispatcher) finish(p *pending, jobs []writeJob, code int, body string) []writeJob {
 	jobs = append(jobs, d.done(p, code, nil, []byte(body)))
 	return jobs
+}
+
+// notFound answers p 404: no handler declared its endpoint.
+func (d *dispatcher) notFound(p *pending, jobs []writeJob) []writeJob {
+	d.b.refused.note("no_handler", "path", p.abs, "code", 404, "app", p.app.name, "endpoint", p.epPath)
+	return d.finish(p, jobs, 404, fmt.Sprintf("No handler for endpoint %s of app %s", p.epPath, p.app.name))
 }
 
 // done takes p out of every structure and returns its response job.
@@ -625,7 +630,7 @@ func (d *dispatcher) fire(now time.Time) ([]writeJob, time.Duration) {
 			a.unrouted = nil
 			for _, p := range held {
 				if p.state == stateUnrouted {
-					jobs = d.finish(p, jobs, 404, fmt.Sprintf("No handler for endpoint %s of app %s", p.epPath, a.name))
+					jobs = d.notFound(p, jobs)
 				}
 			}
 		case timerRoute:

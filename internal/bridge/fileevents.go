@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,15 @@ type eventStats struct{ b *Bridge }
 func (s eventStats) Rescan(reason string) { s.b.metrics.Rescan(reason) }
 func (s eventStats) Overflow() {
 	s.b.metrics.Overflow()
-	s.b.hub.Overflow()
+	s.b.hub.Lost("overflow")
+}
+
+// Unwatched tells every subscriber at each change: when a folder cannot be
+// watched, events in it are lost from then on; when it is watched again,
+// the gap has ended.
+func (s eventStats) Unwatched(n int) {
+	s.b.metrics.UnwatchedFolders.WithLabelValues("events").Set(float64(n))
+	s.b.hub.Lost("unwatched")
 }
 
 // feedHub turns the event watcher's reports into hub calls.
@@ -100,6 +109,13 @@ func (b *Bridge) syncRoots(ctx context.Context, extra ...events.Pattern) ([]stri
 		}
 		if err := b.evWatcher.Add(ctx, dir); err != nil {
 			return nil, fmt.Errorf("watch %s: %w", r, err)
+		}
+		if !b.evWatcher.Watching(dir) {
+			// Refused rather than taken with a gap from its first moment:
+			// the client tries again, and once the watch is in place it
+			// starts (or resumes from its cursor) with nothing missing.
+			b.evWatcher.RemoveRoot(dir)
+			return nil, fmt.Errorf("watch %s: %w", r, errUnwatchable)
 		}
 		b.evRoots[r] = true
 	}
@@ -202,6 +218,9 @@ func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *even
 		ps = l.Patterns
 	}
 	roots, err := b.syncRoots(ctx, ps...)
+	if errors.Is(err, errUnwatchable) {
+		return status.Errorf(codes.ResourceExhausted, "%s: %v", id[2:], err)
+	}
 	if err != nil {
 		return status.Errorf(codes.Internal, "%s: %v", id[2:], err)
 	}

@@ -7,9 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
@@ -31,10 +34,20 @@ type intake struct {
 	retry  chan watcher.Event
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
+	// ignored holds files left alone by rule, so that rescans, which see
+	// them again, count and log each once; bounded by maxIgnored.
+	ignored map[string]struct{}
 }
 
+// maxIgnored bounds intake.ignored: past it, a file ignored again is
+// counted again, which only overstates the counter.
+const maxIgnored = 10000
+
+// maxNameBytes is the longest file name Linux filesystems take.
+const maxNameBytes = 255
+
 func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time)}
+	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
 }
 
 func (in *intake) run(ctx context.Context) {
@@ -43,9 +56,13 @@ func (in *intake) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-in.events:
+			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
+			in.b.intakeBusy.end()
 		case ev := <-in.retry:
+			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
+			in.b.intakeBusy.end()
 		}
 	}
 }
@@ -58,11 +75,24 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	}
 	if ev.Op&watcher.Remove != 0 {
 		delete(in.settling, ev.Path)
+		delete(in.ignored, ev.Path)
 		b.d.removed(ev.Path)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
-	if !ok {
+	switch {
+	case !utf8.ValidString(rel):
+		// Its response could not be named in a message or synced.
+		in.ignore(ev.Path, "not_utf8")
+		return
+	case !ok:
+		if !syftrpc.Ignored(path.Base(rel)) {
+			in.ignore(ev.Path, "bad_path")
+		}
+		return
+	case len(syftrpc.ResponseName(rp.ID)) > maxNameBytes:
+		// {id}.request fits in 255 bytes, {id}.response does not.
+		in.ignore(ev.Path, "name_too_long")
 		return
 	}
 	if _, busy := b.known.Load(ev.Path); busy {
@@ -83,11 +113,24 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		}
 	}
 	seen := time.Now()
-	data, err := a.root.ReadFile(rel)
+	data, err := a.root.ReadFile(rel, b.cfg.MaxRequestSize)
 	if err != nil {
 		delete(in.settling, ev.Path)
-		if !errors.Is(err, fs.ErrNotExist) {
-			// A link, a folder, or no permission: not a request we may read.
+		switch {
+		case errors.Is(err, safefs.ErrTooLarge):
+			in.reject(a, rel, rp, seen, 413, fmt.Sprintf("Request too large: the file is over the limit of %d bytes", b.cfg.MaxRequestSize))
+			return
+		case errors.Is(err, safefs.ErrLinked):
+			// Answered, not ignored: the sender learns at once, and nothing
+			// of the file, which may be anyone's, is read or quoted.
+			in.reject(a, rel, rp, seen, 400, "Error loading request: the request file has more than one link (a hard link); it was not read")
+			return
+		}
+		switch {
+		case errors.Is(err, safefs.ErrNotRegular):
+			in.ignore(ev.Path, "not_regular")
+		case !errors.Is(err, fs.ErrNotExist):
+			// A link, or no permission: not a request we may read.
 			b.logger.Debug("skip request file", "path", ev.Path, "err", err)
 		}
 		return
@@ -106,6 +149,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		return
 	}
 	b.known.Store(ev.Path, struct{}{})
+	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
 	b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
@@ -146,25 +190,37 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 // it, and returns the status to answer with if it fails one.
 func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, now time.Time) (int, string) {
 	if !strings.EqualFold(req.ID, rp.ID) {
-		return 400, fmt.Sprintf("Error loading request: id %q does not match the file name %q", req.ID, rp.ID+".request")
+		return 400, fmt.Sprintf("Error loading request: id %s does not match the file name %s", syftrpc.Quote(req.ID), syftrpc.Quote(rp.ID+".request"))
 	}
 	if rp.Sender != "" && !syftrpc.SameEmail(req.Sender, rp.Sender) {
-		return 403, fmt.Sprintf("Forbidden: sender %q does not match the sender folder %q", req.Sender, rp.Sender)
+		return 403, fmt.Sprintf("Forbidden: sender %s does not match the sender folder %s", syftrpc.Quote(req.Sender), syftrpc.Quote(rp.Sender))
 	}
 	u, err := syftrpc.ParseURL(req.URL)
 	if err != nil {
 		if strings.Contains(req.URL, "..") {
-			return 403, fmt.Sprintf("Forbidden: url %q leaves its endpoint", req.URL)
+			return 403, fmt.Sprintf("Forbidden: url %s leaves its endpoint", syftrpc.Quote(req.URL))
 		}
 		return 400, fmt.Sprintf("Error loading request: %v", err)
 	}
 	if !syftrpc.SameEmail(u.Owner, in.b.cfg.Owner) || u.App != a.name || u.Endpoint != rp.Endpoint {
-		return 403, fmt.Sprintf("Forbidden: url %q does not name this endpoint (syft://%s/app_data/%s/rpc%s)", req.URL, in.b.cfg.Owner, a.name, rp.Endpoint)
+		return 403, fmt.Sprintf("Forbidden: url %s does not name this endpoint (syft://%s/app_data/%s/rpc%s)", syftrpc.Quote(req.URL), in.b.cfg.Owner, a.name, rp.Endpoint)
 	}
 	if now.After(req.Expires) {
 		return 419, "Request expired"
 	}
 	return 0, ""
+}
+
+// ignore leaves a file alone by rule, counting and logging it once.
+func (in *intake) ignore(p, reason string) {
+	if _, done := in.ignored[p]; done {
+		return
+	}
+	if len(in.ignored) < maxIgnored {
+		in.ignored[p] = struct{}{}
+	}
+	in.b.metrics.RequestsIgnored.WithLabelValues(reason).Inc()
+	in.b.refused.note(reason, "path", p, "answered", false)
 }
 
 // reject answers a request file that could not be read as a request.
@@ -184,12 +240,30 @@ func (in *intake) rejectParsed(a *app, rel string, req *syftrpc.Request, seen ti
 
 func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, code int, msg string) {
 	abs := path.Join(a.rpcDir, rel)
+	m := in.b.d.metricsFor(a, path.Dir(rel))
+	m.Received.Inc()
+	in.b.refused.note(refusalReason(code), "path", abs, "code", code, "body", msg)
 	in.b.known.Store(abs, struct{}{})
 	in.b.unwritten.Add(1)
 	in.b.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
-		seen: seen, m: in.b.d.metricsFor(a, path.Dir(rel)), code: code, body: []byte(msg),
+		seen: seen, m: m, code: code, body: []byte(msg),
 	})
+}
+
+// refusalReason names the reason of an answer intake gives itself.
+func refusalReason(code int) string {
+	switch code {
+	case 400:
+		return "unreadable"
+	case 403:
+		return "forbidden"
+	case 413:
+		return "too_large"
+	case 419:
+		return "expired"
+	}
+	return "status_" + strconv.Itoa(code)
 }
 
 func isUUID(s string) bool {

@@ -67,7 +67,9 @@ func (b *Bridge) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-b.writes:
-			buf = b.writeResponse(j, buf[:0])
+			var err error
+			buf, err = b.writeResponse(j, buf[:0])
+			b.wrote(ctx, j, err)
 		}
 	}
 }
@@ -89,12 +91,11 @@ func (b *Bridge) flushWrites(ctx context.Context) error {
 }
 
 // writeResponse writes {id}.response beside the request. A response that
-// exists already is never replaced: the first one written stands.
-func (b *Bridge) writeResponse(j writeJob, buf []byte) []byte {
-	defer b.unwritten.Add(-1)
-	defer b.known.Delete(j.abs)
+// exists already is never replaced: the first one written stands. The
+// error is a write that failed; wrote decides what follows.
+func (b *Bridge) writeResponse(j writeJob, buf []byte) ([]byte, error) {
 	if j.drop {
-		return buf
+		return buf, nil
 	}
 	now := time.Now()
 	expires := j.expires
@@ -121,15 +122,14 @@ func (b *Bridge) writeResponse(j writeJob, buf []byte) []byte {
 	switch {
 	case errors.Is(err, safefs.ErrExist):
 		b.logger.Debug("response exists, kept", "path", j.rel)
-		return buf
+		return buf, nil
 	case err != nil:
 		b.metrics.WriteErrors.Inc()
-		b.logger.Warn("write response", "path", j.rel, "err", err)
-		return buf
+		return buf, err
 	}
 	if j.m != nil {
 		j.m.Written(j.code).Inc()
 		j.m.Duration.Observe(time.Since(j.seen).Seconds())
 	}
-	return buf
+	return buf, nil
 }

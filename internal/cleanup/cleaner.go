@@ -140,10 +140,14 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 	}
 }
 
+// maxAgeRead bounds what age reads of a request: a larger one, which the
+// sidecar refuses anyway, ages from its file time.
+const maxAgeRead = 1 << 20
+
 // age is the time a request's age counts from.
 func (c *Cleaner) age(rel string, e safefs.Entry) time.Time {
 	t := e.ModTime
-	if data, err := c.Root.ReadFile(rel); err == nil {
+	if data, err := c.Root.ReadFile(rel, maxAgeRead); err == nil {
 		if req, err := syftrpc.ParseRequest(data); err == nil && req.Created.Before(t) {
 			t = req.Created
 		}

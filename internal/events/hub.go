@@ -65,9 +65,13 @@ type Hub struct {
 	removed   map[string]*removal
 	created   map[string]time.Time // recent creations, to drop the second sighting
 	lingering []lingered
-	// unwatched is the last sequence number before a watched tree was
-	// dropped; a resume from before it may have missed unlogged changes.
+	// unwatched is one past the last sequence number logged when changes
+	// last went unlogged (a watched tree dropped, a folder that could not be
+	// watched, an overflow): a resume from before it, that is from any
+	// cursor at or before that moment, may have missed them.
 	unwatched uint64
+	// unwatchedWhy is the reason given to such a resume.
+	unwatchedWhy string
 }
 
 // Stats are counters for metrics.
@@ -121,7 +125,7 @@ func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, s
 	if gap == nil && run == h.log.Run() && seq < h.unwatched {
 		// Events held after the cursor are complete, but a tree stopped
 		// being watched in between: what changed there was never logged.
-		h.tell(s, Missed{Reason: "unwatched"})
+		h.tell(s, Missed{Reason: h.unwatchedWhy})
 	}
 	if gap != nil {
 		reason := "compacted"
@@ -273,7 +277,7 @@ func (h *Hub) Removed(rel string, dir bool) {
 func (h *Hub) NoteUnwatched() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.unwatched = h.log.Last()
+	h.unwatched, h.unwatchedWhy = h.log.Last()+1, "unwatched"
 }
 
 // Publish sends a custom event to the listeners of its name.
@@ -281,13 +285,18 @@ func (h *Hub) Publish(name, data string) Event {
 	return h.emit(Event{Kind: Custom, Name: name, Data: data})
 }
 
-// Overflow tells every subscriber that events were lost.
-func (h *Hub) Overflow() {
+// Lost tells every subscriber that file events were lost for reason (an
+// event queue overflow, a folder that cannot be watched), and marks the
+// log so that a client resuming from before now is told too.
+func (h *Hub) Lost(reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// A subscriber away now (its stream cut, say) resumes from a cursor
+	// before this, and is told then: the log has no gap to show it.
+	h.unwatched, h.unwatchedWhy = h.log.Last()+1, reason
 	for _, m := range h.subs {
 		for _, s := range m {
-			h.tell(s, Missed{Reason: "overflow"})
+			h.tell(s, Missed{Reason: reason})
 		}
 	}
 }

@@ -184,10 +184,35 @@ func TestHubUnwatched(t *testing.T) {
 	if len(missed) != 1 || missed[0].Reason != "unwatched" || len(evs) != 2 {
 		t.Fatalf("resume from before the drop: %+v %+v", evs, missed)
 	}
+	// From the drop itself: the changes after it were never logged.
+	at := &sink{room: 100}
+	h.Subscribe(at, "w", defaultWatch(t, "**"), nil, run, 1)
+	if _, missed := at.got(); len(missed) != 1 {
+		t.Fatalf("resume from the drop: %+v", missed)
+	}
 	// From after it: nothing to report.
 	late := &sink{room: 100}
-	h.Subscribe(late, "w", defaultWatch(t, "**"), nil, run, 1)
+	h.Subscribe(late, "w", defaultWatch(t, "**"), nil, run, 2)
 	if _, missed := late.got(); len(missed) != 0 {
 		t.Fatalf("resume from after the drop: %+v", missed)
+	}
+}
+
+// Events lost while a subscriber was away (its stream cut) reach it when it
+// resumes: the log itself shows no gap, so the hub must remember.
+func TestHubLostWhileAway(t *testing.T) {
+	h := events.NewHub(100, 5*time.Millisecond)
+	defer h.Stop()
+	first := &sink{room: 100}
+	run, _ := h.Subscribe(first, "w", defaultWatch(t, "**"), nil, "", 0)
+	h.Created("a", "", false)
+	h.Drop(first)
+	h.Lost("overflow")
+	h.Created("b", "", false)
+	again := &sink{room: 100}
+	h.Subscribe(again, "w", defaultWatch(t, "**"), nil, run, 1)
+	evs, missed := again.got()
+	if len(missed) != 1 || missed[0].Reason != "overflow" || len(evs) != 1 || evs[0].Path != "b" {
+		t.Fatalf("resume after a loss while away: %+v %+v", evs, missed)
 	}
 }

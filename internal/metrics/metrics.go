@@ -36,6 +36,7 @@ type Metrics struct {
 	RequestsReceived    *prometheus.CounterVec
 	ResponsesWritten    *prometheus.CounterVec
 	RequestsExpired     *prometheus.CounterVec
+	RequestsIgnored     *prometheus.CounterVec
 	RequestsRedelivered *prometheus.CounterVec
 	RequestDuration     *prometheus.HistogramVec
 	RequestsInFlight    *prometheus.GaugeVec
@@ -44,7 +45,10 @@ type Metrics struct {
 	StaleReplies        prometheus.Counter
 	WatcherRescans      *prometheus.CounterVec
 	WatcherOverflows    prometheus.Counter
+	UnwatchedFolders    *prometheus.GaugeVec
 	WriteErrors         prometheus.Counter
+	WriteRetries        prometheus.Counter
+	WritesWaiting       prometheus.Gauge
 	CleanupRuns         *prometheus.CounterVec
 	CleanupFilesDeleted *prometheus.CounterVec
 	CleanupErrors       *prometheus.CounterVec
@@ -61,8 +65,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		RequestsReceived: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "requests_received_total",
-			Help: "Request files read and accepted for an app the sidecar serves.",
+			Help: "Request files taken for an app the sidecar serves, whatever their answer (a handler's, or 400, 403, 404, 413, 419).",
 		}, ae),
+		RequestsIgnored: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_ignored_total",
+			Help: "Files named *.request in an app's rpc folder that cannot be answered and are left alone, by reason (not_regular: a FIFO, folder or device; name_too_long: the response name would pass 255 bytes; not_utf8: a path that is not UTF-8; bad_path: no endpoint and sender layout).",
+		}, []string{"reason"}),
 		ResponsesWritten: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "responses_written_total",
 			Help: "Response files written, by status code.",
@@ -104,9 +112,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "watcher_overflows_total",
 			Help: "Kernel event queue overflows (events were lost and a rescan followed).",
 		}),
+		UnwatchedFolders: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "watcher_unwatched_folders",
+			Help: "Folders that cannot be watched (inotify watch limit: fs.inotify.max_user_watches); they are polled, and file events from them are reported as missed.",
+		}, []string{"watcher"}),
 		WriteErrors: f.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "response_write_errors_total",
-			Help: "Response files that could not be written.",
+			Help: "Response writes that failed (each attempt).",
+		}),
+		WriteRetries: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "response_write_retries_total",
+			Help: "Response writes tried again after a failure (a full disk, say); the reply is kept until it is written or its request expires.",
+		}),
+		WritesWaiting: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "response_writes_waiting",
+			Help: "Responses whose write failed, kept to be tried again.",
 		}),
 		CleanupRuns: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "cleanup_runs_total",
@@ -144,6 +164,10 @@ func (m *Metrics) Rescan(reason string) { m.WatcherRescans.WithLabelValues(reaso
 
 // Overflow implements watcher.Stats.
 func (m *Metrics) Overflow() { m.WatcherOverflows.Inc() }
+
+// Unwatched implements watcher.Stats for the request watcher; the event
+// watcher reports through UnwatchedFolders' "events" label.
+func (m *Metrics) Unwatched(n int) { m.UnwatchedFolders.WithLabelValues("requests").Set(float64(n)) }
 
 // Endpoint holds one endpoint's collectors, looked up once so the hot path
 // does no label hashing.

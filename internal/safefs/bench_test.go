@@ -39,7 +39,7 @@ func BenchmarkReadFile(b *testing.B) {
 			}
 			defer r.Close()
 			for b.Loop() {
-				if _, err := r.ReadFile(benchDir + "/x.request"); err != nil {
+				if _, err := r.ReadFile(benchDir+"/x.request", 1<<20); err != nil {
 					b.Fatal(err)
 				}
 			}

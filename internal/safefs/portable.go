@@ -119,12 +119,12 @@ func (r *portableRoot) split(rel string) (*os.Root, string, error) {
 	return d, name, err
 }
 
-// ReadFile reads a regular file. What is not one (a FIFO, a device, a
-// folder) is refused with ErrNotRegular before it is opened, and again by
-// the type of what was opened, which is opened without waiting; a file with
-// another name too is refused with ErrLinked, where the platform counts
-// links.
-func (r *portableRoot) ReadFile(rel string) ([]byte, error) {
+// ReadFile reads a regular file of at most limit bytes. What is not one (a
+// FIFO, a device, a folder) is refused with ErrNotRegular before it is
+// opened, and again by the type of what was opened, which is opened without
+// waiting; a file with another name too is refused with ErrLinked, and a
+// longer one with ErrTooLarge, having read at most limit+1 bytes of it.
+func (r *portableRoot) ReadFile(rel string, limit int64) ([]byte, error) {
 	dir, name, err := r.split(rel)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
@@ -160,9 +160,17 @@ func (r *portableRoot) ReadFile(rel string) ([]byte, error) {
 	} else if n > 1 {
 		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
 	}
-	b, err := io.ReadAll(f)
+	if got.Size() > limit {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+	}
+	// The file may grow while it is read: the read stops one byte past the
+	// limit.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: rel, Err: err}
+	}
+	if int64(len(b)) > limit {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 	}
 	return b, nil
 }

@@ -92,21 +92,46 @@ func (r *Root) walk(rel string, flags int, mode uint32) (int, error) {
 	return dir, nil
 }
 
-// ReadFile reads a regular file.
-func (r *Root) ReadFile(rel string) ([]byte, error) {
-	fd, err := r.open(rel, unix.O_RDONLY, 0)
+// ReadFile reads a regular file of at most limit bytes. It never blocks on
+// what is not one: the file is opened without waiting (a FIFO opens at once
+// and nothing is read from it) and judged by the type of what was opened,
+// so a swap between a check and the open changes nothing. A longer file is
+// refused with ErrTooLarge, having read at most limit+1 bytes of it. A file
+// with another name too is refused with ErrLinked: a hard link can bring in
+// any file of the same filesystem that its maker could read, and openat2's
+// rules, which stop symbolic links, cannot tell.
+func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
+	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+	}
+	if st.Nlink > 1 {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
+	}
+	if st.Size > limit {
+		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+	}
 	// Request files are small: one read fills the buffer and a second
-	// confirms the end.
-	buf := make([]byte, 0, 2048)
+	// confirms the end. The file may grow while it is read: the reads stop
+	// one byte past the limit.
+	buf := make([]byte, 0, min(max(st.Size+1, 2048), limit+1))
 	for {
+		if int64(len(buf)) > limit {
+			return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		end := min(int64(cap(buf)), limit+1)
+		n, err := unix.Read(fd, buf[len(buf):end])
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

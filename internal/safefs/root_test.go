@@ -86,10 +86,10 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := MustOpenRoot(t, dir)
-	if _, err := r.ReadFile("ep/secret.request"); err == nil {
+	if _, err := r.ReadFile("ep/secret.request", 1<<20); err == nil {
 		t.Fatal("read through a linked folder")
 	}
-	if _, err := r.ReadFile("file.request"); err == nil {
+	if _, err := r.ReadFile("file.request", 1<<20); err == nil {
 		t.Fatal("read through a linked file")
 	}
 	if err := r.CreateNew("ep/x.response", []byte("x"), 0o644); err == nil {
@@ -99,7 +99,7 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		t.Fatal("file created outside the root")
 	}
 	for _, bad := range []string{"../x", "/etc/passwd", "a/../../x"} {
-		if _, err := r.ReadFile(bad); err == nil {
+		if _, err := r.ReadFile(bad, 1<<20); err == nil {
 			t.Errorf("ReadFile(%q) left the root", bad)
 		}
 	}
@@ -147,5 +147,45 @@ func TestReadDirAndRemove(t *testing.T) {
 	}
 	if err := r.RemoveEmptyDir("a"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A FIFO opens at once and is refused by its type, whether or not a writer
+// holds it: nothing waits on it.
+func TestReadFileRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	MustMkfifo(t, filepath.Join(dir, "fifo.request"))
+	if err := os.Mkdir(filepath.Join(dir, "dir.request"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenRoot(t, dir)
+	for _, name := range []string{"fifo.request", "dir.request"} {
+		if _, err := r.ReadFile(name, 1<<20); !errors.Is(err, safefs.ErrNotRegular) {
+			t.Errorf("ReadFile(%s) = %v, want ErrNotRegular", name, err)
+		}
+	}
+}
+
+func TestReadFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	MustWrite(t, filepath.Join(dir, "f"), "12345")
+	r := MustOpenRoot(t, dir)
+	if b, err := r.ReadFile("f", 5); err != nil || string(b) != "12345" {
+		t.Fatalf("at the limit: %q, %v", b, err)
+	}
+	if _, err := r.ReadFile("f", 4); !errors.Is(err, safefs.ErrTooLarge) {
+		t.Fatalf("over the limit: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestReadFileRefusesHardLinks(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	MustWrite(t, filepath.Join(outside, "secret"), "s")
+	if err := os.Link(filepath.Join(outside, "secret"), filepath.Join(dir, "x.request")); err != nil {
+		t.Skipf("no hard links across these folders: %v", err)
+	}
+	r := MustOpenRoot(t, dir)
+	if _, err := r.ReadFile("x.request", 1<<20); !errors.Is(err, safefs.ErrLinked) {
+		t.Fatalf("ReadFile of a hard link = %v, want ErrLinked", err)
 	}
 }

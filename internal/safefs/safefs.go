@@ -22,6 +22,9 @@ var (
 	// ErrNotRegular means the file read is a FIFO, a device, a socket or a
 	// folder: nothing was read from it.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge means the file is longer than the reader allows; no more
+	// than that was read.
+	ErrTooLarge = errors.New("file too large")
 	// ErrLinked means the file has more than one name (a hard link): its
 	// content may be a file from outside the root, so it is not read.
 	ErrLinked = errors.New("file has more than one link")

@@ -13,7 +13,7 @@ import (
 type root interface {
 	Path() string
 	Close() error
-	ReadFile(rel string) ([]byte, error)
+	ReadFile(rel string, limit int64) ([]byte, error)
 	Exists(rel string) (bool, error)
 	CreateNew(rel string, data []byte, perm uint32) error
 	WriteFile(rel string, data []byte, perm uint32) error
@@ -32,6 +32,9 @@ var suite = map[string]func(*testing.T){
 	"ReadDirAndRemove":           TestReadDirAndRemove,
 	"CreateNewConcurrentlyOnce":  TestCreateNewConcurrentlyOnce,
 	"MkdirAllRefusesLinkedParts": TestMkdirAllRefusesLinkedParts,
+	"ReadFileRefusesNonRegular":  TestReadFileRefusesNonRegular,
+	"ReadFileLimit":              TestReadFileLimit,
+	"ReadFileRefusesHardLinks":   TestReadFileRefusesHardLinks,
 }
 
 const portablePrefix = "TestPortable/"

@@ -2,9 +2,12 @@ package sidecartest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -86,6 +89,30 @@ func (p *Proc) Wait(tb testing.TB, within time.Duration) int {
 		tb.Fatalf("%s did not exit within %s", filepath.Base(p.cmd.Path), within)
 	}
 	return p.cmd.ProcessState.ExitCode()
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// MemoryBytes reads a size from the process's /proc status: VmRSS for what
+// it holds resident now, VmHWM for the most it has held.
+func (p *Proc) MemoryBytes(tb testing.TB, field string) int64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatalf("no %s in /proc status", field)
+	return 0
 }
 
 // Output is what the process wrote so far to the stdout and stderr that

@@ -732,6 +732,11 @@ func (d *decoder) quoteByte() string {
 	return strconv.QuoteRune(r)
 }
 
+// Quote renders a value from a request file for a message, quoted and cut
+// to 64 bytes: a 400 or 403 body says what was wrong without echoing what a
+// file holds at length.
+func Quote(s string) string { return quote([]byte(s)) }
+
 // quote renders a bad value for an error message, cut short so a 400 body
 // stays readable.
 func quote(b []byte) string {

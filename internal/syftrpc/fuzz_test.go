@@ -6,6 +6,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,6 +95,61 @@ func FuzzParseResponse(f *testing.F) {
 			!sameBody(r.Body, r2.Body) || !maps.Equal(r.Headers, r2.Headers) ||
 			!sameTime(r.Created, r2.Created) || !sameTime(r.Expires, r2.Expires) {
 			t.Fatalf("round trip changed the response:\n%+v\n%+v", r, r2)
+		}
+	})
+}
+
+// FuzzParseRequestPath checks that ParseRequestPath never panics and that
+// what it accepts stays inside the rules: a canonical endpoint, an id with
+// no folder in it, a sender folder that is one name holding '@'.
+func FuzzParseRequestPath(f *testing.F) {
+	for _, s := range []string{
+		"echo/alice@example.com/0b7e6f7c-2f0e-4a55-9d1e-6c1f3f1b9a10.request",
+		"api/v1/echo/x.request", "alice@example.com/x.request", "../x.request",
+		"a/./b/x.request", "a//x.request", "a/.hidden@x/x.request", "a/b@c\\d/x.request",
+		"a/x.syft.tmp.1.request", "x.request", "a/.request",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		rp, ok := ParseRequestPath(rel)
+		if !ok {
+			return
+		}
+		if rp.ID == "" || strings.Contains(rp.ID, "/") {
+			t.Fatalf("%q: id %q", rel, rp.ID)
+		}
+		if rp.Sender != "" && (!strings.Contains(rp.Sender, "@") || strings.ContainsAny(rp.Sender, "/\\")) {
+			t.Fatalf("%q: sender folder %q", rel, rp.Sender)
+		}
+		if ep, err := CleanEndpoint(rp.Endpoint); err != nil || ep != rp.Endpoint || slices.Contains(strings.Split(ep, "/"), "..") {
+			t.Fatalf("%q: endpoint %q is not canonical (%q, %v)", rel, rp.Endpoint, ep, err)
+		}
+	})
+}
+
+// FuzzParseURL checks that ParseURL never panics, that its errors wrap
+// ErrInvalidURL, and that what it accepts reads back the same from String.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"syft://alice@openmined.org/app_data/myapp/rpc/hello",
+		"syft://alice@openmined.org/app_data/myapp/rpc/api/v1/users?x=1",
+		"syft://alice@openmined.org/app_data/myapp/rpc/../x", "syft://a@b.c/app_data/x/rpc/",
+		"http://alice@openmined.org/app_data/myapp/rpc/hello#frag",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseURL(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidURL) && !errors.Is(err, ErrInvalidAppName) && !errors.Is(err, ErrInvalidEndpoint) {
+				t.Fatalf("%q: error %q wraps no validation error", s, err)
+			}
+			return
+		}
+		u2, err := ParseURL(u.String())
+		if err != nil || u2 != u {
+			t.Fatalf("%q: read back %+v (%v), want %+v", s, u2, err, u)
 		}
 	})
 }

@@ -31,7 +31,7 @@ type URL struct {
 // cannot hold one and urlparse would silently drop it.
 func ParseURL(s string) (URL, error) {
 	bad := func(format string, args ...any) (URL, error) {
-		return URL{}, fmt.Errorf("%w %q: %s", ErrInvalidURL, s, fmt.Sprintf(format, args...))
+		return URL{}, fmt.Errorf("%w %s: %s", ErrInvalidURL, Quote(s), fmt.Sprintf(format, args...))
 	}
 	rest, ok := strings.CutPrefix(s, "syft://")
 	if !ok {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -61,13 +62,24 @@ type Event struct {
 const (
 	DefaultBuffer            = 4096
 	DefaultReconcileInterval = 5 * time.Minute
+	// DefaultPollInterval is how often a folder that cannot be watched is
+	// listed, and its watch tried again.
+	DefaultPollInterval = time.Second
 )
 
 // Stats are counters for metrics.
 type Stats interface {
 	Rescan(reason string)
 	Overflow()
+	// Unwatched reports the number of folders that cannot be watched now,
+	// each time it changes: what happens in them makes no event until
+	// their watch is in place, and they are polled meanwhile.
+	Unwatched(n int)
 }
+
+// unwatchedWarnEvery rate-limits the warning for folders that cannot be
+// watched: when the watch limit is reached, thousands may follow at once.
+const unwatchedWarnEvery = 10 * time.Second
 
 // Watcher reports the files under its roots on Events.
 type Watcher struct {
@@ -81,6 +93,9 @@ type Watcher struct {
 	// File, if set, names what can only be a file, so that its creation is
 	// reported without the Lstat that tells a new folder from a file.
 	File func(name string) bool
+	// PollInterval is how often folders that cannot be watched are listed
+	// (their files reported as Found) and their watches tried again.
+	PollInterval time.Duration
 	// Dirs reports folders' creation and removal too.
 	Dirs   bool
 	Stats  Stats
@@ -92,6 +107,10 @@ type Watcher struct {
 	mu    sync.Mutex
 	roots map[string]struct{}
 	dirs  map[string]struct{} // watched folders
+	// unwatched holds the folders whose watch could not be added (the
+	// inotify watch limit, most likely), with the reason.
+	unwatched map[string]error
+	lastWarn  time.Time
 
 	done   chan struct{} // closed by Close; ends scans still running in Add
 	cancel context.CancelFunc
@@ -102,10 +121,12 @@ type Watcher struct {
 func New() *Watcher {
 	return &Watcher{
 		ReconcileInterval: DefaultReconcileInterval,
+		PollInterval:      DefaultPollInterval,
 		Logger:            slog.Default(),
 		events:            make(chan Event, DefaultBuffer),
 		roots:             make(map[string]struct{}),
 		dirs:              make(map[string]struct{}),
+		unwatched:         make(map[string]error),
 		done:              make(chan struct{}),
 	}
 }
@@ -201,7 +222,11 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		return nil
 	}
 	if err := w.watch(dir); err != nil {
-		return err
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil // gone again already
+		}
+		// Listed all the same, and polled until the watch is in place.
+		w.noteUnwatched(dir, err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -244,26 +269,154 @@ func (w *Watcher) watch(dir string) error {
 	}
 	w.mu.Lock()
 	w.dirs[dir] = struct{}{}
+	_, was := w.unwatched[dir]
+	delete(w.unwatched, dir)
+	n := len(w.unwatched)
 	w.mu.Unlock()
+	if was {
+		if n == 0 {
+			w.Logger.Info("every folder is watched again", "last", dir)
+		} else {
+			w.Logger.Debug("watching folder now", "path", dir, "unwatched", n)
+		}
+		if w.Stats != nil {
+			w.Stats.Unwatched(n)
+		}
+	}
 	return nil
+}
+
+// noteUnwatched records a folder whose watch could not be added.
+func (w *Watcher) noteUnwatched(dir string, err error) {
+	w.mu.Lock()
+	_, known := w.unwatched[dir]
+	w.unwatched[dir] = err
+	n := len(w.unwatched)
+	warn := !known && time.Since(w.lastWarn) >= unwatchedWarnEvery
+	if warn {
+		w.lastWarn = time.Now()
+	}
+	w.mu.Unlock()
+	if known {
+		return
+	}
+	if w.Stats != nil {
+		w.Stats.Unwatched(n)
+	}
+	args := []any{"path", dir, "err", err, "unwatched", n, "poll", w.PollInterval}
+	if errors.Is(err, syscall.ENOSPC) {
+		args = append(args, "hint", "the inotify watch limit is reached: raise fs.inotify.max_user_watches (sysctl)")
+	}
+	if warn {
+		w.Logger.Warn("cannot watch folder; listing it every poll until its watch is in place", args...)
+	} else {
+		w.Logger.Debug("cannot watch folder", args...)
+	}
+}
+
+// Watching says whether dir itself is watched now.
+func (w *Watcher) Watching(dir string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.dirs[filepath.Clean(dir)]
+	return ok
+}
+
+// Unwatched is the number of folders that cannot be watched now.
+func (w *Watcher) Unwatched() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.unwatched)
+}
+
+// poll tries again to watch each folder that could not be, and lists those
+// it still cannot watch, reporting their files as Found and scanning
+// folders new in them. A folder whose watch is now in place is scanned once
+// more, since files may have come before the watch.
+func (w *Watcher) poll(ctx context.Context) {
+	w.mu.Lock()
+	dirs := make([]string, 0, len(w.unwatched))
+	for d := range w.unwatched {
+		dirs = append(dirs, d)
+	}
+	w.mu.Unlock()
+	for _, dir := range dirs {
+		if ctx.Err() != nil {
+			return
+		}
+		err := w.watch(dir)
+		switch {
+		case err == nil:
+			if err := w.scan(ctx, dir, Found); err != nil && !errors.Is(err, context.Canceled) {
+				w.Logger.Warn("scan folder", "path", dir, "err", err)
+			}
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			w.forget(dir)
+		default:
+			w.list(ctx, dir)
+		}
+	}
+}
+
+// list reports the files of a folder that cannot be watched as Found, and
+// scans the folders in it that are neither watched nor polled yet: made
+// since, they made no event.
+func (w *Watcher) list(ctx context.Context, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // gone: the next poll drops it
+	}
+	for _, e := range entries {
+		if w.ignored(e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case e.IsDir():
+			w.mu.Lock()
+			_, watched := w.dirs[p]
+			_, polled := w.unwatched[p]
+			w.mu.Unlock()
+			if !watched && !polled {
+				if err := w.scan(ctx, p, Found); err != nil && !errors.Is(err, context.Canceled) {
+					w.Logger.Warn("scan folder", "path", p, "err", err)
+				}
+			}
+		case e.Type().IsRegular():
+			if !w.emit(ctx, Event{Path: p, Op: Found}) {
+				return
+			}
+		}
+	}
 }
 
 // forget drops the watches of dir and below; it says whether dir was a
 // watched folder.
 func (w *Watcher) forget(dir string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.dirs[dir]; !ok {
-		return false
-	}
 	prefix := dir + string(filepath.Separator)
-	for d := range w.dirs {
+	dropped := false
+	for d := range w.unwatched {
 		if d == dir || strings.HasPrefix(d, prefix) {
-			delete(w.dirs, d)
-			_ = w.fsw.Remove(d) // the kernel may have dropped it already
+			delete(w.unwatched, d)
+			dropped = true
 		}
 	}
-	return true
+	n := len(w.unwatched)
+	_, watched := w.dirs[dir]
+	if watched {
+		for d := range w.dirs {
+			if d == dir || strings.HasPrefix(d, prefix) {
+				delete(w.dirs, d)
+				_ = w.fsw.Remove(d) // the kernel may have dropped it already
+			}
+		}
+	}
+	w.mu.Unlock()
+	if dropped && w.Stats != nil {
+		w.Stats.Unwatched(n)
+	}
+	return watched
 }
 
 func (w *Watcher) emit(ctx context.Context, ev Event) bool {
@@ -283,6 +436,12 @@ func (w *Watcher) run(ctx context.Context) {
 		t := time.NewTicker(w.ReconcileInterval)
 		defer t.Stop()
 		reconcile = t.C
+	}
+	var poll <-chan time.Time
+	if w.PollInterval > 0 {
+		t := time.NewTicker(w.PollInterval)
+		defer t.Stop()
+		poll = t.C
 	}
 	for {
 		select {
@@ -308,6 +467,10 @@ func (w *Watcher) run(ctx context.Context) {
 			w.Logger.Warn("watch error", "err", describe(err))
 		case <-reconcile:
 			w.rescan(ctx, "reconcile")
+		case <-poll:
+			if w.Unwatched() > 0 {
+				w.poll(ctx)
+			}
 		}
 	}
 }

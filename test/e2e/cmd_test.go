@@ -47,6 +47,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--memory-limit", "lots"}, "-memory-limit"},
 		{[]string{"--memory-limit", "0"}, "-memory-limit"},
 		{[]string{"--memory-limit", "128MB"}, "-memory-limit"},
+		{[]string{"--max-request-size", "off"}, "-max-request-size"},
+		{[]string{"--max-request-size", "100B"}, "-max-request-size"},
+		{[]string{"--max-request-size", "1GiB"}, "-max-request-size"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out := run(t, append(append([]string{}, base...), tc.args...)...)

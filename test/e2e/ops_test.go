@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -16,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -359,26 +362,106 @@ func TestMutualTLS(t *testing.T) {
 	e.mustEchoThrough(addr, "mtls", sidecar.WithTLS(withCert))
 }
 
-// When the kernel's event queue overflows (the sidecar stopped while 17,000
-// requests arrive, past inotify's default 16,384), a rescan finds them all.
-func TestOverflowRescan(t *testing.T) {
-	if max, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events"); err != nil || strings.TrimSpace(string(max)) != "16384" {
-		t.Skipf("inotify max_queued_events is %q, not the 16384 this test overflows", max)
+// lowerQueuedEvents sets fs.inotify.max_queued_events to n for the inotify
+// instances made until restore is called (each copies the limit when it is
+// made), and restores it when the test ends at the latest. The window is
+// kept short: other processes starting inotify meanwhile get the small queue
+// too.
+func lowerQueuedEvents(t *testing.T, n int) (restore func()) {
+	t.Helper()
+	const knob = "/proc/sys/fs/inotify/max_queued_events"
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to lower fs.inotify.max_queued_events")
 	}
+	old, err := os.ReadFile(knob)
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := os.WriteFile(knob, []byte(strconv.Itoa(n)), 0o644); err != nil {
+		t.Skipf("cannot lower %s: %v", knob, err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := os.WriteFile(knob, old, 0o644); err != nil {
+				t.Errorf("restore %s: %v", knob, err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// inotifyInstances counts the inotify instances a process holds open.
+func inotifyInstances(t *testing.T, pid int) int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
+}
+
+// When the kernel's event queue really overflows (lowered to 256 events for
+// the sidecar's watchers, which is then stopped while 1,000 requests and
+// files arrive), the overflow is counted, a rescan answers every request,
+// and event subscribers, connected or away, are told events were lost.
+func TestOverflowRescan(t *testing.T) {
 	maddr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--metrics-listen", maddr)
+	restore := lowerQueuedEvents(t, 256)
 	e.start()
+	// Restored the moment the sidecar's two watchers hold their inotify
+	// instances, so that little else starts inotify with the small queue.
+	sidecartest.WaitFor(t, 10*time.Second, "the sidecar's two inotify instances", func() bool {
+		return inotifyInstances(t, e.sidecar.Pid()) >= 2
+	})
+	restore()
 	e.echo("echo")
 	// An answered request shows the watch is in place; .syftkeep alone
 	// comes a moment before it.
 	_, first := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("first")})
 	sidecartest.MustResponse(t, first, 10*time.Second)
+
+	load := filepath.Join(e.Path, "datasites", owner, "load")
+	live, away := e.mustEvStream(t), e.mustEvStream(t)
+	live.send(watchMsg("w", nil, "{datasite}/load/*"))
+	live.subscribed("w")
+	away.send(watchMsg("w", nil, "{datasite}/load/*"))
+	away.subscribed("w")
+	mustWrite(t, filepath.Join(load, "before"), "1")
+	live.fileEvent("before")
+	cursor := away.fileEvent("before").GetCursor()
+	away.cancel()
+
 	e.sidecar.Signal(t, syscall.SIGSTOP)
-	paths := e.burst("echo", 17000)
+	paths := e.burst("echo", 1000)
+	for i := 0; i < 1000; i++ {
+		mustWrite(t, filepath.Join(load, strconv.Itoa(i)), "x")
+	}
 	e.sidecar.Signal(t, syscall.SIGCONT)
-	allAnswered(t, paths, 120*time.Second)
+	allAnswered(t, paths, 60*time.Second)
 	if v := metric(t, maddr, "syft_sidecar_watcher_overflows_total"); v == "" || v == "0" {
 		t.Fatalf("watcher_overflows_total = %q: the queue did not overflow", v)
+	}
+	if v := metric(t, maddr, `syft_sidecar_watcher_rescans_total{reason="overflow"}`); v == "" || v == "0" {
+		t.Fatalf(`watcher_rescans_total{reason="overflow"} = %q`, v)
+	}
+	isMissed := func(m *pb.ConnectResponse) bool { return m.GetMissedEvents() != nil }
+	if m := live.next("missed events (connected)", isMissed).GetMissedEvents(); m.GetReason() != "overflow" {
+		t.Fatalf("missed = %v, want reason overflow", m)
+	}
+	back := e.mustEvStream(t)
+	back.send(watchMsg("w", cursor, "{datasite}/load/*"))
+	if m := back.next("missed events (resumed)", isMissed).GetMissedEvents(); m.GetReason() != "overflow" {
+		t.Fatalf("missed on resume = %v, want reason overflow", m)
 	}
 }
 

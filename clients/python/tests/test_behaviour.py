@@ -148,6 +148,30 @@ def test_exceptions_normal_and_debug(datasite, make_app, caplog):
         assert (r.status_code, r.body) == (500, b"Internal server error. Please try again later.")
 
 
+def test_large_request_fits_and_oversize_reply_is_500(datasite, make_app, caplog):
+    """A request near the sidecar's default 16 MiB limit reaches the handler
+    and its echo comes back; a reply over the sidecar's 64 MiB limit is
+    answered 500 rather than ending the stream (which would redeliver)."""
+    box = make_app("sizes")
+
+    @box.on_request("/echo")
+    def echo(req: Request) -> bytes:
+        return req.body or b""
+
+    @box.on_request("/huge")
+    def huge() -> bytes:
+        return b"x" * ((64 << 20) + 1)
+
+    start(box)
+    body = b"abcdefghij" * ((12 << 20) // 10 - 100)
+    r = datasite.call("sizes", "/echo", body, timeout=60)
+    assert r.status_code == 200 and r.body == body
+    with caplog.at_level(logging.ERROR, logger="syft_sidecar"):
+        r = datasite.call("sizes", "/huge", timeout=60)
+    assert (r.status_code, r.body) == (500, b"Internal server error. Please try again later.")
+    assert "over the sidecar's limit" in caplog.text
+
+
 # -- concurrency -------------------------------------------------------------
 
 

@@ -32,7 +32,14 @@ STABLE_AFTER = 1.0
 # How long a stopping client waits for the sidecar to end the stream after
 # the client half-closed it (replies still in gRPC's buffers go out first).
 CLOSE_TIMEOUT = 5.0
+# The largest request message the client takes: the sidecar reads request
+# files up to 64 MiB (--max-request-size), so every one fits.
 MAX_MESSAGE = 256 << 20
+# The largest reply the sidecar takes (its gRPC receive limit, less a little
+# for the message around a reply). A larger one would end the stream and send
+# the request round again; it is answered 500 instead, and logged.
+MAX_REPLY_BYTES = 64 << 20
+MAX_SEND = MAX_REPLY_BYTES + (64 << 10)
 # Requests per message the client takes (Register.max_batch, capped by the
 # sidecar), and how many bytes of replies it packs into one ReplyBatch. Each
 # gRPC message costs grpcio a few thread hand-offs, which under load cost
@@ -70,7 +77,7 @@ _EVENTS = frozenset({"file_event", "listener_event", "missed_events", "subscribe
 def channel_options() -> List[Tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_SEND),
         ("grpc.initial_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
         ("grpc.min_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
         ("grpc.max_reconnect_backoff_ms", int(MAX_BACKOFF * 1000)),
@@ -257,6 +264,21 @@ class Session:
 
     def finish(self, call: Call, msg: pb.Reply) -> None:
         """Send the reply of ``call`` unless the sidecar no longer waits for it."""
+        size = msg.ByteSize()
+        if size > MAX_REPLY_BYTES:
+            log.error(
+                "reply to %s attempt %d is %d bytes, over the sidecar's limit of %d: answering 500",
+                msg.request_id,
+                msg.attempt,
+                size,
+                MAX_REPLY_BYTES,
+            )
+            msg = pb.Reply(
+                request_id=msg.request_id,
+                attempt=msg.attempt,
+                status_code=500,
+                body=GENERIC_500_BYTES,
+            )
         with self._lock:
             send = not self._dead and not call.cancelled
             # Queued before the call is forgotten, so that a drain that sees
