@@ -21,16 +21,7 @@ func TestCreateNewMakesWriteEvent(t *testing.T) {
 		noTmpfile bool
 	}{{"tmpfile", false}, {"rename", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.noTmpfile {
-				noTmpfile.Store(true)
-				t.Cleanup(func() { noTmpfile.Store(false) })
-			}
-			dir := t.TempDir()
-			r, err := OpenRoot(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r, dir := mustOpenTempRoot(t, !tc.noTmpfile)
 			want := []byte(`{"id":"x","status_code":200}`)
 			mustCreateWithWriteEvent(t, dir, "x.response", want, func() error {
 				return r.CreateNew("x.response", want, 0o644)
