@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves .ci/run on a fresh machine state, on this machine: takes away what
-# .ci/run installs, then runs it in a fresh clone of HEAD with empty Go, pip
-# and npm caches, as CI does on a new machine. Changes the machine (as root):
+# .ci/run installs, then runs it in a fresh clone of HEAD with empty Go, pip,
+# npm and test caches, as CI does on a new machine. Changes the machine (as root):
 #   - purges the Debian packages that scripts/apt-install.sh installed here
 #     (it keeps a log of them), with what they pulled in;
 #   - uninstalls buf from npm's global folder and removes the containers.conf
@@ -37,8 +37,10 @@ echo "ci-fresh: running .ci/run in $work/repo (log: $log)"
 start=$SECONDS
 (
   cd "$work/repo"
+  # XDG_CACHE_HOME holds what tests cache for later runs, such as the
+  # SyftBox binaries test/syftbox builds.
   export CI=true GOMODCACHE="$work/gomod" GOCACHE="$work/gocache" \
-    PIP_CACHE_DIR="$work/pip" npm_config_cache="$work/npm"
+    PIP_CACHE_DIR="$work/pip" npm_config_cache="$work/npm" XDG_CACHE_HOME="$work/cache"
   bash .ci/run
 ) >"$log" 2>&1 && rc=0 || rc=$?
 echo "ci-fresh: .ci/run exited $rc after $((SECONDS - start)) s"
