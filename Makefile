@@ -64,7 +64,7 @@ GOTESTSUM    := $(BIN)/tools/gotestsum
 GOTESTSUM_VERSION := v1.13.0
 
 test: test-go test-peer test-python test-python-range test-wheel test-manifests test-syftbox
-	@python3 scripts/test-skips.py $(TEST_REPORTS)/*.xml
+	@python3 scripts/test-report.py $(TEST_REPORTS)/*.xml
 
 $(GOTESTSUM):
 	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
