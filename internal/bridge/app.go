@@ -18,7 +18,7 @@ import (
 const (
 	permFile   = "syft.pub.yaml"
 	schemaFile = "rpc.schema.json"
-	keepFile   = ".syftkeep"
+	keepFile   = syftrpc.KeepFile
 	// maxPermBytes bounds the read of a permission file: ours is a few
 	// hundred bytes, and one much larger is the user's, kept as it is.
 	maxPermBytes = 1 << 20

@@ -136,6 +136,7 @@ type Bridge struct {
 	known  sync.Map    // abs path of a request being handled -> struct{}
 	d      *dispatcher //
 	writes chan writeJob
+	keeps  senderKeeps // sender folders given a .syftkeep (keep.go)
 	// rewrites takes the responses whose write failed, to try again.
 	rewrites chan rewrite
 	// cleanWake tells cleanLoop that a schedule changed.

@@ -119,6 +119,9 @@ func (b *Bridge) writeResponse(j writeJob, buf []byte) ([]byte, error) {
 	dir := path.Dir(j.rel)
 	stem := strings.TrimSuffix(path.Base(j.rel), ".request")
 	err := j.root.CreateNew(path.Join(dir, syftrpc.ResponseName(stem)), buf, 0o644)
+	if err == nil || errors.Is(err, safefs.ErrExist) {
+		b.keeps.keepSenderFolder(j.root, dir)
+	}
 	switch {
 	case errors.Is(err, safefs.ErrExist):
 		b.logger.Debug("response exists, kept", "path", j.rel)

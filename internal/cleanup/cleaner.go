@@ -55,7 +55,7 @@ type Cleaner struct {
 //   - our own temporary files left by a crash;
 //   - sender folders that are empty and were last changed before the expiry.
 //
-// Endpoint folders, .syftkeep, syft.pub.yaml and rpc.schema.json stay.
+// Endpoint folders, their .syftkeep, syft.pub.yaml and rpc.schema.json stay.
 func (c *Cleaner) Run(now time.Time) Stats {
 	st := Stats{LastCleanup: now, Removed: map[string]uint64{}}
 	c.dir(".", now, &st)
@@ -133,11 +133,33 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 		// expiry (its time as read before this run): a sender's client
 		// makes the folder and then renames a request in, and a folder
 		// taken away in between would lose that request. An endpoint
-		// folder holds .syftkeep and is never empty.
+		// folder holds .syftkeep and is never empty. A sender folder's own
+		// .syftkeep (which keeps the SyftBox client from removing it while
+		// it is served) goes with it.
 		if syftrpc.IsEmail(e.Name) && e.ModTime.Before(cutoff) {
-			_ = c.Root.RemoveEmptyDir(sub)
+			c.removeSenderFolder(sub)
 		}
 	}
+}
+
+// removeSenderFolder removes the sender folder rel if nothing but a
+// .syftkeep is in it.
+func (c *Cleaner) removeSenderFolder(rel string) {
+	entries, err := c.Root.ReadDir(rel)
+	if err != nil || len(entries) > 1 {
+		return
+	}
+	if len(entries) == 1 {
+		if entries[0].Name != syftrpc.KeepFile || entries[0].Dir {
+			return
+		}
+		if err := c.Root.Remove(path.Join(rel, syftrpc.KeepFile)); err != nil {
+			return
+		}
+	}
+	// A request renamed in meanwhile makes this fail, and it stays; the
+	// sidecar puts the .syftkeep back with its response.
+	_ = c.Root.RemoveEmptyDir(rel)
 }
 
 // maxAgeRead bounds what age reads of a request: a larger one, which the

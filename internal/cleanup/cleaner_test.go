@@ -82,6 +82,14 @@ func TestRun(t *testing.T) {
 	if err := os.MkdirAll(newSender, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A sender folder kept by its .syftkeep alone (the sidecar puts one in
+	// each sender folder it answers in): idle past the expiry, it goes with
+	// it; changed lately, both stay.
+	idleKept := MustFile(t, dir, "ep/erin@example.com/.syftkeep", nil, old)
+	if err := os.Chtimes(filepath.Dir(idleKept), old, old); err != nil {
+		t.Fatal(err)
+	}
+	newKept := MustFile(t, dir, "ep/frank@example.com/.syftkeep", nil, old)
 	emptyEndpoint := filepath.Join(dir, "other")
 	os.MkdirAll(emptyEndpoint, 0o755)
 	// A sender folder that links out of the tree is not entered.
@@ -102,12 +110,12 @@ func TestRun(t *testing.T) {
 	}
 	st := c.Run(now)
 
-	for _, p := range []string{oldReq, oldResp, futureReq, createdOld, broken, orphan, rejected, tmpOld, legacy, filepath.Dir(emptySender)} {
+	for _, p := range []string{oldReq, oldResp, futureReq, createdOld, broken, orphan, rejected, tmpOld, legacy, filepath.Dir(emptySender), filepath.Dir(idleKept)} {
 		if exists(p) {
 			t.Errorf("%s should be gone", p[len(dir):])
 		}
 	}
-	for _, p := range []string{youngReq, youngResp, busyReq, youngOrphan, tmpNew, keep, perms, schema, emptyEndpoint, outsideReq, newSender} {
+	for _, p := range []string{youngReq, youngResp, busyReq, youngOrphan, tmpNew, keep, perms, schema, emptyEndpoint, outsideReq, newSender, newKept} {
 		if !exists(p) {
 			t.Errorf("%s should be kept", p)
 		}

@@ -95,6 +95,19 @@ func TestEchoExample(t *testing.T) {
 		_, p := e.drop(request{app: "echo", endpoint: "/echo", folder: "-", body: []byte("old")})
 		wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "old")
 	})
+	// The sender's syft-rpc deletes its request and response once read; the
+	// SyftBox client then removes the emptied folder, and no longer hears
+	// writes in it when it is made again (README, Responses). A .syftkeep
+	// keeps it from being empty.
+	t.Run("sender folder kept", func(t *testing.T) {
+		_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("k")})
+		sidecartest.MustResponse(t, p, 10*time.Second)
+		keep := filepath.Join(filepath.Dir(p), syftrpc.KeepFile)
+		sidecartest.WaitFor(t, 10*time.Second, "the sender folder's .syftkeep", func() bool {
+			_, err := os.Stat(keep)
+			return err == nil
+		})
+	})
 	t.Run("permission and schema files", func(t *testing.T) {
 		perms, err := os.ReadFile(filepath.Join(e.RPCDir("echo"), "syft.pub.yaml"))
 		if err != nil || string(perms) != syftrpc.Permissions {

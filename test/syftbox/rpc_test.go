@@ -38,6 +38,42 @@ func TestPythonClientAnsweredOnPriorityPath(t *testing.T) {
 	}
 }
 
+// alice's syft-rpc deletes a call's request and response once it has read
+// the response; when the deletions reach bob, his client removes the
+// emptied sender folder, and its watcher no longer hears writes in the
+// folder made again for the next call, so that response would wait for the
+// 5 s standard sync. The sidecar keeps a .syftkeep in the folder: a call
+// made after the deletions reached bob is still answered on the priority
+// path.
+func TestPriorityPathAfterTheSenderDeletesItsCall(t *testing.T) {
+	world.serve(t, "keepecho", echoBin, "--app", "keepecho")
+	first := world.call(t, rpcURL("keepecho", "echo"), "--count", "1", "--body", "one")[0]
+	if first.Status != 200 {
+		t.Fatalf("call: %s", first.RawLogLine)
+	}
+	world.mustPriority(t, first)
+	rel, err := relResponse(first, world.alice.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := filepath.Join(world.bob.dataDir, "datasites", rel)
+	req := strings.TrimSuffix(resp, ".response") + ".request"
+	err = waitFor(60*time.Second, "alice's deletion of the first call on bob's side", func() bool {
+		return !fileExists(req) && !fileExists(resp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fileExists(filepath.Dir(resp)) {
+		t.Fatalf("bob's client removed the sender folder %s", filepath.Dir(resp))
+	}
+	second := world.call(t, rpcURL("keepecho", "echo"), "--count", "1", "--body", "two")[0]
+	if second.Status != 200 || second.Text != "two" {
+		t.Fatalf("call: %s", second.RawLogLine)
+	}
+	world.mustPriority(t, second)
+}
+
 // A request the server's ACL refuses (bob serves no such app, and his
 // datasite's root syft.pub.yaml grants nothing) is marked rejected by
 // alice's client, and syft-rpc resolves the call at once instead of
