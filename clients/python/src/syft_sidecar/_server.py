@@ -24,6 +24,7 @@ from google.protobuf.duration_pb2 import Duration
 from . import _crypto
 from ._config import (
     ENV_SIDECAR_ADDR,
+    SOCKET_NAME,
     STATE_DIR_NAME,
     ConfigError,
     LocalClient,
@@ -676,27 +677,27 @@ class SyftEvents:
             )
         return f"start one (syft-sidecar --listen {addr})"
 
-    def _answers(self) -> bool:
-        path = self._address[len("unix://") :] if self._address else ""
-        if path and hasattr(socket, "AF_UNIX"):
-            return accepts(path)
-        return self._ready(0.2)
-
     def _start_datasite_sidecar(self, addr: str) -> None:
         """No sidecar serves the datasite: start one that outlives the app
         and serves every app of the datasite, once (see _spawn)."""
-        if self._answers():
-            return
         data_dir = client_data_dir(self.client)
         email = getattr(self.client, "email", None)
         if data_dir is None or not email:
             return  # nothing to start it for; start() says what to do
+        # The datasite's default address is its state folder's socket.
+        sock = str(data_dir / STATE_DIR_NAME / SOCKET_NAME)
+
+        def answers() -> bool:
+            if hasattr(socket, "AF_UNIX"):
+                return accepts(sock)
+            return self._ready(0.2)  # Python on Windows has no AF_UNIX
+
+        if answers():
+            return
         exe = find_binary()
         if exe is None:
             raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
-        pid = start_for_datasite(
-            exe, data_dir, str(email), addr, self._answers, self.connect_timeout
-        )
+        pid = start_for_datasite(exe, data_dir, str(email), addr, answers, self.connect_timeout)
         if pid is not None:
             log.warning(
                 "no syft-sidecar served %s: started %s (pid %d) for it, which stays to serve "
