@@ -64,7 +64,14 @@ from ._session import (
     handler_name,
     permanent,
 )
-from ._spawn import LOG_NAME, NO_BINARY, accepts, find_binary, start_for_datasite
+from ._spawn import (
+    LOG_NAME,
+    NO_BINARY,
+    accepts,
+    find_binary,
+    sidecar_args,
+    start_for_datasite,
+)
 from ._workers import Workers
 from .cleanup import AppCleanup, CleanupStats, parse_time_interval, stats_from_pb
 from .router import EventRouter
@@ -712,13 +719,9 @@ class SyftEvents:
         exe = find_binary()
         if exe is None:
             raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
-        # The child serves this app's datasite on this address; its metrics
-        # endpoint is off, so that it takes no port.
-        args = [exe, "--listen", addr, "--metrics-listen", ""]
-        data_dir = client_data_dir(self.client)
+        # The child serves this app's datasite on this address.
         email = getattr(self.client, "email", None)
-        if email and data_dir is not None:
-            args += ["--email", str(email), "--data-dir", str(data_dir)]
+        args = sidecar_args(exe, addr, str(email) if email else None, client_data_dir(self.client))
         log.info("starting %s", " ".join(args))
         self._child = subprocess.Popen(args)
 

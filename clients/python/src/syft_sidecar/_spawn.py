@@ -64,6 +64,16 @@ def find_binary() -> Optional[str]:
     return shutil.which(EXE)
 
 
+def sidecar_args(exe: str, addr: str, email: Optional[str], data_dir: Optional[Path]) -> List[str]:
+    """The command that serves the datasite of email and data_dir (the
+    SyftBox config's when unknown) at addr. Its metrics endpoint is off, so
+    that datasites on one machine do not compete for one port."""
+    args = [exe, "--listen", addr, "--metrics-listen", ""]
+    if email and data_dir is not None:
+        args += ["--email", email, "--data-dir", str(data_dir)]
+    return args
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on path, held until the block ends, across
@@ -169,11 +179,7 @@ def start_for_datasite(
         if answers():
             return None
         log_path = state / LOG_NAME
-        args = [exe, "--listen", addr, "--email", email, "--data-dir", str(data_dir)]
-        # Its metrics endpoint is off, so that datasites on one machine do
-        # not compete for one port.
-        args += ["--metrics-listen", ""]
-        pid = _launch(args, log_path)
+        pid = _launch(sidecar_args(exe, addr, email, data_dir), log_path)
         deadline = time.monotonic() + timeout
         while not answers():
             if not _alive(pid):
