@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,14 @@ import (
 // opSettled is the intake's own event: a file that could not be parsed has
 // had no write for the settle delay.
 const opSettled watcher.Op = 1 << 7
+
+// lostResponseDelay is how long intake waits, after a response was removed
+// while its request stayed, before it answers the request again. A sender
+// removes both once it has read the response (syft-rpc: the request first),
+// and SyftBox brings both removals to this side in one sync; only a response
+// removed alone, as the SyftBox client does when its server dropped the
+// response's upload, leaves its request behind for longer than this.
+const lostResponseDelay = 2 * time.Second
 
 // nilUUID names a 400 response to a request whose file name is no UUID:
 // syft-rpc only reads responses whose id is one.
@@ -70,7 +79,14 @@ func (in *intake) run(ctx context.Context) {
 func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	b := in.b
 	a, rel, ok := b.locate(ev.Path)
-	if !ok || !strings.HasSuffix(rel, ".request") {
+	if !ok {
+		return
+	}
+	if ev.Op&watcher.Remove != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
+		in.responseRemoved(ctx, a, rel)
+		return
+	}
+	if !strings.HasSuffix(rel, syftrpc.RequestExt) {
 		return
 	}
 	if ev.Op&watcher.Remove != 0 {
@@ -153,6 +169,31 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
+	})
+}
+
+// responseRemoved answers a request again if its response is gone and the
+// request is still there after lostResponseDelay: the sender never read
+// that response, and without this the request would wait for the next
+// reconcile, minutes away.
+func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
+	reqRel := strings.TrimSuffix(rel, syftrpc.ResponseExt) + syftrpc.RequestExt
+	if _, ok := syftrpc.ParseRequestPath(reqRel); !ok {
+		return
+	}
+	time.AfterFunc(lostResponseDelay, func() {
+		if ok, _ := a.root.Exists(reqRel); !ok {
+			return
+		}
+		if ok, _ := a.root.Exists(rel); ok {
+			return
+		}
+		in.b.metrics.ResponsesLost.Inc()
+		in.b.logger.Info("response removed while its request stayed: answering the request again", "path", path.Join(a.rpcDir, rel))
+		select {
+		case in.retry <- watcher.Event{Path: filepath.Join(a.rpcDir, filepath.FromSlash(reqRel)), Op: watcher.Found}:
+		case <-ctx.Done():
+		}
 	})
 }
 
