@@ -54,7 +54,15 @@ def main() -> int:
         while pending and time.monotonic() - start < a.timeout:
             still = []
             for f in pending:
-                resp = f.resolve()
+                try:
+                    resp = f.resolve()
+                except (OSError, ValueError) as e:
+                    # syft-rpc 0.4.1 checks that the request exists, then
+                    # reads it: a request removed in between raises.
+                    out = outcome(f, body, None, start)
+                    out["error"] = f"raised: {type(e).__name__}: {e}"
+                    print(json.dumps(out), flush=True)
+                    continue
                 if resp is None:
                     still.append(f)
                 else:
