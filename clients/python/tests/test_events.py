@@ -271,16 +271,16 @@ def test_listener_added_after_start_and_removed(make_app, ds_dir):
 
 
 def _drop_connection_while_files_change(box: SyftEvents, res: Path, got: Got) -> List[str]:
-    first = box._session
+    first = box._conn.session
     names = [f"{i:02d}.json" for i in range(30)]
     for i, n in enumerate(names):
         write(res / n)
         if i in (5, 15):
-            assert box._session is not None
-            box._session.abort()  # the connection drops while files change
+            assert box._conn.session is not None
+            box._conn.session.abort()  # the connection drops while files change
     want = [str(res / n) for n in names]
     wait_for(lambda: set(want) <= set(got.snapshot()), "every file", 20)
-    assert box._session is not first  # it did reconnect
+    assert box._conn.session is not first  # it did reconnect
     write(res / "last.json")
     got.wait(lambda p: p.endswith("last.json"), "last")
     return [*want, str(res / "last.json")]
