@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
@@ -214,9 +215,11 @@ class SyftEvents:
         ``"modified"``, ``"moved"``, ``"deleted"``, ``"dir_created"``, ...);
         by default created, modified and moved files, as syft-event. Folder
         events come only when a folder kind is asked for. The callback gets an
-        event with watchdog's attributes and absolute paths; the callbacks of
-        one watch run in order on a thread of their own, and an exception is
-        logged with its traceback. Works before and after ``start()``.
+        event with watchdog's attributes and absolute paths (``src_path``,
+        ``dest_path``), and the paths relative to the datasites folder as
+        ``path`` and ``from_path``; the callbacks of one watch run in order
+        on a thread of their own, and an exception is logged with its
+        traceback. Works before and after ``start()``.
         """
         globs = globs_of(glob_path)
         sorts = parse_filter(event_filter)
@@ -251,9 +254,9 @@ class SyftEvents:
         It gets ``CREATE``, ``MODIFY``, ``DELETE``, ``MOVE`` and ``SHARE`` (a
         ``syft.pub.yaml`` appeared or changed) for the owner's datasite, with
         the datasites-relative path as data (``"from -> to"`` for a move),
-        and every custom event a handler publishes (``publish_event``), with
-        its data. Listeners run in order on a thread of their own; an
-        exception in one is logged with its traceback and it stays registered.
+        and every custom event a handler publishes (``publish``), with its
+        data. Listeners run in order on a thread of their own; an exception
+        in one is logged with its traceback and it stays registered.
         """
         with self._lock:
             listener = self._subs.listeners.add(callback)
@@ -283,21 +286,30 @@ class SyftEvents:
         """The listeners registered now, in order."""
         return self._subs.listeners.listeners()
 
-    def publish_event(self, name: str, data: str = "") -> None:
+    def publish(self, name: str, data: str = "") -> None:
         """Send the custom event ``(name, data)`` to every listener of the
         sidecar's handlers (this app's included). Raises ``RuntimeError``
         before ``start()`` and ``ConnectionError`` while the sidecar is
         unreachable."""
         if not name:
-            raise ValueError("publish_event() needs a name")
+            raise ValueError("publish() needs a name")
         if not isinstance(data, str):
-            raise TypeError(f"publish_event() data is a str, got {type(data).__name__}")
+            raise TypeError(f"publish() data is a str, got {type(data).__name__}")
         with self._lock:
             if self._state != "started":
-                raise RuntimeError("publish_event(): call start() first")
+                raise RuntimeError("publish(): call start() first")
             msg = pb.ConnectRequest(publish=pb.Publish(name=name, data=data))
             if not self._conn.send(msg):
-                raise ConnectionError(f"publish_event({name!r}): not connected to the sidecar")
+                raise ConnectionError(f"publish({name!r}): not connected to the sidecar")
+
+    def publish_event(self, name: str, data: str = "") -> None:
+        """Deprecated: use ``publish``."""
+        warnings.warn(
+            "SyftEvents.publish_event() is deprecated: use publish()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.publish(name, data)
 
     # -- syft-event's other methods ---------------------------------------
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Optional
 
@@ -160,12 +159,7 @@ class Subscriptions:
         sort = (KIND_FROM_PB.get(ev.kind, ""), ev.is_dir)
         if sort not in w.sorts:
             return  # asked of the sidecar only for another kind or folders
-        root = self._datasites_root()
-        if sort[0] == "moved":
-            event = make_event(sort, os.path.join(root, getattr(ev, "from")),
-                               os.path.join(root, ev.path))  # fmt: skip
-        else:
-            event = make_event(sort, os.path.join(root, ev.path), "")
+        event = make_event(sort, self._datasites_root(), ev.path, getattr(ev, "from"))
         w.sub.put(lambda: self._call_watch(w, event), ev.cursor.seq)
 
     def _call_watch(self, w: Watch, event: Any) -> None:
