@@ -105,7 +105,9 @@ class PeriodicCleanup:
 
     Each run asks the sidecar to clean ``app_name`` now with this object's
     expiry (the app must be served: a handler registered it). ``start()``
-    runs one at once and then every ``cleanup_interval``.
+    runs one at once and then every ``cleanup_interval``. ``sidecar``,
+    ``token`` (else ``$SYFT_SIDECAR_TOKEN``) and ``credentials`` are
+    ``SyftEvents``'s.
     """
 
     def __init__(
