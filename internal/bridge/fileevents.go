@@ -81,10 +81,10 @@ func (b *Bridge) feedHub(ctx context.Context) {
 					from = rel(ev.From)
 				}
 				b.hub.Created(rel(ev.Path), from, ev.Dir)
-			case ev.Op&watcher.Write != 0:
-				b.hub.Written(rel(ev.Path))
-			case ev.Op&watcher.Remove != 0:
-				b.hub.Removed(rel(ev.Path), ev.Dir)
+			case ev.Op&watcher.Modify != 0:
+				b.hub.Modified(rel(ev.Path))
+			case ev.Op&watcher.Delete != 0:
+				b.hub.Deleted(rel(ev.Path), ev.Dir)
 			}
 		}
 	}

@@ -230,8 +230,8 @@ func (h *Hub) Created(rel, from string, dir bool) {
 	}
 }
 
-// Written reports a write; a burst of them becomes one MODIFY after Settle.
-func (h *Hub) Written(rel string) {
+// Modified reports a write; a burst of them becomes one MODIFY after Settle.
+func (h *Hub) Modified(rel string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t := h.modified[rel]; t != nil {
@@ -249,9 +249,9 @@ func (h *Hub) Written(rel string) {
 	})
 }
 
-// Removed reports a file or folder gone (or moved away). It waits Settle
+// Deleted reports a file or folder gone (or moved away). It waits Settle
 // for the creation that would make it a move.
-func (h *Hub) Removed(rel string, dir bool) {
+func (h *Hub) Deleted(rel string, dir bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.created, rel)

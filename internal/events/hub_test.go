@@ -85,9 +85,9 @@ func TestHubKindsMovesAndCoalescing(t *testing.T) {
 	h.Created("bob@example.com/a.json", "", false)
 	h.Created("bob@example.com/a.csv", "", false) // no match
 	for i := 0; i < 50; i++ {
-		h.Written("bob@example.com/a.json") // a storm: one MODIFY
+		h.Modified("bob@example.com/a.json") // a storm: one MODIFY
 	}
-	h.Removed("bob@example.com/a.json", false)
+	h.Deleted("bob@example.com/a.json", false)
 	h.Created("bob@example.com/b.json", "bob@example.com/a.json", false) // the move's other half
 	h.Created("bob@example.com/dir.json", "", true)                      // a folder: not asked for
 	evs := waitEvents(t, s, 2)
@@ -97,7 +97,7 @@ func TestHubKindsMovesAndCoalescing(t *testing.T) {
 	// The removal half of the move never shows as a DELETE, and the storm
 	// was cut short by it. A later write's MODIFY fires after any timer the
 	// events above could have left, so once it is in, nothing else came.
-	h.Written("bob@example.com/z.json")
+	h.Modified("bob@example.com/z.json")
 	evs = waitEvents(t, s, 3)
 	if len(evs) != 3 || evs[2].Kind != events.Modify || evs[2].Path != "bob@example.com/z.json" {
 		t.Fatalf("events = %+v, want CREATE, MOVE and the later MODIFY only", evs)
