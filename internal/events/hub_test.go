@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/events"
+	"github.com/openmined/syft-sidecar/watchglob"
 )
 
 // sink is a bounded subscriber that records what it got.
@@ -42,9 +43,12 @@ func (s *sink) got() ([]events.Event, []events.Missed) {
 	return append([]events.Event(nil), s.events...), append([]events.Missed(nil), s.missed...)
 }
 
-func MustPattern(t *testing.T, raw string) events.Pattern {
+// vars are the placeholders of bob's datasite and app.
+var vars = watchglob.Vars{Email: "bob@example.com", App: "myapp"}
+
+func MustPattern(t *testing.T, raw string) watchglob.Pattern {
 	t.Helper()
-	p, err := events.Compile(raw, vars)
+	p, err := watchglob.Compile(raw, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,7 @@ func TestHubListenersShareAndCustom(t *testing.T) {
 	h := events.NewHub(100, 5*time.Millisecond)
 	defer h.Stop()
 	all := &sink{room: 100}
-	h.Subscribe(all, "l", nil, &events.Listen{Patterns: []events.Pattern{MustPattern(t, "{datasite}/**")}}, "", 0)
+	h.Subscribe(all, "l", nil, &events.Listen{Patterns: []watchglob.Pattern{MustPattern(t, "{datasite}/**")}}, "", 0)
 	only := &sink{room: 100}
 	h.Subscribe(only, "l", nil, &events.Listen{Names: map[string]bool{"ping": true}}, "", 0)
 

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // maxDepth bounds the nesting of unknown values we skip, so a hostile file
@@ -806,7 +808,7 @@ func validSyftURL(b []byte) bool {
 			break
 		}
 	}
-	if !isEmail(host) {
+	if !rpcpath.IsEmail(host) {
 		return false
 	}
 	for _, c := range rest[len(host):] {

@@ -1,7 +1,8 @@
-// Package syftrpc reads and writes the SyftBox RPC file format (syft-rpc 0.4.x)
-// and holds the path rules of an app's rpc folder. It does no file I/O: the
-// bridge reads and writes the files, this package says what the bytes and the
-// names mean.
+// Package syftrpc reads and writes the SyftBox RPC file format (syft-rpc 0.4.x):
+// request and response files, RPC URLs, rpc.schema.json and the rpc folder's
+// permission file. It does no file I/O: the bridge reads and writes the files,
+// this package says what the bytes mean. The rules for names and paths are
+// package rpcpath's.
 //
 // Writers produce exactly the bytes syft-rpc's pydantic model_dump_json does, so
 // a Python client cannot tell the sidecar from syft-event. Readers accept more,
