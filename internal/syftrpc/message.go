@@ -14,7 +14,6 @@ package syftrpc
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -32,6 +31,25 @@ const (
 	MethodPatch  = "PATCH"
 	MethodDelete = "DELETE"
 )
+
+// knownMethod returns the Method constant b names, or "" for none.
+func knownMethod(b []byte) string {
+	switch string(b) {
+	case MethodGet:
+		return MethodGet
+	case MethodHead:
+		return MethodHead
+	case MethodPost:
+		return MethodPost
+	case MethodPut:
+		return MethodPut
+	case MethodPatch:
+		return MethodPatch
+	case MethodDelete:
+		return MethodDelete
+	}
+	return ""
+}
 
 // StatusOK is the status of a response whose file gives none.
 const StatusOK = 200
@@ -176,36 +194,6 @@ func appendCommon(dst []byte, id, sender, url string, body []byte, headers map[s
 	dst = append(dst, `","expires":"`...)
 	dst = appendTime(dst, expires)
 	return append(dst, '"')
-}
-
-func appendHeaders(dst []byte, h map[string]string) []byte {
-	switch len(h) {
-	case 0:
-		return dst
-	case 1:
-		for k, v := range h {
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, v)
-		}
-		return dst
-	}
-	// A small array keeps the common case off the heap.
-	var arr [16]string
-	keys := arr[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = appendString(dst, h[k])
-	}
-	return dst
 }
 
 // message is what requests and responses share while parsing.

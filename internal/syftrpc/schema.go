@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/openmined/syft-sidecar/internal/syftrpc/jsonlex"
 	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
@@ -130,7 +131,7 @@ func decodeSchema(src string) (*jsonNode, error) {
 }
 
 func readNode(dec *json.Decoder, tok json.Token, depth int) (*jsonNode, error) {
-	if depth > maxDepth {
+	if depth > jsonlex.MaxDepth {
 		return nil, errors.New("nested too deep")
 	}
 	switch t := tok.(type) {

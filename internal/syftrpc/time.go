@@ -192,3 +192,5 @@ func daysIn(month, year int) int {
 	}
 	return 31
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -74,3 +74,31 @@ func (u URL) String() string {
 	}
 	return s
 }
+
+// validSyftURL is syft-core's SyftBoxURL check,
+// ^syft://([a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+)(/.*)?$ ,
+// without a regexp: the host runs to the first '/', and '.' in "(/.*)" does
+// not match a newline.
+func validSyftURL(b []byte) bool {
+	const scheme = "syft://"
+	if len(b) < len(scheme) || string(b[:len(scheme)]) != scheme {
+		return false
+	}
+	rest := b[len(scheme):]
+	host := rest
+	for i, c := range rest {
+		if c == '/' {
+			host = rest[:i]
+			break
+		}
+	}
+	if !rpcpath.IsEmail(host) {
+		return false
+	}
+	for _, c := range rest[len(host):] {
+		if c == '\n' {
+			return false
+		}
+	}
+	return true
+}
