@@ -48,7 +48,12 @@ func (m *message) parse(data []byte, kind error, response bool) error {
 		}
 		decoders.Put(d)
 	}()
-	return m.decode(d, len(data) == 0, response)
+	err := m.decode(d, len(data) == 0, response)
+	if _, ok := err.(*jsonlex.SyntaxError); ok {
+		// Wrapped once here, so the reads above call the lexer directly.
+		return fmt.Errorf("%w: %w", kind, err)
+	}
+	return err
 }
 
 // decode reads the message object: its keys in any order, unknown keys
@@ -71,37 +76,24 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 		if empty {
 			return d.errorf("empty file")
 		}
-		return d.syntax("no JSON value")
+		return lex.Syntax("no JSON value")
 	}
 	if c := lex.Peek(); c != '{' {
 		if jsonlex.StartsValue(c) {
 			return d.errorf("not a JSON object but %s", jsonlex.TypeName(c))
 		}
-		return d.syntax(fmt.Sprintf("unexpected %s", lex.Found()))
+		return lex.Syntax(fmt.Sprintf("unexpected %s", lex.Found()))
 	}
-	lex.Next()
-	lex.Space()
-	if lex.Peek() == '}' {
-		lex.Next()
-	} else {
+	if !lex.Enter() {
 		for {
-			if lex.Peek() != '"' {
-				return d.syntax(fmt.Sprintf("expected a key, found %s", lex.Found()))
-			}
-			key, err := d.str()
+			key, err := lex.Key("")
 			if err != nil {
 				return err
 			}
 			// The key is looked up before the value reuses the scratch buffer.
 			field := fieldOf(key)
-			lex.Space()
-			if lex.Peek() != ':' {
-				return d.syntax(fmt.Sprintf("expected ':' after key, found %s", lex.Found()))
-			}
-			lex.Next()
-			lex.Space()
 			if lex.AtEnd() {
-				return d.syntax("unexpected end of input")
+				return lex.Syntax("unexpected end of input")
 			}
 
 			switch field {
@@ -182,7 +174,7 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 				}
 			case "method":
 				if response {
-					if err := d.skip(); err != nil {
+					if err := lex.Skip(); err != nil {
 						return err
 					}
 					break
@@ -200,7 +192,7 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 				}
 			case "status_code":
 				if !response {
-					if err := d.skip(); err != nil {
+					if err := lex.Skip(); err != nil {
 						return err
 					}
 					break
@@ -215,26 +207,22 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 				}
 				status = code
 			default:
-				if err := d.skip(); err != nil {
+				if err := lex.Skip(); err != nil {
 					return err
 				}
 			}
 
-			lex.Space()
-			c := lex.Next()
-			if c == '}' {
+			if more, err := lex.Sep('}', " after a value"); !more {
+				if err != nil {
+					return err
+				}
 				break
 			}
-			if c != ',' {
-				lex.Back()
-				return d.syntax(fmt.Sprintf("expected ',' or '}' after a value, found %s", lex.Found()))
-			}
-			lex.Space()
 		}
 	}
 	lex.Space()
 	if !lex.AtEnd() {
-		return d.syntax(fmt.Sprintf("data after the object: %s", lex.Found()))
+		return lex.Syntax(fmt.Sprintf("data after the object: %s", lex.Found()))
 	}
 
 	for _, f := range [...]struct {
@@ -304,12 +292,13 @@ func (d *decoder) keep(b []byte) span {
 
 // stringField reads a string value, or says the value has the wrong type.
 func (d *decoder) stringField(name string, nullable bool) ([]byte, error) {
-	c := d.lex.Peek()
+	lex := &d.lex
+	c := lex.Peek()
 	if c == '"' {
-		return d.str()
+		return lex.String()
 	}
 	// A syntax error inside the value is the more useful message.
-	if err := d.check(); err != nil {
+	if err := lex.Check(); err != nil {
 		return nil, err
 	}
 	if nullable {
@@ -319,19 +308,20 @@ func (d *decoder) stringField(name string, nullable bool) ([]byte, error) {
 }
 
 func (d *decoder) statusCode() (int, error) {
-	c := d.lex.Peek()
+	lex := &d.lex
+	c := lex.Peek()
 	if c != '-' && !jsonlex.IsDigit(c) {
-		if err := d.check(); err != nil {
+		if err := lex.Check(); err != nil {
 			return 0, err
 		}
 		return 0, d.errorf("%q must be an integer, not %s", "status_code", jsonlex.TypeName(c))
 	}
-	start := d.lex.Offset()
-	isInt, err := d.lex.Number()
+	start := lex.Offset()
+	isInt, err := lex.Number()
 	if err != nil {
-		return 0, d.wrap(err)
+		return 0, err
 	}
-	lit := d.lex.Since(start)
+	lit := lex.Since(start)
 	if !isInt {
 		return 0, d.errorf("%q must be an integer, not %s", "status_code", lit)
 	}
@@ -342,37 +332,11 @@ func (d *decoder) statusCode() (int, error) {
 	return n, nil
 }
 
-// str, skip and check are the lexer's, with its errors wrapped in d.kind.
-func (d *decoder) str() ([]byte, error) {
-	b, err := d.lex.String()
-	if err != nil {
-		return nil, d.wrap(err)
-	}
-	return b, nil
-}
-
-func (d *decoder) skip() error {
-	if err := d.lex.Skip(); err != nil {
-		return d.wrap(err)
-	}
-	return nil
-}
-
-func (d *decoder) check() error {
-	if err := d.lex.Check(); err != nil {
-		return d.wrap(err)
-	}
-	return nil
-}
-
-// wrap makes a lexer's syntax error one of d.kind.
-func (d *decoder) wrap(err error) error { return fmt.Errorf("%w: %w", d.kind, err) }
-
+// errorf is an error of the schema: the file is JSON, but not a message.
+// The lexer's syntax errors are wrapped in d.kind by parse.
 func (d *decoder) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", d.kind, fmt.Sprintf(format, args...))
 }
-
-func (d *decoder) syntax(msg string) error { return d.wrap(d.lex.Syntax(msg)) }
 
 // Quote renders a value from a request file for a message, quoted and cut
 // to 64 bytes: a 400 or 403 body says what was wrong without echoing what a

@@ -1,7 +1,6 @@
 package syftrpc
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/openmined/syft-sidecar/internal/syftrpc/jsonlex"
@@ -17,52 +16,36 @@ func (d *decoder) headers() error {
 	if c != '{' {
 		return d.errorf("%q must be an object of strings, not %s", "headers", jsonlex.TypeName(c))
 	}
-	lex.Next()
 	d.hdrs = d.hdrs[:0]
-	lex.Space()
-	if lex.Peek() == '}' {
-		lex.Next()
+	if lex.Enter() {
 		return nil
 	}
 	for {
-		if lex.Peek() != '"' {
-			return d.syntax(fmt.Sprintf("expected a key in %q, found %s", "headers", lex.Found()))
-		}
-		kb, err := d.str()
+		kb, err := lex.Key(` in "headers"`)
 		if err != nil {
 			return err
 		}
 		k := d.keep(kb)
-		lex.Space()
-		if lex.Peek() != ':' {
-			return d.syntax(fmt.Sprintf("expected ':' after key, found %s", lex.Found()))
-		}
-		lex.Next()
-		lex.Space()
 		if c := lex.Peek(); c != '"' {
 			if lex.AtEnd() {
-				return d.syntax("unexpected end of input")
+				return lex.Syntax("unexpected end of input")
 			}
-			if err := d.check(); err != nil {
+			if err := lex.Check(); err != nil {
 				return err
 			}
 			return d.errorf("%q value for %s must be a string, not %s", "headers", quote(d.block[k.off:k.end]), jsonlex.TypeName(c))
 		}
-		vb, err := d.str()
+		vb, err := lex.String()
 		if err != nil {
 			return err
 		}
 		d.hdrs = append(d.hdrs, hdrSpan{k, d.keep(vb)})
-		lex.Space()
-		c := lex.Next()
-		if c == '}' {
+		if more, err := lex.Sep('}', ` in "headers"`); !more {
+			if err != nil {
+				return err
+			}
 			return nil
 		}
-		if c != ',' {
-			lex.Back()
-			return d.syntax(fmt.Sprintf("expected ',' or '}' in %q, found %s", "headers", lex.Found()))
-		}
-		lex.Space()
 	}
 }
 

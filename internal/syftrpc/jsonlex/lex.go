@@ -73,16 +73,6 @@ func (l *Lexer) Peek() byte {
 	return 0
 }
 
-// Next consumes the next byte and returns it, or 0 at the end.
-func (l *Lexer) Next() byte {
-	c := l.Peek()
-	l.pos++
-	return c
-}
-
-// Back un-reads the byte Next consumed, so that an error points at it.
-func (l *Lexer) Back() { l.pos-- }
-
 // Space consumes JSON white space.
 func (l *Lexer) Space() {
 	for l.pos < len(l.data) {
@@ -260,6 +250,66 @@ func (l *Lexer) Check() error {
 	return err
 }
 
+// Enter consumes the '{' or '[' that the caller found next and the space
+// after it, and reports whether the object or array is empty, in which case
+// its closing bracket is consumed too.
+func (l *Lexer) Enter() (empty bool) {
+	end := byte('}')
+	if l.Peek() == '[' {
+		end = ']'
+	}
+	l.pos++
+	l.Space()
+	if l.Peek() == end {
+		l.pos++
+		return true
+	}
+	return false
+}
+
+// Key reads an object member's key and the ':' after it, leaving the lexer
+// at the member's value. The key is valid as String's result is. in
+// completes the message of a missing key, as in `expected a key in
+// "headers"`.
+func (l *Lexer) Key(in string) ([]byte, error) {
+	if l.Peek() != '"' {
+		return nil, l.expected("a key" + in)
+	}
+	key, err := l.String()
+	if err != nil {
+		return nil, err
+	}
+	l.Space()
+	if l.Peek() != ':' {
+		return nil, l.expected("':' after key")
+	}
+	l.pos++
+	l.Space()
+	return key, nil
+}
+
+// expected is the error of a missing what: "expected what, found ...".
+func (l *Lexer) expected(what string) error {
+	return l.Syntax(fmt.Sprintf("expected %s, found %s", what, l.Found()))
+}
+
+// Sep consumes what follows a member or an element: a ',' and the space
+// after it (more is true), or the closing bracket end. in completes the
+// message of anything else, as in `expected ',' or '}' in "headers"`.
+func (l *Lexer) Sep(end byte, in string) (more bool, err error) {
+	l.Space()
+	switch l.Peek() {
+	case ',':
+		l.pos++
+		l.Space()
+		return true, nil
+	case end:
+		l.pos++
+		return false, nil
+	}
+	return false, l.expected(fmt.Sprintf("',' or %q%s", end, in))
+}
+
 func (l *Lexer) skip(depth int) error {
 	if depth > MaxDepth {
 		return l.Syntax("nested too deep")
@@ -273,40 +323,20 @@ func (l *Lexer) skip(depth int) error {
 		if c == '[' {
 			end = ']'
 		}
-		l.pos++
-		l.Space()
-		if l.Peek() == end {
-			l.pos++
+		if l.Enter() {
 			return nil
 		}
 		for {
 			if c == '{' {
-				if l.Peek() != '"' {
-					return l.Syntax(fmt.Sprintf("expected a key, found %s", l.Found()))
-				}
-				if _, err := l.String(); err != nil {
+				if _, err := l.Key(""); err != nil {
 					return err
 				}
-				l.Space()
-				if l.Peek() != ':' {
-					return l.Syntax(fmt.Sprintf("expected ':' after key, found %s", l.Found()))
-				}
-				l.pos++
-				l.Space()
 			}
 			if err := l.skip(depth + 1); err != nil {
 				return err
 			}
-			l.Space()
-			switch l.Peek() {
-			case ',':
-				l.pos++
-				l.Space()
-			case end:
-				l.pos++
-				return nil
-			default:
-				return l.Syntax(fmt.Sprintf("expected ',' or %q, found %s", end, l.Found()))
+			if more, err := l.Sep(end, ""); !more {
+				return err
 			}
 		}
 	case c == '-' || IsDigit(c):

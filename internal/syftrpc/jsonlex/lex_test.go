@@ -76,8 +76,39 @@ func TestSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Space()
-	if l.Next() != ',' || !l.AtEnd() {
+	if !l.SkipPrefix(",") || !l.AtEnd() {
 		t.Errorf("Skip stopped at %d", l.Offset())
+	}
+	l = lexer(`{"k" : "v", "n": 1}`)
+	if l.Enter() {
+		t.Fatal("Enter: object is not empty")
+	}
+	if k, err := l.Key(""); err != nil || string(k) != "k" || l.Peek() != '"' {
+		t.Fatalf("Key = %q, %v, next %q", k, err, l.Peek())
+	}
+	if _, err := l.String(); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := l.Sep('}', ""); !more || err != nil {
+		t.Fatalf("Sep after the first member = %v, %v", more, err)
+	}
+	if _, err := l.Key(` in "x"`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Number(); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := l.Sep('}', ""); more || err != nil || !l.AtEnd() {
+		t.Fatalf("Sep at the end = %v, %v", more, err)
+	}
+	if _, err := lexer(`1`).Key(` in "x"`); err == nil || !strings.Contains(err.Error(), `expected a key in "x", found '1'`) {
+		t.Errorf("Key before a number = %v", err)
+	}
+	if _, err := lexer(`"k" 1`).Key(""); err == nil || !strings.Contains(err.Error(), `expected ':' after key, found '1' at offset 4`) {
+		t.Errorf("Key without ':' = %v", err)
+	}
+	if _, err := lexer(` x`).Sep(']', " after a value"); err == nil || !strings.Contains(err.Error(), `expected ',' or ']' after a value, found 'x' at offset 1`) {
+		t.Errorf("Sep before x = %v", err)
 	}
 	for _, bad := range []string{`[1,]`, `{"a" 1}`, `{"a":1,}`, `[1 2]`, `tru`, `nul`, `{1:2}`, `]`, ``} {
 		if err := lexer(bad).Skip(); err == nil {
