@@ -90,3 +90,19 @@ func decodeBase64(s []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// readBody reads body: base64 in either alphabet, or null for none.
+func (d *decoder) readBody() ([]byte, error) {
+	if d.lex.Null() {
+		return nil, nil
+	}
+	b, err := d.stringField("body", true)
+	if err != nil {
+		return nil, err
+	}
+	body, err := decodeBase64(b)
+	if err != nil {
+		return nil, d.errorf("%q is not base64: %v", "body", err)
+	}
+	return body, nil
+}

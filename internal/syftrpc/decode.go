@@ -91,125 +91,35 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 				return err
 			}
 			// The key is looked up before the value reuses the scratch buffer.
-			field := fieldOf(key)
+			field := fieldOf(key, response)
 			if lex.AtEnd() {
 				return lex.Syntax("unexpected end of input")
 			}
 
 			switch field {
 			case "id":
-				b, err := d.stringField("id", false)
-				if err != nil {
-					return err
-				}
-				var u [36]byte
-				if !parseUUID(b, &u) {
-					return d.errorf("%q is not a UUID: %s", "id", quote(b))
-				}
-				id, hasID = d.keep(u[:]), true
+				id, hasID, err = d.readID()
 			case "sender":
-				b, err := d.stringField("sender", false)
-				if err != nil {
-					return err
-				}
-				if len(b) == 0 {
-					return d.errorf("%q is empty", "sender")
-				}
-				sender, hasSender = d.keep(b), true
+				sender, hasSender, err = d.readSender()
 			case "url":
-				b, err := d.stringField("url", false)
-				if err != nil {
-					return err
-				}
-				if !validSyftURL(b) {
-					return d.errorf("%q is not a syft:// URL with an email host: %s", "url", quote(b))
-				}
-				url, hasURL = d.keep(b), true
+				url, hasURL, err = d.readURL()
 			case "body":
-				if lex.Null() {
-					m.body = nil
-					break
-				}
-				b, err := d.stringField("body", true)
-				if err != nil {
-					return err
-				}
-				body, err := decodeBase64(b)
-				if err != nil {
-					return d.errorf("%q is not base64: %v", "body", err)
-				}
-				m.body = body
+				m.body, err = d.readBody()
 			case "headers":
-				if lex.Null() {
-					d.hdrs = d.hdrs[:0]
-					hasHeaders = false
-					break
-				}
-				if err := d.headers(); err != nil {
-					return err
-				}
-				hasHeaders = true
-			case "created", "expires":
-				if lex.Null() {
-					// As if missing: the defaults apply.
-					if field == "created" {
-						hasCreated = false
-					} else {
-						hasExpires = false
-					}
-					break
-				}
-				b, err := d.stringField(field, false)
-				if err != nil {
-					return err
-				}
-				t, msg := parseTime(b)
-				if msg != "" {
-					return d.errorf("%q: cannot parse %s as an ISO 8601 time: %s", field, quote(b), msg)
-				}
-				if field == "created" {
-					m.created, hasCreated = t, true
-				} else {
-					m.expires, hasExpires = t, true
-				}
+				hasHeaders, err = d.readHeaders()
+			case "created":
+				m.created, hasCreated, err = d.readTime(field)
+			case "expires":
+				m.expires, hasExpires, err = d.readTime(field)
 			case "method":
-				if response {
-					if err := lex.Skip(); err != nil {
-						return err
-					}
-					break
-				}
-				if lex.Null() {
-					method = MethodGet
-					break
-				}
-				b, err := d.stringField("method", false)
-				if err != nil {
-					return err
-				}
-				if method = knownMethod(b); method == "" {
-					return d.errorf("%q %s is not one of GET HEAD POST PUT PATCH DELETE", "method", quote(b))
-				}
+				method, err = d.readMethod()
 			case "status_code":
-				if !response {
-					if err := lex.Skip(); err != nil {
-						return err
-					}
-					break
-				}
-				if lex.Null() {
-					status = StatusOK
-					break
-				}
-				code, err := d.statusCode()
-				if err != nil {
-					return err
-				}
-				status = code
+				status, err = d.readStatus()
 			default:
-				if err := lex.Skip(); err != nil {
-					return err
-				}
+				err = lex.Skip()
+			}
+			if err != nil {
+				return err
 			}
 
 			if more, err := lex.Sep('}', " after a value"); !more {
@@ -258,8 +168,10 @@ func (m *message) decode(d *decoder, empty, response bool) error {
 	return nil
 }
 
-// fieldOf names the known keys; the switch on string(key) does not allocate.
-func fieldOf(key []byte) string {
+// fieldOf names the keys a request (or, with response, a response) has;
+// the other kind's key is skipped as unknown. The switch on string(key)
+// does not allocate.
+func fieldOf(key []byte, response bool) string {
 	switch string(key) {
 	case "id":
 		return "id"
@@ -276,11 +188,27 @@ func fieldOf(key []byte) string {
 	case "expires":
 		return "expires"
 	case "method":
-		return "method"
+		if !response {
+			return "method"
+		}
 	case "status_code":
-		return "status_code"
+		if response {
+			return "status_code"
+		}
 	}
 	return ""
+}
+
+// readSender reads the sender: any string but the empty one.
+func (d *decoder) readSender() (span, bool, error) {
+	b, err := d.stringField("sender", false)
+	if err != nil {
+		return span{}, false, err
+	}
+	if len(b) == 0 {
+		return span{}, false, d.errorf("%q is empty", "sender")
+	}
+	return d.keep(b), true, nil
 }
 
 // keep copies b into the block and returns where it sits.
@@ -305,31 +233,6 @@ func (d *decoder) stringField(name string, nullable bool) ([]byte, error) {
 		return nil, d.errorf("%q must be a string or null, not %s", name, jsonlex.TypeName(c))
 	}
 	return nil, d.errorf("%q must be a string, not %s", name, jsonlex.TypeName(c))
-}
-
-func (d *decoder) statusCode() (int, error) {
-	lex := &d.lex
-	c := lex.Peek()
-	if c != '-' && !jsonlex.IsDigit(c) {
-		if err := lex.Check(); err != nil {
-			return 0, err
-		}
-		return 0, d.errorf("%q must be an integer, not %s", "status_code", jsonlex.TypeName(c))
-	}
-	start := lex.Offset()
-	isInt, err := lex.Number()
-	if err != nil {
-		return 0, err
-	}
-	lit := lex.Since(start)
-	if !isInt {
-		return 0, d.errorf("%q must be an integer, not %s", "status_code", lit)
-	}
-	n, err := strconv.Atoi(string(lit))
-	if err != nil || n < 100 || n > 599 {
-		return 0, d.errorf("%q %s is not between 100 and 599", "status_code", lit)
-	}
-	return n, nil
 }
 
 // errorf is an error of the schema: the file is JSON, but not a message.

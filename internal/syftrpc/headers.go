@@ -9,42 +9,43 @@ import (
 // The headers rule: an object of string keys to string values, null or
 // missing read as none, written with sorted keys.
 
-// headers reads the headers object: string keys to string values.
-func (d *decoder) headers() error {
+// readHeaders reads headers: an object of string keys to string values,
+// or null for none (then ok is false).
+func (d *decoder) readHeaders() (ok bool, err error) {
 	lex := &d.lex
+	d.hdrs = d.hdrs[:0]
+	if lex.Null() {
+		return false, nil
+	}
 	c := lex.Peek()
 	if c != '{' {
-		return d.errorf("%q must be an object of strings, not %s", "headers", jsonlex.TypeName(c))
+		return false, d.errorf("%q must be an object of strings, not %s", "headers", jsonlex.TypeName(c))
 	}
-	d.hdrs = d.hdrs[:0]
 	if lex.Enter() {
-		return nil
+		return true, nil
 	}
 	for {
 		kb, err := lex.Key(` in "headers"`)
 		if err != nil {
-			return err
+			return false, err
 		}
 		k := d.keep(kb)
 		if c := lex.Peek(); c != '"' {
 			if lex.AtEnd() {
-				return lex.Syntax("unexpected end of input")
+				return false, lex.Syntax("unexpected end of input")
 			}
 			if err := lex.Check(); err != nil {
-				return err
+				return false, err
 			}
-			return d.errorf("%q value for %s must be a string, not %s", "headers", quote(d.block[k.off:k.end]), jsonlex.TypeName(c))
+			return false, d.errorf("%q value for %s must be a string, not %s", "headers", quote(d.block[k.off:k.end]), jsonlex.TypeName(c))
 		}
 		vb, err := lex.String()
 		if err != nil {
-			return err
+			return false, err
 		}
 		d.hdrs = append(d.hdrs, hdrSpan{k, d.keep(vb)})
 		if more, err := lex.Sep('}', ` in "headers"`); !more {
-			if err != nil {
-				return err
-			}
-			return nil
+			return err == nil, err
 		}
 	}
 }

@@ -55,3 +55,16 @@ var lowerHex = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// readID reads id: a UUID in any form parseUUID takes, kept canonical.
+func (d *decoder) readID() (span, bool, error) {
+	b, err := d.stringField("id", false)
+	if err != nil {
+		return span{}, false, err
+	}
+	var u [36]byte
+	if !parseUUID(b, &u) {
+		return span{}, false, d.errorf("%q is not a UUID: %s", "id", quote(b))
+	}
+	return d.keep(u[:]), true, nil
+}

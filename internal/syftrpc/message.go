@@ -16,6 +16,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/openmined/syft-sidecar/internal/syftrpc/jsonlex"
 )
 
 // DefaultExpiry is how long a message lives when its file gives no expires:
@@ -204,4 +206,50 @@ type message struct {
 	created, expires time.Time
 	method           string
 	status           int
+}
+
+// readMethod reads method: one of the Method constants, or null for GET.
+func (d *decoder) readMethod() (string, error) {
+	if d.lex.Null() {
+		return MethodGet, nil
+	}
+	b, err := d.stringField("method", false)
+	if err != nil {
+		return "", err
+	}
+	method := knownMethod(b)
+	if method == "" {
+		return "", d.errorf("%q %s is not one of GET HEAD POST PUT PATCH DELETE", "method", quote(b))
+	}
+	return method, nil
+}
+
+// readStatus reads status_code: an integer from 100 to 599, or null for
+// StatusOK.
+func (d *decoder) readStatus() (int, error) {
+	lex := &d.lex
+	if lex.Null() {
+		return StatusOK, nil
+	}
+	c := lex.Peek()
+	if c != '-' && !jsonlex.IsDigit(c) {
+		if err := lex.Check(); err != nil {
+			return 0, err
+		}
+		return 0, d.errorf("%q must be an integer, not %s", "status_code", jsonlex.TypeName(c))
+	}
+	start := lex.Offset()
+	isInt, err := lex.Number()
+	if err != nil {
+		return 0, err
+	}
+	lit := lex.Since(start)
+	if !isInt {
+		return 0, d.errorf("%q must be an integer, not %s", "status_code", lit)
+	}
+	n, err := strconv.Atoi(string(lit))
+	if err != nil || n < 100 || n > 599 {
+		return 0, d.errorf("%q %s is not between 100 and 599", "status_code", lit)
+	}
+	return n, nil
 }

@@ -102,3 +102,15 @@ func validSyftURL(b []byte) bool {
 	}
 	return true
 }
+
+// readURL reads url: a string that validSyftURL accepts.
+func (d *decoder) readURL() (span, bool, error) {
+	b, err := d.stringField("url", false)
+	if err != nil {
+		return span{}, false, err
+	}
+	if !validSyftURL(b) {
+		return span{}, false, d.errorf("%q is not a syft:// URL with an email host: %s", "url", quote(b))
+	}
+	return d.keep(b), true, nil
+}
