@@ -366,50 +366,39 @@ func (l *Lexer) literal(lit string) error {
 // fraction, no exponent). Its text is the input from the offset before the
 // call to the offset after it.
 func (l *Lexer) Number() (isInt bool, err error) {
-	p := l.pos
-	data := l.data
-	if p < len(data) && data[p] == '-' {
-		p++
-	}
-	switch {
-	case p < len(data) && data[p] == '0':
-		p++
-	case p < len(data) && IsDigit(data[p]):
-		for p < len(data) && IsDigit(data[p]) {
-			p++
-		}
-	default:
-		l.pos = p
+	l.SkipPrefix("-")
+	if l.Peek() == '0' {
+		l.pos++
+	} else if !l.digits() {
 		return false, l.Syntax("bad number")
 	}
 	isInt = true
-	if p < len(data) && data[p] == '.' {
+	if l.SkipPrefix(".") {
 		isInt = false
-		p++
-		if p >= len(data) || !IsDigit(data[p]) {
-			l.pos = p
+		if !l.digits() {
 			return false, l.Syntax("bad number")
 		}
-		for p < len(data) && IsDigit(data[p]) {
-			p++
-		}
 	}
-	if p < len(data) && (data[p] == 'e' || data[p] == 'E') {
+	if c := l.Peek(); c == 'e' || c == 'E' {
 		isInt = false
-		p++
-		if p < len(data) && (data[p] == '+' || data[p] == '-') {
-			p++
+		l.pos++
+		if c := l.Peek(); c == '+' || c == '-' {
+			l.pos++
 		}
-		if p >= len(data) || !IsDigit(data[p]) {
-			l.pos = p
+		if !l.digits() {
 			return false, l.Syntax("bad number")
 		}
-		for p < len(data) && IsDigit(data[p]) {
-			p++
-		}
 	}
-	l.pos = p
 	return isInt, nil
+}
+
+// digits consumes a run of digits and reports whether there was one.
+func (l *Lexer) digits() bool {
+	start := l.pos
+	for l.pos < len(l.data) && IsDigit(l.data[l.pos]) {
+		l.pos++
+	}
+	return l.pos > start
 }
 
 // Since returns the input from offset start to the current offset, such as
