@@ -20,9 +20,9 @@
 //
 // The same stream carries file events: Watch calls a function for changes
 // to files that match globs over the datasites folder, as syft-event's
-// watch(), with paths relative to that folder, and AddListener an AltaStata-style function of (name, data) for
-// CREATE, MODIFY, DELETE, MOVE, SHARE and the custom events that Publish
-// sends. Each subscription's callbacks run in order on a goroutine of its
+// watch(), with paths relative to that folder; AddListener calls an
+// AltaStata-style function of (name, data) for CREATE, MODIFY, DELETE, MOVE,
+// SHARE and the custom events that Publish sends. Each subscription's callbacks run in order on a goroutine of its
 // own. After a reconnect the client resumes each subscription after the
 // last event it took, so none is lost or repeated while the sidecar still
 // holds it; when events are lost (sidecar restart, its buffer outrun, a
