@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
-	"github.com/openmined/syft-sidecar/internal/duration"
-	"github.com/openmined/syft-sidecar/internal/syftconfig"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/syftconfig"
 )
 
 // Defaults of the flags that are not the bridge's.

@@ -89,7 +89,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if !strings.HasSuffix(rel, syftrpc.RequestExt) {
 		return
 	}
-	if ev.Op&watcher.Remove != 0 {
+	if ev.Op&watcher.Delete != 0 {
 		delete(in.settling, ev.Path)
 		delete(in.ignored, ev.Path)
 		b.d.removed(ev.Path)
@@ -202,7 +202,7 @@ func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
 func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
 	last, ok := in.settling[ev.Path]
 	switch {
-	case ev.Op&(watcher.Create|watcher.Write) != 0 || !ok:
+	case ev.Op&(watcher.Create|watcher.Modify) != 0 || !ok:
 		last = now
 		if ev.Op&watcher.Found != 0 {
 			// Found by a scan: it may have sat there since before we started.

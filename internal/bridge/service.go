@@ -13,8 +13,8 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
-	"github.com/openmined/syft-sidecar/internal/batch"
-	"github.com/openmined/syft-sidecar/internal/duration"
+	"github.com/openmined/syft-sidecar/batch"
+	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"

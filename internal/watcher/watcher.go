@@ -27,10 +27,10 @@ type Op uint8
 const (
 	// Create: the file appeared, by creation or by a rename into the tree.
 	Create Op = 1 << iota
-	// Write: the file's content changed.
-	Write
-	// Remove: the file is gone, by removal or by a rename out of its folder.
-	Remove
+	// Modify: the file's content changed.
+	Modify
+	// Delete: the file is gone, by removal or by a rename out of its folder.
+	Delete
 	// Found: a scan saw the file; it may have been there for a while.
 	Found
 )
@@ -40,7 +40,7 @@ func (op Op) String() string {
 	for _, o := range []struct {
 		op   Op
 		name string
-	}{{Create, "create"}, {Write, "write"}, {Remove, "remove"}, {Found, "found"}} {
+	}{{Create, "create"}, {Modify, "modify"}, {Delete, "delete"}, {Found, "found"}} {
 		if op&o.op != 0 {
 			s = append(s, o.name)
 		}
@@ -519,13 +519,13 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
 		}
 	case ev.Has(fsnotify.Write):
-		w.emit(ctx, Event{Path: ev.Name, Op: Write})
+		w.emit(ctx, Event{Path: ev.Name, Op: Modify})
 	case ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
 		dir := w.forget(ev.Name)
 		if dir && !w.Dirs {
 			return
 		}
-		w.emit(ctx, Event{Path: ev.Name, Op: Remove, Dir: dir})
+		w.emit(ctx, Event{Path: ev.Name, Op: Delete, Dir: dir})
 	}
 }
 

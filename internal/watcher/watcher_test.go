@@ -96,7 +96,7 @@ func TestRenameInAndOut(t *testing.T) {
 	if err := os.Rename(in, filepath.Join(elsewhere, "gone")); err != nil {
 		t.Fatal(err)
 	}
-	MustSee(t, w, watcher.Remove, in)
+	MustSee(t, w, watcher.Delete, in)
 }
 
 func TestRescanReportsEverything(t *testing.T) {
@@ -272,7 +272,7 @@ func TestDirsAndNewFolderContents(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
 		t.Fatal(err)
 	}
-	MustSee(t, w, watcher.Remove, filepath.Join(root, "a"))
+	MustSee(t, w, watcher.Delete, filepath.Join(root, "a"))
 	w.RemoveRoot(root)
 	late := filepath.Join(root, "late.json")
 	MustWrite(t, late)

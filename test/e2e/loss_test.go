@@ -201,7 +201,7 @@ func TestBacklogBeyondMaxPending(t *testing.T) {
 	addr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--max-pending", "40", "--metrics-listen", addr)
 	e.start()
-	c, err := sidecar.New(e.addr(), sidecar.WithConcurrency(10))
+	c, err := sidecar.New(e.addr(), sidecar.WithMaxInFlight(10))
 	if err != nil {
 		t.Fatal(err)
 	}
