@@ -82,7 +82,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if !ok {
 		return
 	}
-	if ev.Op&watcher.Remove != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
+	if ev.Op&watcher.Delete != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
 		in.responseRemoved(ctx, a, rel)
 		return
 	}

@@ -197,7 +197,7 @@ func TestRemovalsOfIgnoredNames(t *testing.T) {
 					t.Fatalf("removals not reported: %v", want)
 				}
 				return
-			case len(want) > 0 && ev.Path == want[0] && ev.Op == watcher.Remove:
+			case len(want) > 0 && ev.Path == want[0] && ev.Op == watcher.Delete:
 				want = want[1:]
 			default:
 				t.Fatalf("reported %v", ev)
