@@ -231,11 +231,27 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		// Listed all the same, and polled until the watch is in place.
 		w.noteUnwatched(dir, err)
 	}
+	err = w.report(ctx, dir, op, func(p string) error {
+		if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
+			return ctx.Err()
+		}
+		if err := w.scan(ctx, p, op); err != nil {
+			w.Logger.Warn("scan folder", "path", p, "err", err)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// report reports the regular files in dir with op and hands each folder in
+// it to sub, skipping ignored names; it stops at sub's first error or the
+// first event that ctx refuses.
+func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p string) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
 		return err
 	}
 	for _, e := range entries {
@@ -245,11 +261,8 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		p := filepath.Join(dir, e.Name())
 		switch {
 		case e.IsDir():
-			if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
-				return ctx.Err()
-			}
-			if err := w.scan(ctx, p, op); err != nil {
-				w.Logger.Warn("scan folder", "path", p, "err", err)
+			if err := sub(p); err != nil {
+				return err
 			}
 		case e.Type().IsRegular():
 			if !w.emit(ctx, Event{Path: p, Op: op}) {
@@ -365,32 +378,19 @@ func (w *Watcher) poll(ctx context.Context) {
 // scans the folders in it that are neither watched nor polled yet: made
 // since, they made no event.
 func (w *Watcher) list(ctx context.Context, dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return // gone: the next poll drops it
-	}
-	for _, e := range entries {
-		if w.ignored(e.Name()) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		switch {
-		case e.IsDir():
-			w.mu.Lock()
-			_, watched := w.dirs[p]
-			_, polled := w.unwatched[p]
-			w.mu.Unlock()
-			if !watched && !polled {
-				if err := w.scan(ctx, p, Found); err != nil && !errors.Is(err, context.Canceled) {
-					w.Logger.Warn("scan folder", "path", p, "err", err)
-				}
-			}
-		case e.Type().IsRegular():
-			if !w.emit(ctx, Event{Path: p, Op: Found}) {
-				return
+	// An error is a folder gone: the next poll drops it.
+	_ = w.report(ctx, dir, Found, func(p string) error {
+		w.mu.Lock()
+		_, watched := w.dirs[p]
+		_, polled := w.unwatched[p]
+		w.mu.Unlock()
+		if !watched && !polled {
+			if err := w.scan(ctx, p, Found); err != nil && !errors.Is(err, context.Canceled) {
+				w.Logger.Warn("scan folder", "path", p, "err", err)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // forget drops the watches of dir and below; it says whether dir was a
