@@ -29,9 +29,10 @@ const (
 	// for an endpoint nobody declared waits before it gets 404, so handlers
 	// that connect a moment after the first are not pre-empted.
 	DefaultGrace = 2 * time.Second
-	// DefaultSettle is how long an unreadable request file must stay
-	// unchanged before it is answered 400: a writer may pause between writes.
-	DefaultSettle = 1500 * time.Millisecond
+	// DefaultRequestSettle is how long an unreadable request file must
+	// stay unchanged before it is answered 400: a writer may pause between
+	// writes.
+	DefaultRequestSettle = 1500 * time.Millisecond
 	// DefaultDeadline is how long a handler has to reply when its endpoint
 	// declares no deadline.
 	DefaultDeadline = 60 * time.Second
@@ -75,10 +76,12 @@ type Config struct {
 	Owner        string // lower-cased email of the datasite owner
 	DatasitesDir string // absolute
 	Grace        time.Duration
-	Settle       time.Duration
-	Deadline     time.Duration
-	MaxInFlight  uint32
-	MaxAttempts  uint32
+	// RequestSettle is how long an unreadable request file must stay
+	// unchanged before it is answered 400.
+	RequestSettle time.Duration
+	Deadline      time.Duration
+	MaxInFlight   uint32
+	MaxAttempts   uint32
 	// MaxRequestSize is the largest request file read; a larger one is
 	// answered 413 without being read.
 	MaxRequestSize int64
@@ -102,14 +105,14 @@ type Config struct {
 // NewConfig returns a Config with the defaults.
 func NewConfig(owner, datasitesDir string) Config {
 	return Config{
-		Owner:        owner,
-		DatasitesDir: datasitesDir,
-		Grace:        DefaultGrace,
-		Settle:       DefaultSettle,
-		Deadline:     DefaultDeadline,
-		MaxInFlight:  DefaultMaxInFlight,
-		MaxAttempts:  DefaultMaxAttempts,
-		MaxPending:   DefaultMaxPending,
+		Owner:         owner,
+		DatasitesDir:  datasitesDir,
+		Grace:         DefaultGrace,
+		RequestSettle: DefaultRequestSettle,
+		Deadline:      DefaultDeadline,
+		MaxInFlight:   DefaultMaxInFlight,
+		MaxAttempts:   DefaultMaxAttempts,
+		MaxPending:    DefaultMaxPending,
 
 		MaxRequestSize: DefaultMaxRequestSize,
 

@@ -170,7 +170,7 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 			}
 		}
 	}
-	wait := in.b.cfg.Settle - now.Sub(last)
+	wait := in.b.cfg.RequestSettle - now.Sub(last)
 	if wait <= 0 {
 		delete(in.settling, ev.Path)
 		return true
