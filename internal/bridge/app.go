@@ -42,19 +42,6 @@ type app struct {
 	cleanup  appCleanup
 }
 
-// endpoint is one declared endpoint of an app.
-type endpoint struct {
-	app    *app
-	path   string
-	schema string
-
-	queue   []*pending // waiting requests, FIFO; done ones are skipped
-	waiting int        // queue entries not done
-	streams []*stream
-	rr      int
-	m       *metrics.Endpoint
-}
-
 // openApp returns the app, creating its rpc folder, permission file and
 // watch on first use. created says whether this call made it.
 func (b *Bridge) openApp(name string) (a *app, created bool, err error) {

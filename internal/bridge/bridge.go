@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/cleanup"
@@ -134,10 +133,11 @@ type Bridge struct {
 	appDataDir string       // {datasites}/{owner}/app_data
 	ownerRoot  *safefs.Root // {datasites}/{owner}
 
-	appsMu sync.Mutex  // serializes app creation
-	apps   sync.Map    // name -> *app; read lock-free on the hot path
-	known  sync.Map    // abs path of a request being handled -> struct{}
-	d      *dispatcher //
+	appsMu sync.Mutex // serializes app creation
+	apps   sync.Map   // name -> *app; read lock-free on the hot path
+	// d holds every request being handled, from intake until its
+	// response is written, and decides what happens to each.
+	d      *dispatcher
 	writes chan writeJob
 	keeps  senderKeeps // sender folders given a .syftkeep (keep.go)
 	// rewrites takes the responses whose write failed, to try again.
@@ -153,8 +153,6 @@ type Bridge struct {
 	intakeBusy stall
 	// refused logs refusals at info, rate-limited per reason.
 	refused *refusals
-	// unwritten counts responses decided and not yet written, for drains.
-	unwritten atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -174,7 +172,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		cleanWake:  make(chan struct{}, 1),
 		refused:    newRefusals(logger),
 	}
-	b.d = newDispatcher(b)
+	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
 	return b
 }
 
@@ -216,7 +214,7 @@ func (b *Bridge) Open() error {
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.rewriteLoop(b.ctx) }()
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
+	go func() { defer b.wg.Done(); b.timerLoop(b.ctx) }()
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.backlogLoop(b.ctx) }()
 	b.wg.Add(1)
@@ -229,6 +227,24 @@ func (b *Bridge) Open() error {
 		return fmt.Errorf("open event watcher: %w", err)
 	}
 	return nil
+}
+
+// timerLoop steps the dispatcher each time its earliest timer is due, or
+// changes, and writes what that decided.
+func (b *Bridge) timerLoop(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.d.wake:
+		case <-t.C:
+		}
+		jobs, next := b.d.tick()
+		b.write(jobs...)
+		resetTimer(t, next)
+	}
 }
 
 // backlogLoop rescans the rpc folders each time the dispatcher, having

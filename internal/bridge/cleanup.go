@@ -82,8 +82,7 @@ func (b *Bridge) clean(a *app, expiry time.Duration) cleanup.Stats {
 		Root:   a.root,
 		Expiry: expiry,
 		Busy: func(rel string) bool {
-			_, busy := b.known.Load(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
-			return busy
+			return b.d.holds(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
 		},
 		Logger: b.logger.With("app", a.name),
 	}

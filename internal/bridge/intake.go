@@ -17,21 +17,17 @@ import (
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
 
-// opSettled is the intake's own event: a file that could not be parsed has
-// had no write for the settle delay.
-const opSettled watcher.Op = 1 << 7
-
 // nilUUID names a 400 response to a request whose file name is no UUID:
 // syft-rpc only reads responses whose id is one.
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
 // intake turns file events into requests, one event at a time, so the files
 // of a folder are taken in the order they arrived. Timers for files that are
-// still settling send their events back in through retry.
+// still settling send their paths back in through retry, to look again.
 type intake struct {
 	b      *Bridge
 	events <-chan watcher.Event
-	retry  chan watcher.Event
+	retry  chan string
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
 	// ignored holds files left alone by rule, so that rescans, which see
@@ -47,7 +43,7 @@ const maxIgnored = 10000
 const maxNameBytes = 255
 
 func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
+	return &intake{b: b, events: events, retry: make(chan string, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
 }
 
 func (in *intake) run(ctx context.Context) {
@@ -59,9 +55,10 @@ func (in *intake) run(ctx context.Context) {
 			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
 			in.b.intakeBusy.end()
-		case ev := <-in.retry:
+		case p := <-in.retry:
 			in.b.intakeBusy.begin()
-			in.handle(ctx, ev)
+			// No op: nothing happened to the file, it is due a second look.
+			in.handle(ctx, watcher.Event{Path: p})
 			in.b.intakeBusy.end()
 		}
 	}
@@ -76,7 +73,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if ev.Op&watcher.Remove != 0 {
 		delete(in.settling, ev.Path)
 		delete(in.ignored, ev.Path)
-		b.d.removed(ev.Path)
+		b.write(b.d.removed(ev.Path)...)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
@@ -95,7 +92,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.ignore(ev.Path, "name_too_long")
 		return
 	}
-	if _, busy := b.known.Load(ev.Path); busy {
+	if b.d.holds(ev.Path) {
 		return
 	}
 	if !b.d.admit() {
@@ -148,12 +145,11 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
 	}
-	b.known.Store(ev.Path, struct{}{})
 	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
-	b.d.submit(&pending{
+	b.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
-	})
+	})...)
 }
 
 // settled says whether an unreadable file has been left alone long enough
@@ -179,7 +175,7 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
-		case in.retry <- watcher.Event{Path: p, Op: opSettled}:
+		case in.retry <- p:
 		case <-ctx.Done():
 		}
 	})
@@ -243,8 +239,9 @@ func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, 
 	m := in.b.d.metricsFor(a, path.Dir(rel))
 	m.Received.Inc()
 	in.b.refused.note(refusalReason(code), "path", abs, "code", code, "body", msg)
-	in.b.known.Store(abs, struct{}{})
-	in.b.unwritten.Add(1)
+	if !in.b.d.reserve(abs) {
+		return
+	}
 	in.b.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
 		seen: seen, m: m, code: code, body: []byte(msg),

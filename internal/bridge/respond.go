@@ -16,7 +16,7 @@ import (
 type writeJob struct {
 	root    *safefs.Root
 	rel     string // request path relative to root
-	abs     string // request path, to release from b.known afterwards
+	abs     string // request path, to release from the dispatcher afterwards
 	id      string
 	url     string
 	expires time.Time
@@ -26,26 +26,6 @@ type writeJob struct {
 	code    int
 	headers map[string]string
 	body    []byte
-	drop    bool // nothing to write, only release the path
-}
-
-// job builds p's response job.
-func (p *pending) job(b *Bridge, code int, headers map[string]string, body []byte) writeJob {
-	m := p.app.unknown
-	if p.ep != nil {
-		m = p.ep.m
-	}
-	b.unwritten.Add(1)
-	return writeJob{
-		root: p.app.root, rel: p.rel, abs: p.abs,
-		id: p.req.ID, url: p.req.URL, expires: p.req.Expires, seen: p.seen, m: m,
-		code: code, headers: headers, body: body, drop: code == 0,
-	}
-}
-
-// relToDatasites is the request's path as handlers are told it.
-func (p *pending) relToDatasites(b *Bridge) string {
-	return path.Join(b.cfg.Owner, "app_data", p.app.name, "rpc", p.rel)
 }
 
 // write queues response jobs for the writers.
@@ -54,7 +34,9 @@ func (b *Bridge) write(jobs ...writeJob) {
 		select {
 		case b.writes <- j:
 		case <-b.ctx.Done():
-			b.unwritten.Add(-int64(len(jobs) - i))
+			for _, j := range jobs[i:] {
+				b.d.written(j.abs)
+			}
 			return
 		}
 	}
@@ -74,29 +56,22 @@ func (b *Bridge) writeLoop(ctx context.Context) {
 	}
 }
 
-// flushWrites waits until every response decided so far is on disk. It
-// counts jobs from the moment they are decided, not queued: a reply that
-// completed the drain may not have reached the queue yet.
+// flushWrites waits until every response decided so far is on disk. The
+// dispatcher counts them from the moment they are decided, not queued: a
+// reply that completed the drain may not have reached the queue yet.
 func (b *Bridge) flushWrites(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for b.unwritten.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	select {
+	case <-b.d.allWritten():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
 }
 
 // writeResponse writes {id}.response beside the request. A response that
 // exists already is never replaced: the first one written stands. The
 // error is a write that failed; wrote decides what follows.
 func (b *Bridge) writeResponse(j writeJob, buf []byte) ([]byte, error) {
-	if j.drop {
-		return buf, nil
-	}
 	now := time.Now()
 	expires := j.expires
 	if expires.IsZero() {

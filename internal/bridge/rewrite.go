@@ -40,8 +40,7 @@ func (b *Bridge) wrote(ctx context.Context, j writeJob, err error) {
 	if err != nil {
 		b.logger.Warn("write response", "path", j.rel, "err", err)
 	}
-	b.unwritten.Add(-1)
-	b.known.Delete(j.abs)
+	b.d.written(j.abs)
 }
 
 // retryable says whether a failed write may succeed later: a full disk or
@@ -120,8 +119,7 @@ func (b *Bridge) rewriteLoop(ctx context.Context) {
 			if err != nil {
 				b.logger.Warn("write response: giving up", "path", r.j.rel, "err", err, "expired", expired)
 			}
-			b.unwritten.Add(-1)
-			b.known.Delete(r.j.abs)
+			b.d.written(r.j.abs)
 		}
 		clear(waiting[len(kept):])
 		waiting = kept

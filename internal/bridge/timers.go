@@ -1,19 +1,17 @@
 package bridge
 
 import (
-	"container/heap"
 	"time"
 )
 
-// Timers: one heap for expiries, deadlines and grace periods, served by one
-// goroutine (dispatcher.timerLoop). A request's timers leave the heap when it
-// is done, so the heap holds only what can still fire, however long the
-// deadlines and expiries are.
+// Timers: one heap for expiries, deadlines and grace periods, kept by the
+// dispatcher and served by one goroutine (Bridge.timerLoop). A request's
+// timers leave the heap when it is answered, so the heap holds only what can
+// still fire, however long the deadlines and expiries are.
 const (
 	timerExpiry = iota
 	timerDeadline
 	timerGrace
-	timerRoute
 )
 
 type timer struct {
@@ -44,41 +42,6 @@ func (h *timerHeap) Pop() any {
 	*h = old[:len(old)-1]
 	t.index = -1
 	return t
-}
-
-// schedule adds t and wakes the timer loop if t is now the earliest.
-func (d *dispatcher) schedule(t *timer) {
-	heap.Push(&d.timers, t)
-	if t.index == 0 {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// cancel takes *t out of the heap, if it is there, and clears it.
-func (d *dispatcher) cancel(t **timer) {
-	if *t != nil && (*t).index >= 0 {
-		heap.Remove(&d.timers, (*t).index)
-	}
-	*t = nil
-}
-
-// watchExpiry makes sure p is answered 419 if it is still waiting when it
-// expires.
-func (d *dispatcher) watchExpiry(p *pending) {
-	if p.expiry == nil {
-		p.expiry = &timer{at: p.req.Expires, kind: timerExpiry, p: p}
-		d.schedule(p.expiry)
-	}
-}
-
-// setDeadline (re)arms p's deadline at p.deadline.
-func (d *dispatcher) setDeadline(p *pending) {
-	d.cancel(&p.deadlineT)
-	p.deadlineT = &timer{at: p.deadline, kind: timerDeadline, p: p}
-	d.schedule(p.deadlineT)
 }
 
 // resetTimer makes t fire after d, whether or not it had fired and been
