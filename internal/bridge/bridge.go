@@ -137,11 +137,9 @@ type Bridge struct {
 	apps   sync.Map   // name -> *app; read lock-free on the hot path
 	// d holds every request being handled, from intake until its
 	// response is written, and decides what happens to each.
-	d      *dispatcher
-	writes chan writeJob
-	keeps  senderKeeps // sender folders given a .syftkeep (keep.go)
-	// rewrites takes the responses whose write failed, to try again.
-	rewrites chan rewrite
+	d *dispatcher
+	// w writes the responses that d and intake decide.
+	w *writer
 	// cleanWake tells cleanLoop that a schedule changed.
 	cleanWake chan struct{}
 
@@ -173,6 +171,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		refused:    newRefusals(logger),
 	}
 	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
+	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
 	return b
 }
 
@@ -202,17 +201,10 @@ func (b *Bridge) Open() error {
 	}
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.writes = make(chan writeJob, 1024)
-	b.rewrites = make(chan rewrite, 64)
 	in := newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); in.run(b.ctx) }()
-	for i := 0; i < 4; i++ {
-		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
-	}
-	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.rewriteLoop(b.ctx) }()
+	b.w.start(b.ctx, &b.wg, 4)
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.timerLoop(b.ctx) }()
 	b.wg.Add(1)
@@ -242,7 +234,7 @@ func (b *Bridge) timerLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		jobs, next := b.d.tick()
-		b.write(jobs...)
+		b.w.write(jobs...)
 		resetTimer(t, next)
 	}
 }
@@ -276,6 +268,18 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	}
 	// Responses decided before the drain finished may still be queued.
 	return b.flushWrites(ctx)
+}
+
+// flushWrites waits until every response decided so far is on disk. The
+// dispatcher counts them from the moment they are decided, not queued: a
+// reply that completed the drain may not have reached the writers yet.
+func (b *Bridge) flushWrites(ctx context.Context) error {
+	select {
+	case <-b.d.allWritten():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close stops everything. Responses already decided are written first.

@@ -89,7 +89,7 @@ func (b *Bridge) clean(a *app, expiry time.Duration) cleanup.Stats {
 	st := c.Run(time.Now())
 	// The run may have taken idle sender folders away with their
 	// .syftkeep; the next response in one of them puts it back.
-	b.keeps.forget()
+	b.w.keeps.forget()
 	a.cleanup.last = st
 	a.cleanup.next = st.LastCleanup.Add(a.cleanup.interval)
 	m := b.metrics

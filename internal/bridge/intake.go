@@ -73,7 +73,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if ev.Op&watcher.Remove != 0 {
 		delete(in.settling, ev.Path)
 		delete(in.ignored, ev.Path)
-		b.write(b.d.removed(ev.Path)...)
+		b.w.write(b.d.removed(ev.Path)...)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
@@ -146,7 +146,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		return
 	}
 	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
-	b.write(b.d.submit(&pending{
+	b.w.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
 	})...)
@@ -242,7 +242,7 @@ func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, 
 	if !in.b.d.reserve(abs) {
 		return
 	}
-	in.b.write(writeJob{
+	in.b.w.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
 		seen: seen, m: m, code: code, body: []byte(msg),
 	})

@@ -137,7 +137,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		ack.MaxInFlight = uint32(n)
 		return s.trySend(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Registered{Registered: ack}})
 	})
-	b.write(jobs...)
+	b.w.write(jobs...)
 	if err != nil {
 		return status.Errorf(codes.ResourceExhausted, "register %s: %v", a.name, err)
 	}

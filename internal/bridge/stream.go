@@ -89,7 +89,7 @@ func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 		cancel()
 		wg.Wait()
 		// Always: a registration refused half-way may have joined endpoints.
-		b.write(b.d.leave(s.h)...)
+		b.w.write(b.d.leave(s.h)...)
 		b.hub.Drop(s)
 		if _, err := b.syncRoots(context.Background()); err != nil {
 			s.log.Warn("drop watches", "err", err)
@@ -129,7 +129,7 @@ func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 			if !registered {
 				return status.Error(codes.FailedPrecondition, "reply before register")
 			}
-			b.write(b.d.reply(s.h, replyFromPB(m.Reply))...)
+			b.w.write(b.d.reply(s.h, replyFromPB(m.Reply))...)
 		case *pb.ConnectRequest_Replies:
 			if !registered {
 				return status.Error(codes.FailedPrecondition, "reply before register")
@@ -138,12 +138,12 @@ func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 			for i, r := range m.Replies.GetReplies() {
 				rs[i] = replyFromPB(r)
 			}
-			b.write(b.d.reply(s.h, rs...)...)
+			b.w.write(b.d.reply(s.h, rs...)...)
 		case *pb.ConnectRequest_ExtendDeadline:
 			e := m.ExtendDeadline
 			b.d.extend(s.h, e.GetRequestId(), e.GetAttempt(), e.GetExtendBy().AsDuration())
 		case *pb.ConnectRequest_Credit:
-			b.write(b.d.credit(s.h, m.Credit.GetMaxInFlight())...)
+			b.w.write(b.d.credit(s.h, m.Credit.GetMaxInFlight())...)
 		case *pb.ConnectRequest_Watch:
 			if err := s.svc.watch(ctx, s, m.Watch); err != nil {
 				return err
