@@ -113,19 +113,21 @@ type endpoint struct {
 // handler is one handler stream as the dispatcher sees it: its credit, the
 // endpoints it serves and the requests it holds.
 type handler struct {
-	id        uint64
-	out       deliverer
-	max       int
-	inflight  int
-	serves    []*endpoint
-	deadlines map[*endpoint]time.Duration
-	held      map[string]*pending // in flight here, by request id
-	rr        int
-	closed    bool
+	id  uint64
+	out deliverer
+	// maxInFlight is the handler's credit: how many requests it takes at
+	// once; inFlight how many it holds.
+	maxInFlight int
+	inFlight    int
+	serves      []*endpoint
+	deadlines   map[*endpoint]time.Duration
+	held        map[string]*pending // in flight here, by request id
+	rr          int
+	closed      bool
 }
 
 func newHandler(id uint64, out deliverer, credit int) *handler {
-	return &handler{id: id, out: out, max: credit, deadlines: make(map[*endpoint]time.Duration), held: make(map[string]*pending)}
+	return &handler{id: id, out: out, maxInFlight: credit, deadlines: make(map[*endpoint]time.Duration), held: make(map[string]*pending)}
 }
 
 // dispatcher holds every request the sidecar has taken from disk and not yet
@@ -326,7 +328,7 @@ func (ep *endpoint) pick() *handler {
 	n := len(ep.handlers)
 	for i := 0; i < n; i++ {
 		h := ep.handlers[(ep.rr+i)%n]
-		if h.inflight < h.max {
+		if h.inFlight < h.maxInFlight {
 			ep.rr = (ep.rr + i + 1) % n
 			return h
 		}
@@ -354,7 +356,7 @@ func (d *dispatcher) deliver(p *pending, h *handler) {
 	p.handler = h
 	p.attempt++
 	p.deadline = d.clock.Now().Add(h.deadlines[p.ep])
-	h.inflight++
+	h.inFlight++
 	h.held[p.id] = p
 	d.inflight++
 	p.ep.m.InFlight.Inc()
@@ -384,7 +386,7 @@ func (d *dispatcher) fill(h *handler, jobs []writeJob) []writeJob {
 	if d.draining || h.closed {
 		return jobs
 	}
-	for h.inflight < h.max {
+	for h.inFlight < h.maxInFlight {
 		var p *pending
 		for i := 0; i < len(h.serves) && p == nil; i++ {
 			ep := h.serves[(h.rr+i)%len(h.serves)]
@@ -450,7 +452,7 @@ func (d *dispatcher) unhook(p *pending) {
 	case stateInFlight:
 		h := p.handler
 		delete(h.held, p.id)
-		h.inflight--
+		h.inFlight--
 		d.inflight--
 		p.ep.m.InFlight.Dec()
 		p.handler = nil
@@ -555,7 +557,7 @@ func (d *dispatcher) extend(h *handler, id string, attempt uint32, by time.Durat
 func (d *dispatcher) credit(h *handler, n uint32) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h.max = clampCredit(n, h.max)
+	h.maxInFlight = clampCredit(n, h.maxInFlight)
 	return d.fill(h, nil)
 }
 
@@ -598,10 +600,10 @@ func (d *dispatcher) join(h *handler, a *app, eps []declared, credit uint32, ack
 		}
 		h.deadlines[ep] = de.deadline
 	}
-	h.max = clampCredit(credit, h.max)
+	h.maxInFlight = clampCredit(credit, h.maxInFlight)
 	// The acknowledgement goes first, so a handler never sees a request
 	// for an app before the app's Registered.
-	if !ack(h.max) {
+	if !ack(h.maxInFlight) {
 		// A handler that registers faster than it reads: refuse rather
 		// than block every stream on this one.
 		return false, nil, errAckFull
@@ -644,7 +646,7 @@ func (d *dispatcher) leave(h *handler) []writeJob {
 			continue
 		}
 		delete(h.held, p.id)
-		h.inflight--
+		h.inFlight--
 		d.inflight--
 		p.ep.m.InFlight.Dec()
 		p.handler = nil

@@ -94,8 +94,8 @@ func (r *rig) connect(credit uint32, eps ...string) (*handler, *fakeStream) {
 	}
 	acked := -1
 	_, jobs, err := r.d.join(h, r.app, decl, credit, func(n int) bool { acked = n; return true })
-	if err != nil || acked != h.max {
-		r.t.Fatalf("join: %v, acknowledged credit %d (handler has %d)", err, acked, h.max)
+	if err != nil || acked != h.maxInFlight {
+		r.t.Fatalf("join: %v, acknowledged credit %d (handler has %d)", err, acked, h.maxInFlight)
 	}
 	r.take(jobs)
 	return h, f
@@ -179,12 +179,12 @@ func TestDispatcher(t *testing.T) {
 			r.take(r.d.credit(h, 3))
 			r.want("after credit 3", f.delivered(), "a#1 b#1 c#1 d#1")
 			r.take(r.d.credit(h, 0))
-			if h.max != 3 {
-				r.t.Fatalf("credit 0 changed the credit to %d, want it kept at 3", h.max)
+			if h.maxInFlight != 3 {
+				r.t.Fatalf("credit 0 changed the credit to %d, want it kept at 3", h.maxInFlight)
 			}
 			r.take(r.d.credit(h, MaxInFlightLimit+1))
-			if h.max != MaxInFlightLimit {
-				r.t.Fatalf("credit over the limit: %d, want %d", h.max, MaxInFlightLimit)
+			if h.maxInFlight != MaxInFlightLimit {
+				r.t.Fatalf("credit over the limit: %d, want %d", h.maxInFlight, MaxInFlightLimit)
 			}
 			r.want("answers", r.answered(), "a:200")
 		}},
@@ -420,8 +420,8 @@ func TestDispatcher(t *testing.T) {
 			h, f := r.connect(1, "/echo")
 			f.full = true
 			r.submit("a", "a", "/echo", time.Hour)
-			if h.inflight != 1 {
-				r.t.Fatalf("in flight %d, want 1", h.inflight)
+			if h.inFlight != 1 {
+				r.t.Fatalf("in flight %d, want 1", h.inFlight)
 			}
 			r.take(r.d.leave(h))
 			_, f2 := r.connect(1, "/echo")

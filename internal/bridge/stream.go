@@ -33,6 +33,9 @@ type stream struct {
 	name string
 	h    *handler // the dispatcher's record of this stream
 	log  *slog.Logger
+	// registered is set by the first Register; only the receive loop
+	// and, after it, serve touch it.
+	registered bool
 
 	send chan *pb.ConnectResponse
 	// batch is how many Requests one message may carry (Register's
@@ -66,8 +69,9 @@ func newStream(svc *Service, id uint64) *stream {
 	return s
 }
 
-// serve runs the stream until the handler goes or the send loop fails,
-// then hands what the handler held to others.
+// serve runs the stream: the send loop on a goroutine of its own, the
+// receive loop on this one, until the handler goes or a send fails; then
+// what the handler held goes to others.
 func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 	b := s.svc.b
 	ctx, cancel := context.WithCancel(srv.Context())
@@ -84,22 +88,27 @@ func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 		}
 	}()
 
-	registered := false
-	defer func() {
-		cancel()
-		wg.Wait()
-		// Always: a registration refused half-way may have joined endpoints.
-		b.w.write(b.d.leave(s.h)...)
-		b.hub.Drop(s)
-		if _, err := b.syncRoots(context.Background()); err != nil {
-			s.log.Warn("drop watches", "err", err)
-		}
-		if registered {
-			b.metrics.HandlerStreams.Dec()
-			s.log.Info("handler disconnected", "handler", s.name)
-		}
-	}()
+	err := s.recvLoop(ctx, srv, sendErr)
+	cancel()
+	wg.Wait()
+	// Always: a registration refused half-way may have joined endpoints.
+	b.w.write(b.d.leave(s.h)...)
+	b.hub.Drop(s)
+	if _, err := b.syncRoots(context.Background()); err != nil {
+		s.log.Warn("drop watches", "err", err)
+	}
+	if s.registered {
+		b.metrics.HandlerStreams.Dec()
+		s.log.Info("handler disconnected", "handler", s.name)
+	}
+	return err
+}
 
+// recvLoop takes the handler's messages until the stream ends (the send
+// loop's error, if it failed first, is the one that counts) or one of them
+// ends it.
+func (s *stream) recvLoop(ctx context.Context, srv pb.SidecarService_ConnectServer, sendErr <-chan error) error {
+	b := s.svc.b
 	for {
 		msg, err := srv.Recv()
 		if err != nil {
@@ -120,18 +129,18 @@ func (s *stream) serve(srv pb.SidecarService_ConnectServer) error {
 				s.log.Warn("registration refused", "app", m.Register.GetApp(), "err", err)
 				return err
 			}
-			if !registered {
-				registered = true
+			if !s.registered {
+				s.registered = true
 				b.metrics.HandlerStreams.Inc()
 			}
-			s.log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.h.max, "client", m.Register.GetClientVersion())
+			s.log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.h.maxInFlight, "client", m.Register.GetClientVersion())
 		case *pb.ConnectRequest_Reply:
-			if !registered {
+			if !s.registered {
 				return status.Error(codes.FailedPrecondition, "reply before register")
 			}
 			b.w.write(b.d.reply(s.h, replyFromPB(m.Reply))...)
 		case *pb.ConnectRequest_Replies:
-			if !registered {
+			if !s.registered {
 				return status.Error(codes.FailedPrecondition, "reply before register")
 			}
 			rs := make([]reply, len(m.Replies.GetReplies()))
