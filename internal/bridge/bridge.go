@@ -224,19 +224,11 @@ func (b *Bridge) Open() error {
 // timerLoop steps the dispatcher each time its earliest timer is due, or
 // changes, and writes what that decided.
 func (b *Bridge) timerLoop(ctx context.Context) {
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.d.wake:
-		case <-t.C:
-		}
+	wakeLoop(ctx, b.d.wake, func() time.Duration {
 		jobs, next := b.d.tick()
 		b.w.write(jobs...)
-		resetTimer(t, next)
-	}
+		return next
+	})
 }
 
 // backlogLoop rescans the rpc folders each time the dispatcher, having

@@ -40,15 +40,7 @@ func (b *Bridge) setCleanup(a *app, expiry, interval time.Duration) {
 
 // cleanLoop runs each app's cleanup when it is due.
 func (b *Bridge) cleanLoop(ctx context.Context) {
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-b.cleanWake:
-		}
+	wakeLoop(ctx, b.cleanWake, func() time.Duration {
 		next := time.Now().Add(time.Hour)
 		b.apps.Range(func(_, v any) bool {
 			a := v.(*app)
@@ -66,8 +58,8 @@ func (b *Bridge) cleanLoop(ctx context.Context) {
 			}
 			return ctx.Err() == nil
 		})
-		resetTimer(t, time.Until(next))
-	}
+		return time.Until(next)
+	})
 }
 
 // clean runs a's cleanup now and records it. A positive expiry overrides

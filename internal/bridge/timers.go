@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"time"
 )
 
@@ -44,13 +45,26 @@ func (h *timerHeap) Pop() any {
 	return t
 }
 
-// resetTimer makes t fire after d, whether or not it had fired and been
-// drained.
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	select {
-	case <-t.C:
-	default:
+// wakeLoop calls step each time wake signals or the delay that step last
+// returned has passed (an hour before the first call), until ctx ends.
+func wakeLoop(ctx context.Context, wake <-chan struct{}, step func() time.Duration) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		// Stop and drain, so that Reset starts afresh whether or not the
+		// timer had fired.
+		next := step()
+		t.Stop()
+		select {
+		case <-t.C:
+		default:
+		}
+		t.Reset(next)
 	}
-	t.Reset(d)
 }
