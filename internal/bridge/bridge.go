@@ -2,6 +2,15 @@
 // gRPC Connect stream, turns the watcher's file events into requests, hands
 // them to registered handlers with per-stream credits, and writes the
 // handlers' replies as .response files beside the requests.
+//
+// A request's path, one type per file: intake (intake.go) reads and checks
+// the file; the dispatcher (dispatcher.go), a state machine with no I/O,
+// holds it, picks a handler stream and decides every answer; the handler's
+// stream (stream.go) converts it to protobuf and sends it, and takes the
+// reply back to the dispatcher; the writer (writer.go) writes the response
+// and tells the dispatcher, which then lets the request go. Service
+// (service.go) is the gRPC service around the streams; Bridge (bridge.go)
+// wires them together with apps, cleanup and file events.
 package bridge
 
 import (
