@@ -260,7 +260,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)
 	o.bridge.MaxPending = maxPending
-	o.bridge.Reconcile = reconcile
+	o.bridge.ReconcileInterval = reconcile
 	o.bridge.EventSettle, o.bridge.EventBuffer = eventSettle, eventBuffer
 	o.memoryLimit = -1
 	if explicit["memory-limit"] || os.Getenv("GOMEMLIMIT") == "" {

@@ -100,9 +100,9 @@ type Config struct {
 	// cleanup; a handler may set its app's at registration.
 	CleanupExpiry   time.Duration
 	CleanupInterval time.Duration
-	// Reconcile is how often every watched folder is rescanned as a safety
-	// net against lost events; zero switches it off.
-	Reconcile time.Duration
+	// ReconcileInterval is how often every watched folder is rescanned as
+	// a safety net against lost events; zero switches it off.
+	ReconcileInterval time.Duration
 	// EventBuffer is how many file and listener events are kept for
 	// clients that reconnect; EventSettle how long writes to one file must
 	// pause before they are one MODIFY.
@@ -124,11 +124,11 @@ func NewConfig(owner, datasitesDir string) Config {
 
 		MaxRequestSize: DefaultMaxRequestSize,
 
-		CleanupExpiry:   cleanup.DefaultExpiry,
-		CleanupInterval: cleanup.DefaultInterval,
-		Reconcile:       watcher.DefaultReconcileInterval,
-		EventBuffer:     DefaultEventBuffer,
-		EventSettle:     DefaultEventSettle,
+		CleanupExpiry:     cleanup.DefaultExpiry,
+		CleanupInterval:   cleanup.DefaultInterval,
+		ReconcileInterval: watcher.DefaultReconcileInterval,
+		EventBuffer:       DefaultEventBuffer,
+		EventSettle:       DefaultEventSettle,
 	}
 }
 
@@ -198,7 +198,7 @@ func (b *Bridge) Open() error {
 	b.watcher = watcher.New()
 	b.watcher.Logger = b.logger.With("component", "watcher")
 	b.watcher.Stats = b.metrics
-	b.watcher.ReconcileInterval = b.cfg.Reconcile
+	b.watcher.ReconcileInterval = b.cfg.ReconcileInterval
 	b.watcher.Ignore = ignoreName
 	// Endpoint and sender folders never end in .request (CleanEndpoint
 	// and the email rule refuse it), so such a name is a request file; one
