@@ -9,8 +9,10 @@
 // stream (stream.go) converts it to protobuf and sends it, and takes the
 // reply back to the dispatcher; the writer (writer.go) writes the response
 // and tells the dispatcher, which then lets the request go. Service
-// (service.go) is the gRPC service around the streams; Bridge (bridge.go)
-// wires them together with apps, cleanup and file events.
+// (service.go) is the gRPC service around the streams; the cleaner
+// (cleanup.go) runs each app's cleanup; Bridge (bridge.go) opens the apps
+// and wires the parts together, and feeds file events to their hub
+// (fileevents.go).
 package bridge
 
 import (
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -149,8 +152,8 @@ type Bridge struct {
 	d *dispatcher
 	// w writes the responses that d and intake decide.
 	w *writer
-	// cleanWake tells cleanLoop that a schedule changed.
-	cleanWake chan struct{}
+	// cleaner runs the apps' cleanups.
+	cleaner *cleaner
 
 	hub       *events.Hub
 	evWatcher *watcher.Watcher
@@ -176,11 +179,11 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		logger:     logger,
 		metrics:    m,
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
-		cleanWake:  make(chan struct{}, 1),
 		refused:    newRefusals(logger),
 	}
 	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
 	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
+	b.cleaner = newCleaner(&b.apps, b.d.holds, b.w.keeps.forget, m, logger)
 	return b
 }
 
@@ -219,7 +222,7 @@ func (b *Bridge) Open() error {
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.backlogLoop(b.ctx) }()
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.cleanLoop(b.ctx) }()
+	go func() { defer b.wg.Done(); b.cleaner.loop(b.ctx) }()
 	if err := b.openEvents(); err != nil {
 		b.cancel()
 		b.wg.Wait()
@@ -299,6 +302,60 @@ func (b *Bridge) Close() error {
 	b.ownerRoot.Close()
 	b.cancel = nil
 	return err
+}
+
+// openApp returns the app, creating its rpc folder, permission file and
+// watch on first use. created says whether this call made it.
+func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
+	if v, ok := b.apps.Load(name); ok {
+		return v.(*app), false, nil
+	}
+	b.appsMu.Lock()
+	defer b.appsMu.Unlock()
+	if v, ok := b.apps.Load(name); ok {
+		return v.(*app), false, nil
+	}
+	rel := path.Join("app_data", name, "rpc")
+	if err := b.ownerRoot.MkdirAll(rel, 0o755); err != nil {
+		return nil, false, fmt.Errorf("create rpc folder: %w", err)
+	}
+	root, err := b.ownerRoot.OpenRoot(rel)
+	if err != nil {
+		return nil, false, fmt.Errorf("open rpc folder: %w", err)
+	}
+	a = &app{
+		name:      name,
+		rpcDir:    filepath.Join(b.appDataDir, name, "rpc"),
+		root:      root,
+		endpoints: make(map[string]*endpoint),
+	}
+	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
+	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
+	if err := writePermissions(root); err != nil {
+		b.logger.Warn("write permission file", "app", name, "err", err)
+	}
+	b.apps.Store(name, a)
+	return a, true, nil
+}
+
+// writeSchema publishes rpc.schema.json for the endpoints declared so far
+// with a schema. With none, no file is written (a file already there is
+// the user's or an earlier run's, and stays).
+func (b *Bridge) writeSchema(a *app) {
+	a.schemaMu.Lock()
+	defer a.schemaMu.Unlock()
+	entries := b.d.schema(a)
+	if len(entries) == 0 {
+		return
+	}
+	data, err := syftrpc.FormatSchema(entries)
+	if err != nil {
+		b.logger.Warn("format schema", "app", a.name, "err", err)
+		return
+	}
+	if err := a.root.WriteFile(schemaFile, data, 0o644); err != nil {
+		b.logger.Warn("write schema", "app", a.name, "err", err)
+	}
 }
 
 // ignoreName says which names the watcher need not report or enter: hidden

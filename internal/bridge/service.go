@@ -145,7 +145,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 	if changed {
 		b.writeSchema(a)
 	}
-	b.setCleanup(a, expiry, interval)
+	b.cleaner.set(a, expiry, interval)
 	if created {
 		// Scanning a large backlog takes a while; the stream must go on
 		// receiving replies meanwhile, or their deadlines would pass.
@@ -274,7 +274,7 @@ func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.Cl
 		}
 		expiry = d
 	}
-	st, err := svc.b.CleanNow(r.GetApp(), expiry)
+	st, err := svc.b.cleaner.now(r.GetApp(), expiry)
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -283,7 +283,7 @@ func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.Cl
 
 // GetCleanupStats reports an app's last cleanup.
 func (svc *Service) GetCleanupStats(ctx context.Context, r *pb.GetCleanupStatsRequest) (*pb.GetCleanupStatsResponse, error) {
-	st, err := svc.b.LastCleanup(r.GetApp())
+	st, err := svc.b.cleaner.last(r.GetApp())
 	if err != nil {
 		return nil, statusOf(err)
 	}
