@@ -203,6 +203,9 @@ func (b *Bridge) Open() error {
 	b.watcher.Stats = b.metrics
 	b.watcher.ReconcileInterval = b.cfg.ReconcileInterval
 	b.watcher.Ignore = ignoreName
+	// A response removed while its request stays was never read: see
+	// intake.responseRemoved.
+	b.watcher.Removals = func(name string) bool { return strings.HasSuffix(name, syftrpc.ResponseExt) }
 	// Endpoint and sender folders never end in .request (CleanEndpoint
 	// and the email rule refuse it), so such a name is a request file; one
 	// that is not is refused when it is read.

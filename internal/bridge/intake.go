@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,17 +18,25 @@ import (
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
 
+// lostResponseDelay is how long intake waits, after a response was removed
+// while its request stayed, before it answers the request again. A sender
+// removes both once it has read the response (syft-rpc: the request first),
+// and SyftBox brings both removals to this side in one sync; only a response
+// removed alone, as the SyftBox client does when its server dropped the
+// response's upload, leaves its request behind for longer than this.
+const lostResponseDelay = 2 * time.Second
+
 // nilUUID names a 400 response to a request whose file name is no UUID:
 // syft-rpc only reads responses whose id is one.
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
 // intake turns file events into requests, one event at a time, so the files
 // of a folder are taken in the order they arrived. Timers for files that are
-// still settling send their paths back in through retry, to look again.
+// still settling send their events back in through retry.
 type intake struct {
 	b      *Bridge
 	events <-chan watcher.Event
-	retry  chan string
+	retry  chan watcher.Event
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
 	// ignored holds files left alone by rule, so that rescans, which see
@@ -43,7 +52,7 @@ const maxIgnored = 10000
 const maxNameBytes = 255
 
 func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return &intake{b: b, events: events, retry: make(chan string, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
+	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
 }
 
 func (in *intake) run(ctx context.Context) {
@@ -55,10 +64,9 @@ func (in *intake) run(ctx context.Context) {
 			in.b.intakeBusy.begin()
 			in.handle(ctx, ev)
 			in.b.intakeBusy.end()
-		case p := <-in.retry:
+		case ev := <-in.retry:
 			in.b.intakeBusy.begin()
-			// No op: nothing happened to the file, it is due a second look.
-			in.handle(ctx, watcher.Event{Path: p})
+			in.handle(ctx, ev)
 			in.b.intakeBusy.end()
 		}
 	}
@@ -67,7 +75,14 @@ func (in *intake) run(ctx context.Context) {
 func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	b := in.b
 	a, rel, ok := b.locate(ev.Path)
-	if !ok || !strings.HasSuffix(rel, ".request") {
+	if !ok {
+		return
+	}
+	if ev.Op&watcher.Remove != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
+		in.responseRemoved(ctx, a, rel)
+		return
+	}
+	if !strings.HasSuffix(rel, syftrpc.RequestExt) {
 		return
 	}
 	if ev.Op&watcher.Remove != 0 {
@@ -152,6 +167,31 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	})...)
 }
 
+// responseRemoved answers a request again if its response is gone and the
+// request is still there after lostResponseDelay: the sender never read
+// that response, and without this the request would wait for the next
+// reconcile, minutes away.
+func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
+	reqRel := strings.TrimSuffix(rel, syftrpc.ResponseExt) + syftrpc.RequestExt
+	if _, ok := syftrpc.ParseRequestPath(reqRel); !ok {
+		return
+	}
+	time.AfterFunc(lostResponseDelay, func() {
+		if ok, _ := a.root.Exists(reqRel); !ok {
+			return
+		}
+		if ok, _ := a.root.Exists(rel); ok {
+			return
+		}
+		in.b.metrics.ResponsesLost.Inc()
+		in.b.logger.Info("response removed while its request stayed: answering the request again", "path", path.Join(a.rpcDir, rel))
+		select {
+		case in.retry <- watcher.Event{Path: filepath.Join(a.rpcDir, filepath.FromSlash(reqRel)), Op: watcher.Found}:
+		case <-ctx.Done():
+		}
+	})
+}
+
 // settled says whether an unreadable file has been left alone long enough
 // to call it garbage; if not, it arranges to look again.
 func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
@@ -175,7 +215,8 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
-		case in.retry <- p:
+		// No op: nothing happened to the file; it is due a second look.
+		case in.retry <- watcher.Event{Path: p}:
 		case <-ctx.Done():
 		}
 	})

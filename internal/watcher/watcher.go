@@ -90,6 +90,9 @@ type Watcher struct {
 	// neither reported nor entered. It is asked before anything else, so
 	// the files a consumer writes itself cost no system call here.
 	Ignore func(name string) bool
+	// Removals, if set, names files that Ignore hides whose removal (or
+	// rename away) is reported all the same; scans never report them.
+	Removals func(name string) bool
 	// File, if set, names what can only be a file, so that its creation is
 	// reported without the Lstat that tells a new folder from a file.
 	File func(name string) bool
@@ -487,8 +490,11 @@ func (w *Watcher) rescan(ctx context.Context, reason string) {
 func (w *Watcher) ignored(name string) bool { return w.Ignore != nil && w.Ignore(name) }
 
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
-	if w.ignored(filepath.Base(ev.Name)) {
-		return
+	if name := filepath.Base(ev.Name); w.ignored(name) {
+		removed := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
+		if !removed || w.Removals == nil || !w.Removals(name) {
+			return
+		}
 	}
 	switch {
 	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):

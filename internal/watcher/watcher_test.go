@@ -165,6 +165,49 @@ func TestIgnoredNamesAreNeitherReportedNorEntered(t *testing.T) {
 	}
 }
 
+// Removals brings back the removal of names Ignore hides, and nothing else
+// of them: not their creation, not their writes, not a scan's report.
+func TestRemovalsOfIgnoredNames(t *testing.T) {
+	root := t.TempDir()
+	w := MustOpen(t)
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	w.Removals = w.Ignore
+	old := filepath.Join(root, "old.response")
+	MustWrite(t, old)
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(root, "fresh.response")
+	MustWrite(t, fresh)
+	for _, p := range []string{old, fresh} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := filepath.Join(root, "mark.request")
+	MustWrite(t, mark)
+	want := []string{old, fresh}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			switch {
+			case ev.Path == mark:
+				if len(want) > 0 {
+					t.Fatalf("removals not reported: %v", want)
+				}
+				return
+			case len(want) > 0 && ev.Path == want[0] && ev.Op == watcher.Remove:
+				want = want[1:]
+			default:
+				t.Fatalf("reported %v", ev)
+			}
+		case <-deadline:
+			t.Fatal("mark not reported")
+		}
+	}
+}
+
 // A rename inside the watched tree carries where it came from.
 func TestMoveCarriesFrom(t *testing.T) {
 	root := t.TempDir()
