@@ -2,13 +2,17 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/events"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Subscription ids in the hub are the handler's ids with a prefix, so one
@@ -126,6 +130,20 @@ func (b *Bridge) syncRoots(ctx context.Context, extra ...events.Pattern) ([]stri
 	return roots, nil
 }
 
+var kindsFromPB = map[pb.FileEventKind]events.Kind{
+	pb.FileEventKind_FILE_EVENT_KIND_CREATED:  events.Create,
+	pb.FileEventKind_FILE_EVENT_KIND_MODIFIED: events.Modify,
+	pb.FileEventKind_FILE_EVENT_KIND_MOVED:    events.Move,
+	pb.FileEventKind_FILE_EVENT_KIND_DELETED:  events.Delete,
+}
+
+var kindsToPB = map[events.Kind]pb.FileEventKind{
+	events.Create: pb.FileEventKind_FILE_EVENT_KIND_CREATED,
+	events.Modify: pb.FileEventKind_FILE_EVENT_KIND_MODIFIED,
+	events.Move:   pb.FileEventKind_FILE_EVENT_KIND_MOVED,
+	events.Delete: pb.FileEventKind_FILE_EVENT_KIND_DELETED,
+}
+
 func (b *Bridge) compile(globs []string, app string) ([]events.Pattern, error) {
 	var ps []events.Pattern
 	for _, g := range globs {
@@ -136,4 +154,92 @@ func (b *Bridge) compile(globs []string, app string) ([]events.Pattern, error) {
 		ps = append(ps, p)
 	}
 	return ps, nil
+}
+
+// watch serves a Watch message.
+func (svc *Service) watch(ctx context.Context, s *stream, w *pb.Watch) error {
+	b := svc.b
+	if w.GetId() == "" || len(w.GetGlobs()) == 0 {
+		return status.Error(codes.InvalidArgument, "watch: an id and at least one glob are needed")
+	}
+	ps, err := b.compile(w.GetGlobs(), w.GetApp())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "watch %s: %v", w.GetId(), err)
+	}
+	sub := &events.Watch{Patterns: ps, Kinds: map[events.Kind]bool{}, Dirs: w.GetIncludeDirs()}
+	for _, k := range w.GetKinds() {
+		ek, ok := kindsFromPB[k]
+		if !ok {
+			return status.Errorf(codes.InvalidArgument, "watch %s: unknown kind %v", w.GetId(), k)
+		}
+		sub.Kinds[ek] = true
+	}
+	if len(sub.Kinds) == 0 {
+		// syft-event's default: created, modified, moved.
+		sub.Kinds = map[events.Kind]bool{events.Create: true, events.Modify: true, events.Move: true}
+	}
+	return svc.subscribe(ctx, s, watchPrefix+w.GetId(), sub, nil, w.GetAfter())
+}
+
+// listen serves a Listen message.
+func (svc *Service) listen(ctx context.Context, s *stream, l *pb.Listen) error {
+	b := svc.b
+	if l.GetId() == "" {
+		return status.Error(codes.InvalidArgument, "listen: an id is needed")
+	}
+	globs := l.GetGlobs()
+	if len(globs) == 0 {
+		globs = []string{"{datasite}/**"}
+	}
+	ps, err := b.compile(globs, "")
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "listen %s: %v", l.GetId(), err)
+	}
+	sub := &events.Listen{Patterns: ps}
+	if len(l.GetNames()) > 0 {
+		sub.Names = map[string]bool{}
+		for _, n := range l.GetNames() {
+			sub.Names[n] = true
+		}
+	}
+	return svc.subscribe(ctx, s, listenPrefix+l.GetId(), nil, sub, l.GetAfter())
+}
+
+func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *events.Watch, l *events.Listen, after *pb.Cursor) error {
+	b := svc.b
+	// The trees are watched before the subscription goes live, and going
+	// live replays what came after the cursor under one hub lock: no event
+	// can slip between the replay and the live ones, or come twice.
+	var ps []events.Pattern
+	if w != nil {
+		ps = w.Patterns
+	} else {
+		ps = l.Patterns
+	}
+	roots, err := b.syncRoots(ctx, ps...)
+	if errors.Is(err, errUnwatchable) {
+		return status.Errorf(codes.ResourceExhausted, "%s: %v", id[2:], err)
+	}
+	if err != nil {
+		return status.Errorf(codes.Internal, "%s: %v", id[2:], err)
+	}
+	run, seq := b.hub.Subscribe(s, id, w, l, after.GetRun(), after.GetSeq())
+	// The acknowledgement must arrive: wait for room rather than drop it.
+	ack := &pb.ConnectResponse{Msg: &pb.ConnectResponse_Subscribed{Subscribed: &pb.Subscribed{
+		Id: id[2:], Cursor: &pb.Cursor{Run: run, Seq: seq}, Roots: roots,
+	}}}
+	select {
+	case s.ev <- ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unsubscribe serves Unwatch and Unlisten.
+func (svc *Service) unsubscribe(ctx context.Context, s *stream, id string) {
+	svc.b.hub.Unsubscribe(s, id)
+	if _, err := svc.b.syncRoots(ctx); err != nil {
+		svc.b.logger.Warn("drop watches", "err", err)
+	}
 }
