@@ -14,7 +14,6 @@ import (
 	"github.com/openmined/syft-sidecar/watchglob"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Subscription ids in the hub are the handler's ids with a prefix, so one
@@ -245,46 +244,3 @@ func (svc *Service) unsubscribe(ctx context.Context, s *stream, id string) {
 		svc.b.logger.Warn("drop watches", "err", err)
 	}
 }
-
-// TryEvent implements events.Sink for a stream.
-func (s *stream) TryEvent(id string, ev events.Event) bool {
-	cur := &pb.Cursor{Run: s.run, Seq: ev.Seq}
-	ts := timestamppb.New(ev.Time)
-	if strings.HasPrefix(id, watchPrefix) {
-		return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_FileEvent{FileEvent: &pb.FileEvent{
-			WatchId: id[len(watchPrefix):], Cursor: cur, Kind: kindsToPB[ev.Kind],
-			Path: ev.Path, From: ev.From, IsDir: ev.Dir, Time: ts,
-		}}})
-	}
-	name, data := string(ev.Kind), ev.Path
-	switch ev.Kind {
-	case events.Custom:
-		name, data = ev.Name, ev.Data
-	case events.Move:
-		data = ev.From + " -> " + ev.Path
-	}
-	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_ListenerEvent{ListenerEvent: &pb.ListenerEvent{
-		ListenerId: id[len(listenPrefix):], Cursor: cur, Name: name, Data: data, Time: ts,
-	}}})
-}
-
-// TryMissed implements events.Sink for a stream.
-func (s *stream) TryMissed(id string, m events.Missed) bool {
-	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_MissedEvents{MissedEvents: &pb.MissedEvents{
-		Id: id[2:], Restarted: m.Restarted, FromSeq: m.From, ToSeq: m.To, Reason: m.Reason,
-	}}})
-}
-
-// tryEvent queues an event-side message without blocking; events have a
-// channel of their own so that they never take the room that credits keep
-// for requests.
-func (s *stream) tryEvent(m *pb.ConnectResponse) bool {
-	select {
-	case s.ev <- m:
-		return true
-	default:
-		return false
-	}
-}
-
-var _ events.Sink = (*stream)(nil)

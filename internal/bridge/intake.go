@@ -18,10 +18,6 @@ import (
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
 
-// opSettled is the intake's own event: a file that could not be parsed has
-// had no write for the settle delay.
-const opSettled watcher.Op = 1 << 7
-
 // lostResponseDelay is how long intake waits, after a response was removed
 // while its request stayed, before it answers the request again. A sender
 // removes both once it has read the response (syft-rpc: the request first),
@@ -92,7 +88,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if ev.Op&watcher.Delete != 0 {
 		delete(in.settling, ev.Path)
 		delete(in.ignored, ev.Path)
-		b.d.removed(ev.Path)
+		b.w.write(b.d.removed(ev.Path)...)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
@@ -111,7 +107,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.ignore(ev.Path, "name_too_long")
 		return
 	}
-	if _, busy := b.known.Load(ev.Path); busy {
+	if b.d.holds(ev.Path) {
 		return
 	}
 	if !b.d.admit() {
@@ -164,12 +160,11 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
 	}
-	b.known.Store(ev.Path, struct{}{})
 	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
-	b.d.submit(&pending{
+	b.w.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
-	})
+	})...)
 }
 
 // responseRemoved answers a request again if its response is gone and the
@@ -211,7 +206,7 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 			}
 		}
 	}
-	wait := in.b.cfg.Settle - now.Sub(last)
+	wait := in.b.cfg.RequestSettle - now.Sub(last)
 	if wait <= 0 {
 		delete(in.settling, ev.Path)
 		return true
@@ -220,7 +215,8 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
-		case in.retry <- watcher.Event{Path: p, Op: opSettled}:
+		// No op: nothing happened to the file; it is due a second look.
+		case in.retry <- watcher.Event{Path: p}:
 		case <-ctx.Done():
 		}
 	})
@@ -284,9 +280,10 @@ func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, 
 	m := in.b.d.metricsFor(a, path.Dir(rel))
 	m.Received.Inc()
 	in.b.refused.note(refusalReason(code), "path", abs, "code", code, "body", msg)
-	in.b.known.Store(abs, struct{}{})
-	in.b.unwritten.Add(1)
-	in.b.write(writeJob{
+	if !in.b.d.reserve(abs) {
+		return
+	}
+	in.b.w.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
 		seen: seen, m: m, code: code, body: []byte(msg),
 	})
