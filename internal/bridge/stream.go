@@ -230,8 +230,13 @@ func (s *stream) trySend(m *pb.ConnectResponse) bool {
 
 // deliver implements deliverer: the request as the handler reads it.
 func (s *stream) deliver(dl delivery) bool {
+	return s.trySend(requestPB(dl))
+}
+
+// requestPB is a delivery as the handler reads it.
+func requestPB(dl delivery) *pb.ConnectResponse {
 	r := dl.req
-	return s.trySend(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Request{Request: &pb.Request{
+	return &pb.ConnectResponse{Msg: &pb.ConnectResponse_Request{Request: &pb.Request{
 		Id:       r.ID,
 		Attempt:  dl.attempt,
 		App:      dl.app,
@@ -245,7 +250,7 @@ func (s *stream) deliver(dl delivery) bool {
 		Expires:  timestamppb.New(r.Expires),
 		Deadline: timestamppb.New(dl.deadline),
 		Path:     dl.path,
-	}}})
+	}}}
 }
 
 // cancel implements deliverer.
