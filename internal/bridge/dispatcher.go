@@ -92,9 +92,13 @@ type pending struct {
 
 	handler   *handler
 	deadline  time.Time
-	deadlineT *timer   // in the heap while in flight
+	deadlineT *timer   // in the heap while in flight: &deadlineTimer
 	expiry    *timer   // in the heap while waiting or unrouted
 	next      *pending // a request with the same id, held until this one is done
+
+	// deadlineTimer is the one timer that every delivery of p re-arms,
+	// kept here so that a delivery allocates none.
+	deadlineTimer timer
 }
 
 // endpoint is one declared endpoint of an app, guarded by the dispatcher.
@@ -373,7 +377,7 @@ func (d *dispatcher) deliver(p *pending, h *handler) {
 		app:      p.app.name,
 		endpoint: p.ep.path,
 		deadline: p.deadline,
-		path:     path.Join(d.cfg.Owner, "app_data", p.app.name, "rpc", p.rel),
+		path:     d.cfg.Owner + "/app_data/" + p.app.name + "/rpc/" + p.rel,
 	})
 	if !ok {
 		// The request stays in flight there: the stream's end hands it on.
@@ -806,6 +810,7 @@ func (d *dispatcher) watchExpiry(p *pending) {
 // setDeadline (re)arms p's deadline at p.deadline.
 func (d *dispatcher) setDeadline(p *pending) {
 	d.cancelTimer(&p.deadlineT)
-	p.deadlineT = &timer{at: p.deadline, kind: timerDeadline, p: p}
+	p.deadlineTimer = timer{at: p.deadline, kind: timerDeadline, p: p}
+	p.deadlineT = &p.deadlineTimer
 	d.schedule(p.deadlineT)
 }

@@ -102,7 +102,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 			in.ignore(ev.Path, "bad_path")
 		}
 		return
-	case len(syftrpc.ResponseName(rp.ID)) > maxNameBytes:
+	case len(rp.ID)+len(syftrpc.ResponseExt) > maxNameBytes:
 		// {id}.request fits in 255 bytes, {id}.response does not.
 		in.ignore(ev.Path, "name_too_long")
 		return
