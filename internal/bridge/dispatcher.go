@@ -199,6 +199,22 @@ func (d *dispatcher) holds(abs string) bool {
 func (d *dispatcher) admit() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.admitLocked()
+}
+
+// admitFile is holds and admit in one step, as intake asks both of every
+// file before it reads it: held says the dispatcher has abs already, ok
+// that intake may take it.
+func (d *dispatcher) admitFile(abs string) (held, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, held := d.byPath[abs]; held {
+		return true, false
+	}
+	return false, d.admitLocked()
+}
+
+func (d *dispatcher) admitLocked() bool {
 	if d.undecided < d.cfg.MaxPending {
 		return true
 	}
@@ -209,13 +225,15 @@ func (d *dispatcher) admit() bool {
 	return false
 }
 
-// submit takes a request that passed every check at intake.
+// submit takes a request that passed every check at intake, and counts it
+// received.
 func (d *dispatcher) submit(p *pending) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.byPath[p.abs]; ok {
 		return nil
 	}
+	d.metricsForLocked(p.app, path.Dir(p.rel)).Received.Inc()
 	d.byPath[p.abs] = p
 	d.undecided++
 	if first, ok := d.byID[p.id]; ok {
@@ -681,6 +699,10 @@ func (d *dispatcher) leave(h *handler) []writeJob {
 func (d *dispatcher) metricsFor(a *app, dir string) *metrics.Endpoint {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.metricsForLocked(a, dir)
+}
+
+func (d *dispatcher) metricsForLocked(a *app, dir string) *metrics.Endpoint {
 	for dir != "." && dir != "/" && dir != "" {
 		if ep := a.endpoints["/"+dir]; ep != nil {
 			return ep.m
