@@ -346,6 +346,12 @@ def remove_left() -> None:
     log(f"removed in {time.monotonic() - t0:.0f} s")
 
 
+def floor_dirs(site: Site) -> list[str]:
+    """bin/floor's folders: the app's rpc folder, which paths are resolved
+    beneath as the sidecar resolves them, and the request folder."""
+    return ["--root", str(site.folder.parent.parent), "--dir", str(site.folder)]
+
+
 # --- contenders -----------------------------------------------------------------
 
 
@@ -355,6 +361,7 @@ class Contender:
 
     def __init__(self, name: str, site: Site) -> None:
         self.name, self.site = name, site
+        self.workers = 1  # the floor's
         self.server: subprocess.Popen[bytes] | None = None
         self.handler: subprocess.Popen[bytes] | None = None
         self.log = open(site.top / f"{name}.log", "wb")  # noqa: SIM115 (closed by stop)
@@ -364,7 +371,15 @@ class Contender:
         quiet: dict[str, Any] = {"stdout": self.log, "stderr": subprocess.STDOUT}
         if self.name == FLOOR:
             self.server = subprocess.Popen(
-                [str(BIN / "floor"), "serve", "--dir", str(s.folder), "--owner", OWNER],
+                [
+                    str(BIN / "floor"),
+                    "serve",
+                    *floor_dirs(s),
+                    "--owner",
+                    OWNER,
+                    "--workers",
+                    str(self.workers),
+                ],
                 **quiet,
             )
             return
@@ -639,8 +654,7 @@ def floor_loop(
         "loop",
         "--tmp",
         str(site.tmp),
-        "--dir",
-        str(site.folder),
+        *floor_dirs(site),
         "--owner",
         OWNER,
     ]
