@@ -30,8 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -200,7 +198,11 @@ func loop(args []string) error {
 				return err
 			}
 		}
-		if err := burst(r, ids, *c.workers); err != nil {
+		names := make([]string, len(ids))
+		for i, id := range ids {
+			names[i] = id + syftrpc.RequestExt
+		}
+		if err := floorfs.AnswerAll(r, names, *c.workers); err != nil {
 			return err
 		}
 	case "latency", "steady":
@@ -225,30 +227,4 @@ func loop(args []string) error {
 	}
 	took := time.Since(start).Seconds()
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"seconds": took, "samples": samples})
-}
-
-// burst answers ids with n workers, each taking the next unanswered one.
-func burst(r *floorfs.Responder, ids []string, n int) error {
-	var next atomic.Int64
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for w := range n {
-		wr := r.Worker()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(ids)) {
-					return
-				}
-				if err := wr.Answer(ids[i] + syftrpc.RequestExt); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }

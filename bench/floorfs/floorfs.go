@@ -18,7 +18,11 @@
 // syftrpc, so the floor pays for them as the sidecar does.
 package floorfs
 
-import "errors"
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
 
 // Limit is the largest request read: the sidecar's --max-request-size
 // default.
@@ -26,3 +30,30 @@ const Limit = 16 << 20
 
 // ErrUnsupported: the floor needs Linux (openat2, O_TMPFILE).
 var ErrUnsupported = errors.New("floorfs: needs Linux")
+
+// AnswerAll answers the requests names ({id}.request) with n workers, each
+// taking the next unanswered one, each with a Responder of its own.
+func AnswerAll(r *Responder, names []string, n int) error {
+	var next atomic.Int64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range n {
+		wr := r.Worker()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(names)) {
+					return
+				}
+				if err := wr.Answer(names[i]); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
