@@ -191,10 +191,11 @@ lint: $(VENV)/.deps cross
 # file operations alone), the sidecar with the Go and the Python echo
 # handlers, and syft-event 0.4.3, in one run on tmpfs (/dev/shm) and one on
 # the disk; writes bin/bench/results.md, results-FS.json and bench-FS.png.
-# bench takes about 12 minutes (plus up to 11 waiting for the disk to settle
-# after an earlier run), bench-quick about 2, bench-large about 25.
-# bench-percall counts system calls (strace), Go allocations and CPU per
-# request for the floor and the sidecar (bench/percall.py, about a minute).
+# bench takes about 3.5 minutes of runs, plus up to 11 waiting for the disk
+# to settle after an earlier run's deletes; bench-quick about a minute;
+# bench-large adds the 100,000 runs. bench-percall counts system calls
+# (strace), Go allocations and CPU per request for the floor and the sidecar
+# (bench/percall.py, 30 s). See docs/performance.md.
 # matplotlib (for the plot) is installed here only, not for tests.
 BENCH_DEPS := matplotlib==3.11.2
 

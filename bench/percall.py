@@ -24,7 +24,12 @@ Contenders: floor (bin/floor serve, one worker), floor-2 (two workers),
 sidecar-go (bin/syft-sidecar and bin/echo, counted apart). Counts do not
 depend on the machine's load; CPU does, somewhat.
 
-Writes percall.json and percall.md to --out (default bin/bench).
+Writes percall.json and percall.md to --out (default bin/bench), and the
+sidecar's allocation profiles before and after each phase's requests
+(allocs-MODE-0.pb.gz, allocs-MODE-1.pb.gz): where its allocations are,
+
+    go tool pprof -sample_index=alloc_objects -top \
+        -base bin/bench/allocs-burst-0.pb.gz bin/bench/allocs-burst-1.pb.gz
 """
 
 from __future__ import annotations
@@ -132,6 +137,13 @@ def mallocs(port: int) -> float:
     return float(m.group(1))
 
 
+def allocs_profile(port: int, path: Path) -> None:
+    """The sidecar's allocation profile (cumulative since its start)."""
+    url = f"http://127.0.0.1:{port}/debug/pprof/allocs"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        path.write_bytes(r.read())
+
+
 def stop(p: subprocess.Popen[bytes] | _Pid | None, sig: int = signal.SIGTERM) -> None:
     if p is None or p.poll() is not None:
         return
@@ -171,8 +183,10 @@ def once(
     reqs: Sequence[bench.Request],
     warm: bench.Request,
     trace: bool,
+    out: Path,
 ) -> dict[str, Any]:
-    """One contender, one mode, N requests: per-process counts."""
+    """One contender, one mode, N requests: per-process counts. Untraced, the
+    sidecar's heap profile goes to out before and after the requests."""
     site = bench.Site()
     log = open(site.top / f"{name}.log", "wb")  # noqa: SIM115
     quiet: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT}
@@ -232,6 +246,7 @@ def once(
                 f"127.0.0.1:{port}",
                 "--log-level",
                 "warn",
+                "--pprof",
             ]
             procs["server"] = subprocess.Popen(sidecar, **quiet)
             wait_for(lambda: accepts(site.sock), "the sidecar's socket", 30)
@@ -253,6 +268,8 @@ def once(
                     tracers["server"] = attach(procs["server"].pid, files["server"])
             m0 = mallocs(port)
             m1 = mallocs(port)
+            if not trace:
+                allocs_profile(port, out / f"allocs-{mode}-0.pb.gz")
             cpu0 = {"server": cpu(procs["server"].pid)}
             if mode == "pending":
                 procs["handler"] = subprocess.Popen(
@@ -267,6 +284,7 @@ def once(
             if not trace:
                 m2 = mallocs(port)
                 res["server_allocs"] = (m2 - m1 - (m1 - m0)) / n
+                allocs_profile(port, out / f"allocs-{mode}-1.pb.gz")
         if not trace:
             for k, p in procs.items():
                 res[f"{k}_cpu_us"] = (cpu(p.pid) - cpu0.get(k, 0.0)) / n * 1e6
@@ -359,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shutil.which("strace"):
         raise SystemExit("percall: needs strace (Debian's strace package)")
     tempfile.tempdir = args.tmp
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "n": args.n,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -374,16 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bench.log(f"{name}: {args.n} {mode}")
                 pool = bench.generate(args.n)
                 warm = bench.generate(1)[0]
-                r = once(name, mode, pool, warm, trace=False)
-                r.update(once(name, mode, bench.generate(args.n), warm, trace=True))
+                r = once(name, mode, pool, warm, False, out)
+                r.update(once(name, mode, bench.generate(args.n), warm, True, out))
                 doc["contenders"][name][mode] = r
     except bench.BenchError as e:
         print(f"percall: FAILED: {e}", file=sys.stderr)
         return 1
     finally:
         bench.remove_left()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "percall.json").write_text(json.dumps(doc, indent=1))
     t = table(doc)
     (out / "percall.md").write_text(t + "\n")

@@ -1,8 +1,9 @@
 """The sidecar against syft-event and the filesystem floor, in one run, on
 tmpfs and on the disk.
 
-    make bench          (a burst of 10,000, 20,000 pending; about 6 minutes
-                         a filesystem, plus up to 11 waiting for the disk)
+    make bench          (a burst of 10,000, 20,000 pending; about 1.5 minutes
+                         on tmpfs and 2 on the disk, plus up to 11 waiting
+                         for the disk after an earlier run's deletes)
     make bench-large    (adds a burst of 100,000, makes the pending 100,000)
     make bench-quick    (a burst of 2,000, 5,000 pending; about a minute)
     .venv/bin/python bench/run.py [--quick|--large] [--roots DIR ...]
