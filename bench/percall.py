@@ -155,26 +155,24 @@ def stop(p: subprocess.Popen[bytes] | _Pid | None, sig: int = signal.SIGTERM) ->
         p.wait()
 
 
-def wait_answered(
-    site: bench.Site,
-    ino: bench.Responses,
-    ids: set[str],
-    procs: Sequence[subprocess.Popen[bytes]],
-) -> None:
-    last = time.monotonic()
-    while ids:
-        before = len(ids)
-        ids.difference_update(ino.read())
-        if ino.overflowed:
-            ids.difference_update(ino.scan())
-        if len(ids) < before:
-            last = time.monotonic()
-        elif time.monotonic() - last > 60:
-            raise bench.BenchError(f"{len(ids)} requests unanswered for 60 s")
-        for p in procs:
+class _Alive:
+    """What run.answer_all checks between its waits: the processes still run."""
+
+    def __init__(self, procs: Sequence[subprocess.Popen[bytes]]) -> None:
+        self.procs = procs
+
+    def alive(self) -> None:
+        for p in self.procs:
             if p.poll() is not None:
                 raise bench.BenchError(f"{p.args!r} exited with {p.returncode}")
-        ino.wait(0.2)
+
+
+def wait_answered(
+    ino: bench.Responses, ids: set[str], procs: Sequence[subprocess.Popen[bytes]]
+) -> None:
+    """Returns once every id in ids has its response."""
+    if bench.answer_all(_Alive(procs), ino, ids, 60) is None:
+        raise bench.BenchError(f"{len(ids)} requests unanswered for 60 s")
 
 
 def once(
@@ -231,7 +229,7 @@ def once(
             if mode == "burst":
                 for r in reqs:
                     site.rename_in(r)
-            wait_answered(site, ino, {r.id for r in reqs}, list(procs.values()))
+            wait_answered(ino, {r.id for r in reqs}, list(procs.values()))
         else:
             port = free_port()
             sidecar = [
@@ -280,7 +278,7 @@ def once(
                 cpu0["handler"] = cpu(procs["handler"].pid)
                 for r in reqs:
                     site.rename_in(r)
-            wait_answered(site, ino, {r.id for r in reqs}, list(procs.values()))
+            wait_answered(ino, {r.id for r in reqs}, list(procs.values()))
             if not trace:
                 m2 = mallocs(port)
                 res["server_allocs"] = (m2 - m1 - (m1 - m0)) / n

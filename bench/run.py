@@ -81,7 +81,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from syft_sidecar.testing import accepts, wait_for
 
@@ -527,8 +527,14 @@ def one_at_a_time(c: Contender, reqs: Sequence[Request]) -> list[float]:
     return out
 
 
+class Alive(Protocol):
+    """Raises BenchError if what answers has stopped (a Contender)."""
+
+    def alive(self) -> None: ...
+
+
 def answer_all(
-    c: Contender, ino: Responses, remaining: set[str], stall: float
+    c: Alive, ino: Responses, remaining: set[str], stall: float
 ) -> float | None:
     """Waits until every id in remaining has its response; returns the
     perf_counter of the last, or None if nothing came for stall seconds."""
