@@ -224,20 +224,22 @@ bench-go: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
 
 # Long runs, not part of make test. fuzz runs each Go fuzzer for FUZZTIME
-# (10m each by default: 50 minutes for the five); a finding fails it and is
-# kept under internal/syftrpc/testdata/fuzz/ as a new test case. soak drives
+# (10m each by default: an hour for the six); a finding fails it and is
+# kept under the package's testdata/fuzz/ as a new test case. soak drives
 # the sidecar and the Go echo at SOAK_RATE requests a second for
 # SOAK_DURATION and fails if its RSS grows more than 10% over its level
 # after the first minute.
 FUZZTIME      ?= 10m
-FUZZERS       := FuzzParseRequest FuzzParseResponse FuzzFormatSchema FuzzParseRequestPath FuzzParseURL
+FUZZERS       := internal/syftrpc:FuzzParseRequest internal/syftrpc:FuzzParseResponse internal/syftrpc:FuzzFormatSchema \
+                 rpcpath:FuzzParseRequestPath internal/syftrpc:FuzzParseURL internal/syftrpc/jsonlex:FuzzSkip
 SOAK_DURATION ?= 30m
 SOAK_RATE     ?= 1000
 
 fuzz:
-	@for f in $(FUZZERS); do \
-	  echo "== $$f for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/syftrpc/ || exit 1; \
+	@for pf in $(FUZZERS); do \
+	  p=$${pf%%:*}; f=$${pf#*:}; \
+	  echo "== $$f ($$p) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$p/ || exit 1; \
 	done
 
 soak:

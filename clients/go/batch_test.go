@@ -14,7 +14,7 @@ import (
 // larger than the sidecar allows) exactly once.
 func TestStreamBatches(t *testing.T) {
 	f := MustFakeSidecar(t)
-	c := MustNew(t, f.addr, WithConcurrency(8))
+	c := MustNew(t, f.addr, WithMaxInFlight(8))
 	var started sync.WaitGroup
 	started.Add(6)
 	release := make(chan struct{})

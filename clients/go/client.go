@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
-	"github.com/openmined/syft-sidecar/internal/syftconfig"
-	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
+	"github.com/openmined/syft-sidecar/syftconfig"
 )
 
 // Errors returned by the client. Handlers find the two cancellation causes
@@ -48,7 +48,7 @@ type Client struct {
 	conn         *grpc.ClientConn
 	rpc          pb.SidecarServiceClient
 	log          *slog.Logger
-	concurrency  int
+	maxInFlight  int
 	handlerName  string
 	minBackoff   time.Duration
 	maxBackoff   time.Duration
@@ -107,7 +107,7 @@ type endpoint struct {
 func New(addr string, opts ...Option) (*Client, error) {
 	c := &Client{
 		log:         slog.Default(),
-		concurrency: DefaultConcurrency,
+		maxInFlight: DefaultMaxInFlight,
 		handlerName: defaultHandlerName(),
 		minBackoff:  DefaultMinBackoff,
 		maxBackoff:  DefaultMaxBackoff,
@@ -182,10 +182,10 @@ func defaultHandlerName() string {
 func (c *Client) Handle(app, path string, h Handler, opts ...EndpointOption) error {
 	// The sidecar's own rules, checked here so that a typo fails at Handle
 	// instead of as an InvalidArgument from the sidecar at Run.
-	if err := syftrpc.ValidateAppName(app); err != nil {
+	if err := rpcpath.ValidateAppName(app); err != nil {
 		return fmt.Errorf("handle: %w", err)
 	}
-	path, err := syftrpc.CleanEndpoint(path)
+	path, err := rpcpath.CleanEndpoint(path)
 	if err != nil {
 		return fmt.Errorf("handle: %w", err)
 	}

@@ -38,8 +38,9 @@ func TestNewOptions(t *testing.T) {
 		opt  Option
 		want string
 	}{
-		{"zero concurrency", WithConcurrency(0), "concurrency 0"},
-		{"negative concurrency", WithConcurrency(-1), "concurrency -1"},
+		{"zero max in flight", WithMaxInFlight(0), "max in flight 0"},
+		{"negative max in flight", WithMaxInFlight(-1), "max in flight -1"},
+		{"deprecated WithConcurrency", WithConcurrency(0), "concurrency 0"},
 		{"zero backoff", WithBackoff(0, time.Second), "backoff"},
 		{"inverted backoff", WithBackoff(time.Second, time.Millisecond), "backoff"},
 		{"nil logger", WithLogger(nil), "nil logger"},
@@ -51,9 +52,12 @@ func TestNewOptions(t *testing.T) {
 			}
 		})
 	}
-	c := MustNew(t, "localhost:1", WithConcurrency(3), WithBackoff(time.Millisecond, time.Second), WithHandlerName("w1"))
-	if c.concurrency != 3 || c.minBackoff != time.Millisecond || c.maxBackoff != time.Second || c.handlerName != "w1" {
+	c := MustNew(t, "localhost:1", WithMaxInFlight(3), WithBackoff(time.Millisecond, time.Second), WithHandlerName("w1"))
+	if c.maxInFlight != 3 || c.minBackoff != time.Millisecond || c.maxBackoff != time.Second || c.handlerName != "w1" {
 		t.Fatalf("options not applied: %+v", c)
+	}
+	if c := MustNew(t, "localhost:1", WithConcurrency(5)); c.maxInFlight != 5 {
+		t.Fatalf("WithConcurrency(5) set max in flight %d", c.maxInFlight)
 	}
 }
 
@@ -157,7 +161,7 @@ func TestHandle(t *testing.T) {
 	}
 
 	r := c.register("echo").GetRegister()
-	if r.GetApp() != "echo" || r.GetMaxInFlight() != DefaultConcurrency || r.GetHandlerName() == "" || len(r.GetEndpoints()) != 2 {
+	if r.GetApp() != "echo" || r.GetMaxInFlight() != DefaultMaxInFlight || r.GetHandlerName() == "" || len(r.GetEndpoints()) != 2 {
 		t.Fatalf("register = %v", r)
 	}
 	if e := r.GetEndpoints()[0]; e.GetPath() != "/echo" || e.GetDeadline().AsDuration() != time.Second || e.GetSchemaJson() != `{"description":"echo"}` {

@@ -20,12 +20,18 @@
 //
 // The same stream carries file events: Watch calls a function for changes
 // to files that match globs over the datasites folder, as syft-event's
-// watch(), and AddListener an AltaStata-style function of (name, data) for
-// CREATE, MODIFY, DELETE, MOVE, SHARE and the custom events that Publish
-// sends. Each subscription's callbacks run in order on a goroutine of its
+// watch(), with paths relative to that folder; AddListener calls an
+// AltaStata-style function of (name, data) for CREATE, MODIFY, DELETE, MOVE,
+// SHARE and the custom events that Publish sends. Each subscription's callbacks run in order on a goroutine of its
 // own. After a reconnect the client resumes each subscription after the
 // last event it took, so none is lost or repeated while the sidecar still
 // holds it; when events are lost (sidecar restart, its buffer outrun, a
-// callback too slow), WithOnMissed's function is told, so the app can
+// callback too slow, a kernel queue overflow, a folder it could not watch),
+// WithOnMissed's function is told why (MissedEvents.Reason), so the app can
 // rescan.
+//
+// The client shares its naming rules with the sidecar through small public
+// packages of this module (rpcpath, watchglob, duration, syftconfig, batch),
+// and otherwise depends only on the protocol package: it builds on every OS
+// the sidecar does.
 package sidecar

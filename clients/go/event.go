@@ -8,8 +8,8 @@ import (
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
-	"github.com/openmined/syft-sidecar/internal/events"
-	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
+	"github.com/openmined/syft-sidecar/watchglob"
 )
 
 // DefaultEventQueue is how many events wait for one subscription's callback.
@@ -66,9 +66,11 @@ func cursorOf(m *pb.Cursor) Cursor { return Cursor{Run: m.GetRun(), Seq: m.GetSe
 // FileEvent is one change that matched a Watch.
 type FileEvent struct {
 	Kind FileEventKind
-	// Path is relative to the datasites folder; for a move, the destination.
+	// Path is relative to the datasites folder, with '/' between folders
+	// on every OS; for a move, the destination.
 	Path string
-	// From is the source of a move, relative to the datasites folder.
+	// From is the source of a move, relative to the datasites folder as
+	// Path is; empty for other kinds.
 	From   string
 	IsDir  bool
 	Time   time.Time // when the sidecar saw it; zero if it did not say
@@ -99,9 +101,17 @@ type MissedEvents struct {
 	// FromSeq and ToSeq are the lost sequence numbers, inclusive, or zero
 	// when not known.
 	FromSeq, ToSeq uint64
-	// Reason is "restart", "compacted" (older than the sidecar's buffer),
-	// "slow" (the sidecar, or this client, could not hand the events over
-	// as fast as they came) or "overflow" (the kernel dropped events).
+	// Reason says why, as the protocol's Missed* constants name it:
+	//
+	//	"restart"    the sidecar restarted since the last event taken
+	//	"compacted"  the events are older than the sidecar's buffer
+	//	"slow"       the sidecar, or this client's queue, could not hand the
+	//	             events over as fast as they came
+	//	"overflow"   the kernel's event queue overflowed
+	//	"unwatched"  a folder could not be watched, or a watched tree was
+	//	             dropped while this client was away
+	//
+	// A reason not listed here (from a newer sidecar) is a loss all the same.
 	Reason string
 }
 
@@ -120,21 +130,28 @@ func WithOnMissed(f func(MissedEvents)) Option {
 }
 
 // WatchOption configures one watch in Watch.
-type WatchOption func(*pb.Watch) error
+type WatchOption func(*watchOptions) error
+
+// watchOptions are what a watch's options set.
+type watchOptions struct {
+	kinds []FileEventKind // empty: the sidecar's default
+	dirs  bool
+	app   string
+}
 
 // WithKinds sets which kinds of change the watch reports. The default is
 // Created, Modified and Moved, as syft-event's watch().
 func WithKinds(kinds ...FileEventKind) WatchOption {
-	return func(w *pb.Watch) error {
+	return func(o *watchOptions) error {
 		if len(kinds) == 0 {
 			return errors.New("no kinds")
 		}
-		w.Kinds = w.Kinds[:0]
+		o.kinds = o.kinds[:0]
 		for _, k := range kinds {
 			if !k.valid() {
 				return fmt.Errorf("unknown kind %d", k)
 			}
-			w.Kinds = append(w.Kinds, pb.FileEventKind(k))
+			o.kinds = append(o.kinds, k)
 		}
 		return nil
 	}
@@ -142,8 +159,8 @@ func WithKinds(kinds ...FileEventKind) WatchOption {
 
 // WithDirs reports changes to folders too; without it only files.
 func WithDirs() WatchOption {
-	return func(w *pb.Watch) error {
-		w.IncludeDirs = true
+	return func(o *watchOptions) error {
+		o.dirs = true
 		return nil
 	}
 }
@@ -151,11 +168,11 @@ func WithDirs() WatchOption {
 // WithWatchApp names the app that {app_data} in the globs stands for. A
 // client may serve several apps, so it is never guessed.
 func WithWatchApp(app string) WatchOption {
-	return func(w *pb.Watch) error {
-		if err := syftrpc.ValidateAppName(app); err != nil {
+	return func(o *watchOptions) error {
+		if err := rpcpath.ValidateAppName(app); err != nil {
 			return err
 		}
-		w.App = app
+		o.app = app
 		return nil
 	}
 }
@@ -182,17 +199,21 @@ func (c *Client) Watch(globs []string, f func(ctx context.Context, ev FileEvent)
 	if len(globs) == 0 {
 		return errors.New("watch: no globs")
 	}
-	w := &pb.Watch{Globs: append([]string(nil), globs...)}
-	for _, o := range opts {
-		if err := o(w); err != nil {
+	var o watchOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
 			return fmt.Errorf("watch %q: %w", globs, err)
 		}
+	}
+	w := &pb.Watch{Globs: append([]string(nil), globs...), IncludeDirs: o.dirs, App: o.app}
+	for _, k := range o.kinds {
+		w.Kinds = append(w.Kinds, pb.FileEventKind(k))
 	}
 	for _, g := range globs {
 		// The sidecar's own rules, so that a typo fails here instead of as
 		// an InvalidArgument at Run. The values only need to be there.
-		v := events.Vars{Email: "owner@example.com", App: w.App}
-		if _, err := events.Compile(g, v); err != nil {
+		v := watchglob.Vars{Email: "owner@example.com", App: w.App}
+		if _, err := watchglob.Compile(g, v); err != nil {
 			if strings.Contains(g, "{app_data}") && w.App == "" {
 				return fmt.Errorf("watch %q: {app_data} needs WithWatchApp", g)
 			}

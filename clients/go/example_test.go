@@ -53,8 +53,9 @@ func ExampleClient_Watch() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	c, err := sidecar.New("", sidecar.WithOnMissed(func(m sidecar.MissedEvents) {
-		// Events were lost (sidecar restart, a long outage, a slow
-		// callback): look at the files again instead of trusting the stream.
+		// Events were lost (m.Reason: "restart", "compacted", "slow",
+		// "overflow" or "unwatched"): look at the files again instead of
+		// trusting the stream.
 		log.Printf("subscription %s missed events (%s): rescanning", m.ID, m.Reason)
 	}))
 	if err != nil {
@@ -63,7 +64,7 @@ func ExampleClient_Watch() {
 	defer c.Close()
 
 	err = c.Watch([]string{"{datasite}/**/*.csv"}, func(ctx context.Context, ev sidecar.FileEvent) {
-		log.Printf("%s %s", ev.Kind, ev.Path)
+		log.Printf("%s %s", ev.Kind, ev.Path) // relative to the datasites folder
 	}, sidecar.WithKinds(sidecar.Created, sidecar.Deleted))
 	if err != nil {
 		log.Fatal(err)

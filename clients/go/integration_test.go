@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 // answers them, printing "got ID" for each: the one that gets killed.
 func helperMain() int {
 	addr, app := os.Args[1], os.Args[2]
-	c, err := New(addr, WithConcurrency(8), WithBackoff(10*time.Millisecond, 200*time.Millisecond),
+	c, err := New(addr, WithMaxInFlight(8), WithBackoff(10*time.Millisecond, 200*time.Millisecond),
 		WithOnRegistered(func(Registered) { fmt.Println("registered") }))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -200,7 +200,7 @@ func TestIntegrationHandlers(t *testing.T) {
 	t.Run("concurrent", func(t *testing.T) {
 		// More requests than the stream takes at once, all answered.
 		var paths []string
-		for i := range 3 * DefaultConcurrency {
+		for i := range 3 * DefaultMaxInFlight {
 			paths = append(paths, MustDropRequest(t, dataDir, "echo", "/echo", fmt.Append(nil, i)))
 		}
 		for i, p := range paths {

@@ -6,18 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/openmined/syft-sidecar/internal/duration"
 	"log/slog"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/openmined/syft-sidecar/duration"
 )
 
 // Defaults copied into a Client by New.
 const (
-	// DefaultConcurrency is how many requests a client serves at once.
-	DefaultConcurrency = 16
+	// DefaultMaxInFlight is how many requests a client serves at once.
+	DefaultMaxInFlight = 16
+	// DefaultConcurrency is DefaultMaxInFlight.
+	//
+	// Deprecated: use DefaultMaxInFlight.
+	DefaultConcurrency = DefaultMaxInFlight
 	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between attempts
 	// to reach the sidecar. The wait doubles from min to max and starts over
 	// after each successful registration.
@@ -40,14 +45,23 @@ const (
 // Option configures a Client in New.
 type Option func(*Client) error
 
-// WithConcurrency sets how many requests the client serves at once (the
-// stream's max_in_flight): the sidecar never sends more.
-func WithConcurrency(n int) Option {
+// WithMaxInFlight sets how many requests the client serves at once (the
+// stream's max_in_flight, the sidecar's --max-in-flight): the sidecar never
+// sends more.
+func WithMaxInFlight(n int) Option { return maxInFlight("max in flight", n) }
+
+// WithConcurrency is WithMaxInFlight.
+//
+// Deprecated: use WithMaxInFlight.
+func WithConcurrency(n int) Option { return maxInFlight("concurrency", n) }
+
+// maxInFlight names the option it was given as in its error.
+func maxInFlight(name string, n int) Option {
 	return func(c *Client) error {
 		if n < 1 || n > 1<<20 {
-			return fmt.Errorf("concurrency %d out of range 1-%d", n, 1<<20)
+			return fmt.Errorf("%s %d out of range 1-%d", name, n, 1<<20)
 		}
-		c.concurrency = n
+		c.maxInFlight = n
 		return nil
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
-	"github.com/openmined/syft-sidecar/internal/batch"
+	"github.com/openmined/syft-sidecar/batch"
 )
 
 // closeTimeout bounds how long a stopping client waits for the sidecar to end
@@ -27,7 +27,7 @@ import (
 const closeTimeout = 5 * time.Second
 
 // batchLimit caps the requests per message the client asks for (Register's
-// max_batch, also capped by its concurrency); maxBatchBytes keeps a batch of
+// max_batch, also capped by its max in flight); maxBatchBytes keeps a batch of
 // replies well inside the sidecar's receive limit.
 const (
 	batchLimit    = 256
@@ -82,7 +82,7 @@ func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
 		c:       c,
 		stream:  stream,
 		log:     c.log,
-		sendc:   make(chan *pb.ConnectRequest, c.concurrency),
+		sendc:   make(chan *pb.ConnectRequest, c.maxInFlight),
 		quitc:   make(chan struct{}),
 		donec:   make(chan struct{}),
 		unacked: map[string]bool{},
@@ -183,7 +183,7 @@ func (s *session) drain() {
 
 func (c *Client) register(app string) *pb.ConnectRequest {
 	r := &pb.Register{
-		App: app, MaxInFlight: uint32(c.concurrency), MaxBatch: uint32(min(c.concurrency, batchLimit)),
+		App: app, MaxInFlight: uint32(c.maxInFlight), MaxBatch: uint32(min(c.maxInFlight, batchLimit)),
 		HandlerName:   c.handlerName,
 		CleanupExpiry: c.cleanupExpiry, CleanupInterval: c.cleanupInterval,
 		ClientVersion: clientVersion,
@@ -324,8 +324,8 @@ func (s *session) recvLoop(hctx context.Context) error {
 
 func (s *session) onRegistered(m *pb.Registered) {
 	s.log.Info("registered", "app", m.GetApp(), "owner", m.GetOwner(), "rpc_dir", m.GetRpcDir(), "sidecar", m.GetSidecarVersion())
-	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.concurrency {
-		s.log.Info("sidecar set a different max in flight", "asked", s.c.concurrency, "max_in_flight", n)
+	if n := m.GetMaxInFlight(); n != 0 && int(n) != s.c.maxInFlight {
+		s.log.Info("sidecar set a different max in flight", "asked", s.c.maxInFlight, "max_in_flight", n)
 	}
 	s.maxBatch.Store(int32(m.GetMaxBatch()))
 	s.nreg++
@@ -354,7 +354,7 @@ func (s *session) dispatch(hctx context.Context, m *pb.Request) {
 		log.Debug("ignoring duplicate delivery")
 		return
 	}
-	if len(s.calls) >= s.c.concurrency {
+	if len(s.calls) >= s.c.maxInFlight {
 		// Serve it anyway: refusing would strand it until the stream ends.
 		log.Warn("sidecar sent more requests than max in flight", "in_flight", len(s.calls)+1)
 	}

@@ -18,7 +18,7 @@ func TestStreamServe(t *testing.T) {
 	f := MustFakeSidecar(t)
 	var mu sync.Mutex
 	var regs []Registered
-	c := MustNew(t, f.addr, WithConcurrency(4), WithHandlerName("w1"), WithOnRegistered(func(r Registered) {
+	c := MustNew(t, f.addr, WithMaxInFlight(4), WithHandlerName("w1"), WithOnRegistered(func(r Registered) {
 		mu.Lock()
 		defer mu.Unlock()
 		regs = append(regs, r)

@@ -190,7 +190,7 @@ func (s *subscription) take(c Cursor, d delivery) bool {
 	if s.events >= s.max {
 		// Blocking here would hold up the stream, and with it the requests
 		// and every other subscription: drop, and say exactly what.
-		m := MissedEvents{ID: s.id, FromSeq: c.Seq, ToSeq: c.Seq, Reason: "slow"}
+		m := MissedEvents{ID: s.id, FromSeq: c.Seq, ToSeq: c.Seq, Reason: pb.MissedSlow}
 		if s.gap == nil {
 			s.gap = &m
 		} else {

@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/auth"
 	"github.com/openmined/syft-sidecar/internal/bridge"
 	"github.com/openmined/syft-sidecar/internal/cleanup"
-	"github.com/openmined/syft-sidecar/internal/duration"
-	"github.com/openmined/syft-sidecar/internal/syftconfig"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/syftconfig"
 )
 
 // Defaults of the flags that are not the bridge's.
@@ -63,6 +63,15 @@ type options struct {
 	token       string // empty: no token required
 	tls         *tls.Config
 	memoryLimit int64 // for debug.SetMemoryLimit; -1 leaves the runtime's (GOMEMLIMIT)
+	// deprecated holds one warning for each deprecated flag given, logged
+	// once the logger exists.
+	deprecated []string
+}
+
+// deprecatedFlags maps each old flag name to the one that replaced it; the
+// old one still works, with a warning.
+var deprecatedFlags = map[string]string{
+	"settle": "event-settle",
 }
 
 // listenAddr is where gRPC is served: a unix socket path or a TCP address.
@@ -95,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(io.Discard)
 	var (
 		dataDir, email, listen, logLevel, logFormat string
-		grace, settle, deadline, reconcile          time.Duration
+		grace, requestSettle, deadline, reconcile   time.Duration
 		maxInFlight, maxAttempts                    uint
 		maxPending                                  int
 		cleanupExpiry, cleanupInterval              string
@@ -116,14 +125,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "ask the sidecar on --metrics-listen for /healthz and exit 0 if it is alive (for container health checks)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's /debug/pprof/ on the metrics address (for profiling; off by default)")
 	fs.DurationVar(&grace, "grace", bridge.DefaultGrace, "how long a request for an undeclared endpoint waits for a handler before 404")
-	fs.DurationVar(&settle, "request-settle", bridge.DefaultSettle, "how long an unreadable request file must stay unchanged before 400")
+	fs.DurationVar(&requestSettle, "request-settle", bridge.DefaultRequestSettle, "how long an unreadable request file must stay unchanged before 400")
 	fs.DurationVar(&deadline, "deadline", bridge.DefaultDeadline, "handler deadline for endpoints that declare none (then 504)")
 	fs.UintVar(&maxInFlight, "max-in-flight", bridge.DefaultMaxInFlight, "requests per handler stream at once when the handler declares none")
 	fs.IntVar(&maxPending, "max-pending", bridge.DefaultMaxPending, "requests held in memory at once, waiting or in flight; more stay on disk and are read once half of these are answered")
 	fs.UintVar(&maxAttempts, "max-attempts", bridge.DefaultMaxAttempts, "handler streams that may end while holding a request before it is answered 502")
 	fs.StringVar(&cleanupExpiry, "cleanup-expiry", duration.Format(cleanup.DefaultExpiry), "remove request and response files older than this (syft-event's grammar: 30d, 1d2h30m); a handler may set its app's")
 	fs.StringVar(&cleanupInterval, "cleanup-interval", duration.Format(cleanup.DefaultInterval), "how often each app's cleanup runs, same grammar")
-	fs.DurationVar(&eventSettle, "settle", bridge.DefaultEventSettle, "how long writes to one file must pause before they are reported as one MODIFY")
+	fs.DurationVar(&eventSettle, "event-settle", bridge.DefaultEventSettle, "how long writes to one file must pause before they are reported as one MODIFY")
+	fs.DurationVar(&eventSettle, "settle", bridge.DefaultEventSettle, "deprecated: use --event-settle")
 	fs.IntVar(&eventBuffer, "event-buffer", bridge.DefaultEventBuffer, "file and listener events kept for clients that reconnect")
 	fs.StringVar(&socketMode, "socket-mode", "0600", "permissions of the unix socket: 0600 (the sidecar's user only) or 0660 (its group too, for an app running as another user in the same group); on Windows only 0600, and the socket folder's access control list decides")
 	fs.StringVar(&tokenFile, "token-file", "", "`file` holding a token every handler must send (required, or TLS, for TCP beyond loopback)")
@@ -177,7 +187,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		name string
 		v    time.Duration
 		zero bool
-	}{{"grace", grace, true}, {"request-settle", settle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", reconcile, true}} {
+	}{{"grace", grace, true}, {"request-settle", requestSettle, true}, {"deadline", deadline, false}, {"drain-timeout", o.drain, true}, {"reconcile-interval", reconcile, true}} {
 		if d.v < 0 || (!d.zero && d.v == 0) {
 			return nil, bad(d.name, "%s must be positive", d.v)
 		}
@@ -188,8 +198,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if maxInFlight == 0 || maxInFlight > bridge.MaxInFlightLimit {
 		return nil, bad("max-in-flight", "%d is outside 1-%d", maxInFlight, bridge.MaxInFlightLimit)
 	}
+	for old, name := range deprecatedFlags {
+		if explicit[old] {
+			o.deprecated = append(o.deprecated, fmt.Sprintf("flag --%s is deprecated: use --%s", old, name))
+		}
+	}
 	if eventSettle < 0 || eventSettle > time.Minute {
-		return nil, bad("settle", "%s is outside 0-1m", eventSettle)
+		name := "event-settle"
+		if explicit["settle"] && !explicit[name] {
+			name = "settle"
+		}
+		return nil, bad(name, "%s is outside 0-1m", eventSettle)
 	}
 	if eventBuffer < 1 || eventBuffer > 10_000_000 {
 		return nil, bad("event-buffer", "%d is outside 1-10000000", eventBuffer)
@@ -237,11 +256,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.bridge = bridge.NewConfig(cfg.Email, cfg.DatasitesDir())
 	o.bridge.Version = version
-	o.bridge.Grace, o.bridge.Settle, o.bridge.Deadline = grace, settle, deadline
+	o.bridge.Grace, o.bridge.RequestSettle, o.bridge.Deadline = grace, requestSettle, deadline
 	o.bridge.MaxInFlight = uint32(maxInFlight)
 	o.bridge.MaxAttempts = uint32(maxAttempts)
 	o.bridge.MaxPending = maxPending
-	o.bridge.Reconcile = reconcile
+	o.bridge.ReconcileInterval = reconcile
 	o.bridge.EventSettle, o.bridge.EventBuffer = eventSettle, eventBuffer
 	o.memoryLimit = -1
 	if explicit["memory-limit"] || os.Getenv("GOMEMLIMIT") == "" {

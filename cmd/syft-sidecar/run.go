@@ -71,6 +71,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		h = slog.NewTextHandler(m.Stderr, hopts)
 	}
 	logger := slog.New(h)
+	for _, w := range o.deprecated {
+		logger.Warn(w)
+	}
 	if err := serve(ctx, o, logger); err != nil {
 		logger.Error("exit", "err", err)
 		return 1

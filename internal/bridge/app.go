@@ -2,10 +2,7 @@ package bridge
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -42,53 +39,6 @@ type app struct {
 	cleanup  appCleanup
 }
 
-// endpoint is one declared endpoint of an app.
-type endpoint struct {
-	app    *app
-	path   string
-	schema string
-
-	queue   []*pending // waiting requests, FIFO; done ones are skipped
-	waiting int        // queue entries not done
-	streams []*stream
-	rr      int
-	m       *metrics.Endpoint
-}
-
-// openApp returns the app, creating its rpc folder, permission file and
-// watch on first use. created says whether this call made it.
-func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
-	if v, ok := b.apps.Load(name); ok {
-		return v.(*app), false, nil
-	}
-	b.appsMu.Lock()
-	defer b.appsMu.Unlock()
-	if v, ok := b.apps.Load(name); ok {
-		return v.(*app), false, nil
-	}
-	rel := path.Join("app_data", name, "rpc")
-	if err := b.ownerRoot.MkdirAll(rel, 0o755); err != nil {
-		return nil, false, fmt.Errorf("create rpc folder: %w", err)
-	}
-	root, err := b.ownerRoot.OpenRoot(rel)
-	if err != nil {
-		return nil, false, fmt.Errorf("open rpc folder: %w", err)
-	}
-	a = &app{
-		name:      name,
-		rpcDir:    filepath.Join(b.appDataDir, name, "rpc"),
-		root:      root,
-		endpoints: make(map[string]*endpoint),
-	}
-	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
-	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
-	if err := writePermissions(root); err != nil {
-		b.logger.Warn("write permission file", "app", name, "err", err)
-	}
-	b.apps.Store(name, a)
-	return a, true, nil
-}
-
 // writePermissions writes syft.pub.yaml unless the user has edited it. A
 // file that some syft-event version generated is replaced by ours.
 func writePermissions(root *safefs.Root) error {
@@ -115,26 +65,6 @@ func prepareEndpoint(root *safefs.Root, ep string) error {
 		return nil
 	}
 	return err
-}
-
-// writeSchema publishes rpc.schema.json for the endpoints declared so far
-// with a schema. With none, no file is written (a file already there is
-// the user's or an earlier run's, and stays).
-func (b *Bridge) writeSchema(a *app) {
-	a.schemaMu.Lock()
-	defer a.schemaMu.Unlock()
-	entries := b.d.schema(a)
-	if len(entries) == 0 {
-		return
-	}
-	data, err := syftrpc.FormatSchema(entries)
-	if err != nil {
-		b.logger.Warn("format schema", "app", a.name, "err", err)
-		return
-	}
-	if err := a.root.WriteFile(schemaFile, data, 0o644); err != nil {
-		b.logger.Warn("write schema", "app", a.name, "err", err)
-	}
 }
 
 func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }

@@ -2,6 +2,17 @@
 // gRPC Connect stream, turns the watcher's file events into requests, hands
 // them to registered handlers with per-stream credits, and writes the
 // handlers' replies as .response files beside the requests.
+//
+// A request's path, one type per file: intake (intake.go) reads and checks
+// the file; the dispatcher (dispatcher.go), a state machine with no I/O,
+// holds it, picks a handler stream and decides every answer; the handler's
+// stream (stream.go) converts it to protobuf and sends it, and takes the
+// reply back to the dispatcher; the writer (writer.go) writes the response
+// and tells the dispatcher, which then lets the request go. Service
+// (service.go) is the gRPC service around the streams; the cleaner
+// (cleanup.go) runs each app's cleanup; Bridge (bridge.go) opens the apps
+// and wires the parts together, and feeds file events to their hub
+// (fileevents.go).
 package bridge
 
 import (
@@ -9,10 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/cleanup"
@@ -29,9 +40,10 @@ const (
 	// for an endpoint nobody declared waits before it gets 404, so handlers
 	// that connect a moment after the first are not pre-empted.
 	DefaultGrace = 2 * time.Second
-	// DefaultSettle is how long an unreadable request file must stay
-	// unchanged before it is answered 400: a writer may pause between writes.
-	DefaultSettle = 1500 * time.Millisecond
+	// DefaultRequestSettle is how long an unreadable request file must
+	// stay unchanged before it is answered 400: a writer may pause between
+	// writes.
+	DefaultRequestSettle = 1500 * time.Millisecond
 	// DefaultDeadline is how long a handler has to reply when its endpoint
 	// declares no deadline.
 	DefaultDeadline = 60 * time.Second
@@ -75,10 +87,12 @@ type Config struct {
 	Owner        string // lower-cased email of the datasite owner
 	DatasitesDir string // absolute
 	Grace        time.Duration
-	Settle       time.Duration
-	Deadline     time.Duration
-	MaxInFlight  uint32
-	MaxAttempts  uint32
+	// RequestSettle is how long an unreadable request file must stay
+	// unchanged before it is answered 400.
+	RequestSettle time.Duration
+	Deadline      time.Duration
+	MaxInFlight   uint32
+	MaxAttempts   uint32
 	// MaxRequestSize is the largest request file read; a larger one is
 	// answered 413 without being read.
 	MaxRequestSize int64
@@ -89,9 +103,9 @@ type Config struct {
 	// cleanup; a handler may set its app's at registration.
 	CleanupExpiry   time.Duration
 	CleanupInterval time.Duration
-	// Reconcile is how often every watched folder is rescanned as a safety
-	// net against lost events; zero switches it off.
-	Reconcile time.Duration
+	// ReconcileInterval is how often every watched folder is rescanned as
+	// a safety net against lost events; zero switches it off.
+	ReconcileInterval time.Duration
 	// EventBuffer is how many file and listener events are kept for
 	// clients that reconnect; EventSettle how long writes to one file must
 	// pause before they are one MODIFY.
@@ -102,22 +116,22 @@ type Config struct {
 // NewConfig returns a Config with the defaults.
 func NewConfig(owner, datasitesDir string) Config {
 	return Config{
-		Owner:        owner,
-		DatasitesDir: datasitesDir,
-		Grace:        DefaultGrace,
-		Settle:       DefaultSettle,
-		Deadline:     DefaultDeadline,
-		MaxInFlight:  DefaultMaxInFlight,
-		MaxAttempts:  DefaultMaxAttempts,
-		MaxPending:   DefaultMaxPending,
+		Owner:         owner,
+		DatasitesDir:  datasitesDir,
+		Grace:         DefaultGrace,
+		RequestSettle: DefaultRequestSettle,
+		Deadline:      DefaultDeadline,
+		MaxInFlight:   DefaultMaxInFlight,
+		MaxAttempts:   DefaultMaxAttempts,
+		MaxPending:    DefaultMaxPending,
 
 		MaxRequestSize: DefaultMaxRequestSize,
 
-		CleanupExpiry:   cleanup.DefaultExpiry,
-		CleanupInterval: cleanup.DefaultInterval,
-		Reconcile:       watcher.DefaultReconcileInterval,
-		EventBuffer:     DefaultEventBuffer,
-		EventSettle:     DefaultEventSettle,
+		CleanupExpiry:     cleanup.DefaultExpiry,
+		CleanupInterval:   cleanup.DefaultInterval,
+		ReconcileInterval: watcher.DefaultReconcileInterval,
+		EventBuffer:       DefaultEventBuffer,
+		EventSettle:       DefaultEventSettle,
 	}
 }
 
@@ -131,16 +145,15 @@ type Bridge struct {
 	appDataDir string       // {datasites}/{owner}/app_data
 	ownerRoot  *safefs.Root // {datasites}/{owner}
 
-	appsMu sync.Mutex  // serializes app creation
-	apps   sync.Map    // name -> *app; read lock-free on the hot path
-	known  sync.Map    // abs path of a request being handled -> struct{}
-	d      *dispatcher //
-	writes chan writeJob
-	keeps  senderKeeps // sender folders given a .syftkeep (keep.go)
-	// rewrites takes the responses whose write failed, to try again.
-	rewrites chan rewrite
-	// cleanWake tells cleanLoop that a schedule changed.
-	cleanWake chan struct{}
+	appsMu sync.Mutex // serializes app creation
+	apps   sync.Map   // name -> *app; read lock-free on the hot path
+	// d holds every request being handled, from intake until its
+	// response is written, and decides what happens to each.
+	d *dispatcher
+	// w writes the responses that d and intake decide.
+	w *writer
+	// cleaner runs the apps' cleanups.
+	cleaner *cleaner
 
 	hub       *events.Hub
 	evWatcher *watcher.Watcher
@@ -150,8 +163,6 @@ type Bridge struct {
 	intakeBusy stall
 	// refused logs refusals at info, rate-limited per reason.
 	refused *refusals
-	// unwritten counts responses decided and not yet written, for drains.
-	unwritten atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -168,10 +179,11 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		logger:     logger,
 		metrics:    m,
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
-		cleanWake:  make(chan struct{}, 1),
 		refused:    newRefusals(logger),
 	}
-	b.d = newDispatcher(b)
+	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
+	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
+	b.cleaner = newCleaner(&b.apps, b.d.holds, b.w.keeps.forget, m, logger)
 	return b
 }
 
@@ -189,8 +201,11 @@ func (b *Bridge) Open() error {
 	b.watcher = watcher.New()
 	b.watcher.Logger = b.logger.With("component", "watcher")
 	b.watcher.Stats = b.metrics
-	b.watcher.ReconcileInterval = b.cfg.Reconcile
+	b.watcher.ReconcileInterval = b.cfg.ReconcileInterval
 	b.watcher.Ignore = ignoreName
+	// A response removed while its request stays was never read: see
+	// intake.responseRemoved.
+	b.watcher.Removals = func(name string) bool { return strings.HasSuffix(name, syftrpc.ResponseExt) }
 	// Endpoint and sender folders never end in .request (CleanEndpoint
 	// and the email rule refuse it), so such a name is a request file; one
 	// that is not is refused when it is read.
@@ -201,23 +216,16 @@ func (b *Bridge) Open() error {
 	}
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.writes = make(chan writeJob, 1024)
-	b.rewrites = make(chan rewrite, 64)
 	in := newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); in.run(b.ctx) }()
-	for i := 0; i < 4; i++ {
-		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.writeLoop(b.ctx) }()
-	}
+	b.w.start(b.ctx, &b.wg, 4)
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.rewriteLoop(b.ctx) }()
-	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.d.timerLoop(b.ctx) }()
+	go func() { defer b.wg.Done(); b.timerLoop(b.ctx) }()
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.backlogLoop(b.ctx) }()
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); b.cleanLoop(b.ctx) }()
+	go func() { defer b.wg.Done(); b.cleaner.loop(b.ctx) }()
 	if err := b.openEvents(); err != nil {
 		b.cancel()
 		b.wg.Wait()
@@ -226,6 +234,16 @@ func (b *Bridge) Open() error {
 		return fmt.Errorf("open event watcher: %w", err)
 	}
 	return nil
+}
+
+// timerLoop steps the dispatcher each time its earliest timer is due, or
+// changes, and writes what that decided.
+func (b *Bridge) timerLoop(ctx context.Context) {
+	wakeLoop(ctx, b.d.wake, func() time.Duration {
+		jobs, next := b.d.tick()
+		b.w.write(jobs...)
+		return next
+	})
 }
 
 // backlogLoop rescans the rpc folders each time the dispatcher, having
@@ -259,6 +277,18 @@ func (b *Bridge) Drain(ctx context.Context) error {
 	return b.flushWrites(ctx)
 }
 
+// flushWrites waits until every response decided so far is on disk. The
+// dispatcher counts them from the moment they are decided, not queued: a
+// reply that completed the drain may not have reached the writers yet.
+func (b *Bridge) flushWrites(ctx context.Context) error {
+	select {
+	case <-b.d.allWritten():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Close stops everything. Responses already decided are written first.
 func (b *Bridge) Close() error {
 	if b.cancel == nil {
@@ -275,6 +305,60 @@ func (b *Bridge) Close() error {
 	b.ownerRoot.Close()
 	b.cancel = nil
 	return err
+}
+
+// openApp returns the app, creating its rpc folder, permission file and
+// watch on first use. created says whether this call made it.
+func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
+	if v, ok := b.apps.Load(name); ok {
+		return v.(*app), false, nil
+	}
+	b.appsMu.Lock()
+	defer b.appsMu.Unlock()
+	if v, ok := b.apps.Load(name); ok {
+		return v.(*app), false, nil
+	}
+	rel := path.Join("app_data", name, "rpc")
+	if err := b.ownerRoot.MkdirAll(rel, 0o755); err != nil {
+		return nil, false, fmt.Errorf("create rpc folder: %w", err)
+	}
+	root, err := b.ownerRoot.OpenRoot(rel)
+	if err != nil {
+		return nil, false, fmt.Errorf("open rpc folder: %w", err)
+	}
+	a = &app{
+		name:      name,
+		rpcDir:    filepath.Join(b.appDataDir, name, "rpc"),
+		root:      root,
+		endpoints: make(map[string]*endpoint),
+	}
+	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
+	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
+	if err := writePermissions(root); err != nil {
+		b.logger.Warn("write permission file", "app", name, "err", err)
+	}
+	b.apps.Store(name, a)
+	return a, true, nil
+}
+
+// writeSchema publishes rpc.schema.json for the endpoints declared so far
+// with a schema. With none, no file is written (a file already there is
+// the user's or an earlier run's, and stays).
+func (b *Bridge) writeSchema(a *app) {
+	a.schemaMu.Lock()
+	defer a.schemaMu.Unlock()
+	entries := b.d.schema(a)
+	if len(entries) == 0 {
+		return
+	}
+	data, err := syftrpc.FormatSchema(entries)
+	if err != nil {
+		b.logger.Warn("format schema", "app", a.name, "err", err)
+		return
+	}
+	if err := a.root.WriteFile(schemaFile, data, 0o644); err != nil {
+		b.logger.Warn("write schema", "app", a.name, "err", err)
+	}
 }
 
 // ignoreName says which names the watcher need not report or enter: hidden

@@ -3,12 +3,31 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/cleanup"
+	"github.com/openmined/syft-sidecar/internal/metrics"
 )
+
+// cleaner runs every app's cleanup when it is due, and one app's at once
+// when asked. It leaves alone the requests being handled (holds) and says
+// after each run that folders may have gone (cleaned).
+type cleaner struct {
+	apps    *sync.Map // the Bridge's: name -> *app
+	holds   func(abs string) bool
+	cleaned func()
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+	// wake tells loop that a schedule changed.
+	wake chan struct{}
+}
+
+func newCleaner(apps *sync.Map, holds func(abs string) bool, cleaned func(), m *metrics.Metrics, logger *slog.Logger) *cleaner {
+	return &cleaner{apps: apps, holds: holds, cleaned: cleaned, metrics: m, logger: logger, wake: make(chan struct{}, 1)}
+}
 
 // appCleanup is one app's periodic cleanup. Its fields are guarded by mu,
 // which also keeps two runs of one app from overlapping.
@@ -20,9 +39,9 @@ type appCleanup struct {
 	last     cleanup.Stats
 }
 
-// setCleanup applies an app's cleanup settings; zero keeps what is set. A
+// set applies an app's cleanup settings; zero keeps what is set. A
 // new app's first run is due at once, as syft-event cleans on start.
-func (b *Bridge) setCleanup(a *app, expiry, interval time.Duration) {
+func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	a.cleanup.mu.Lock()
 	if expiry > 0 {
 		a.cleanup.expiry = expiry
@@ -33,30 +52,22 @@ func (b *Bridge) setCleanup(a *app, expiry, interval time.Duration) {
 	}
 	a.cleanup.mu.Unlock()
 	select {
-	case b.cleanWake <- struct{}{}:
+	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// cleanLoop runs each app's cleanup when it is due.
-func (b *Bridge) cleanLoop(ctx context.Context) {
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-b.cleanWake:
-		}
+// loop runs each app's cleanup when it is due.
+func (c *cleaner) loop(ctx context.Context) {
+	wakeLoop(ctx, c.wake, func() time.Duration {
 		next := time.Now().Add(time.Hour)
-		b.apps.Range(func(_, v any) bool {
+		c.apps.Range(func(_, v any) bool {
 			a := v.(*app)
 			a.cleanup.mu.Lock()
 			due, at := a.cleanup.interval > 0 && !time.Now().Before(a.cleanup.next), a.cleanup.next
 			a.cleanup.mu.Unlock()
 			if due {
-				b.clean(a, 0)
+				c.run(a, 0)
 				a.cleanup.mu.Lock()
 				at = a.cleanup.next
 				a.cleanup.mu.Unlock()
@@ -66,41 +77,40 @@ func (b *Bridge) cleanLoop(ctx context.Context) {
 			}
 			return ctx.Err() == nil
 		})
-		resetTimer(t, time.Until(next))
-	}
+		return time.Until(next)
+	})
 }
 
-// clean runs a's cleanup now and records it. A positive expiry overrides
+// run runs a's cleanup now and records it. A positive expiry overrides
 // the app's for this run.
-func (b *Bridge) clean(a *app, expiry time.Duration) cleanup.Stats {
+func (c *cleaner) run(a *app, expiry time.Duration) cleanup.Stats {
 	a.cleanup.mu.Lock()
 	defer a.cleanup.mu.Unlock()
 	if expiry <= 0 {
 		expiry = a.cleanup.expiry
 	}
-	c := &cleanup.Cleaner{
+	run := &cleanup.Cleaner{
 		Root:   a.root,
 		Expiry: expiry,
 		Busy: func(rel string) bool {
-			_, busy := b.known.Load(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
-			return busy
+			return c.holds(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
 		},
-		Logger: b.logger.With("app", a.name),
+		Logger: c.logger.With("app", a.name),
 	}
-	st := c.Run(time.Now())
+	st := run.Run(time.Now())
 	// The run may have taken idle sender folders away with their
 	// .syftkeep; the next response in one of them puts it back.
-	b.keeps.forget()
+	c.cleaned()
 	a.cleanup.last = st
 	a.cleanup.next = st.LastCleanup.Add(a.cleanup.interval)
-	m := b.metrics
+	m := c.metrics
 	m.CleanupRuns.WithLabelValues(a.name).Inc()
 	m.CleanupErrors.WithLabelValues(a.name).Add(float64(st.Errors))
 	for kind, n := range st.Removed {
 		m.CleanupFilesDeleted.WithLabelValues(a.name, kind).Add(float64(n))
 	}
 	if st.RequestsDeleted+st.ResponsesDeleted+st.Errors > 0 {
-		b.logger.Info("cleanup", "app", a.name, "requests_deleted", st.RequestsDeleted, "responses_deleted", st.ResponsesDeleted, "errors", st.Errors)
+		c.logger.Info("cleanup", "app", a.name, "requests_deleted", st.RequestsDeleted, "responses_deleted", st.ResponsesDeleted, "errors", st.Errors)
 	}
 	return st
 }
@@ -112,30 +122,30 @@ type CleanupStats struct {
 	Running          bool
 }
 
-// CleanNow runs the named app's cleanup at once; a positive expiry
-// overrides the app's for this run.
-func (b *Bridge) CleanNow(name string, expiry time.Duration) (CleanupStats, error) {
-	a, err := b.servedApp(name)
+// now runs the named app's cleanup at once; a positive expiry overrides
+// the app's for this run.
+func (c *cleaner) now(name string, expiry time.Duration) (CleanupStats, error) {
+	a, err := c.served(name)
 	if err != nil {
 		return CleanupStats{}, err
 	}
-	st := b.clean(a, expiry)
-	return b.cleanupStats(a, st), nil
+	st := c.run(a, expiry)
+	return c.stats(a, st), nil
 }
 
-// LastCleanup reports the named app's last cleanup.
-func (b *Bridge) LastCleanup(name string) (CleanupStats, error) {
-	a, err := b.servedApp(name)
+// last reports the named app's last cleanup.
+func (c *cleaner) last(name string) (CleanupStats, error) {
+	a, err := c.served(name)
 	if err != nil {
 		return CleanupStats{}, err
 	}
 	a.cleanup.mu.Lock()
 	st := a.cleanup.last
 	a.cleanup.mu.Unlock()
-	return b.cleanupStats(a, st), nil
+	return c.stats(a, st), nil
 }
 
-func (b *Bridge) cleanupStats(a *app, st cleanup.Stats) CleanupStats {
+func (c *cleaner) stats(a *app, st cleanup.Stats) CleanupStats {
 	a.cleanup.mu.Lock()
 	defer a.cleanup.mu.Unlock()
 	return CleanupStats{Stats: st, Expiry: a.cleanup.expiry, Interval: a.cleanup.interval, Running: a.cleanup.interval > 0}
@@ -144,8 +154,9 @@ func (b *Bridge) cleanupStats(a *app, st cleanup.Stats) CleanupStats {
 // ErrUnknownApp means no handler has registered the app in this run.
 var ErrUnknownApp = fmt.Errorf("app not served")
 
-func (b *Bridge) servedApp(name string) (*app, error) {
-	v, ok := b.apps.Load(name)
+// served returns the named app, if a handler has registered it.
+func (c *cleaner) served(name string) (*app, error) {
+	v, ok := c.apps.Load(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (no handler registered it since the sidecar started)", ErrUnknownApp, name)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/openmined/syft-sidecar/internal/events"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/watchglob"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Subscription ids in the hub are the handler's ids with a prefix, so one
@@ -54,7 +54,7 @@ type eventStats struct{ b *Bridge }
 func (s eventStats) Rescan(reason string) { s.b.metrics.Rescan(reason) }
 func (s eventStats) Overflow() {
 	s.b.metrics.Overflow()
-	s.b.hub.Lost("overflow")
+	s.b.hub.Lost(pb.MissedOverflow)
 }
 
 // Unwatched tells every subscriber at each change: when a folder cannot be
@@ -62,7 +62,7 @@ func (s eventStats) Overflow() {
 // the gap has ended.
 func (s eventStats) Unwatched(n int) {
 	s.b.metrics.UnwatchedFolders.WithLabelValues("events").Set(float64(n))
-	s.b.hub.Lost("unwatched")
+	s.b.hub.Lost(pb.MissedUnwatched)
 }
 
 // feedHub turns the event watcher's reports into hub calls.
@@ -81,10 +81,10 @@ func (b *Bridge) feedHub(ctx context.Context) {
 					from = rel(ev.From)
 				}
 				b.hub.Created(rel(ev.Path), from, ev.Dir)
-			case ev.Op&watcher.Write != 0:
-				b.hub.Written(rel(ev.Path))
-			case ev.Op&watcher.Remove != 0:
-				b.hub.Removed(rel(ev.Path), ev.Dir)
+			case ev.Op&watcher.Modify != 0:
+				b.hub.Modified(rel(ev.Path))
+			case ev.Op&watcher.Delete != 0:
+				b.hub.Deleted(rel(ev.Path), ev.Dir)
 			}
 		}
 	}
@@ -93,10 +93,10 @@ func (b *Bridge) feedHub(ctx context.Context) {
 // syncRoots watches the smallest trees that cover every subscription's
 // patterns and drops the watches no subscription needs any more. The
 // watches are in place when it returns.
-func (b *Bridge) syncRoots(ctx context.Context, extra ...events.Pattern) ([]string, error) {
+func (b *Bridge) syncRoots(ctx context.Context, extra ...watchglob.Pattern) ([]string, error) {
 	b.evMu.Lock()
 	defer b.evMu.Unlock()
-	roots := events.Roots(append(b.hub.Patterns(), extra...))
+	roots := watchglob.Roots(append(b.hub.Patterns(), extra...))
 	want := make(map[string]bool, len(roots))
 	for _, r := range roots {
 		want[r] = true
@@ -145,10 +145,10 @@ var kindsToPB = map[events.Kind]pb.FileEventKind{
 	events.Delete: pb.FileEventKind_FILE_EVENT_KIND_DELETED,
 }
 
-func (b *Bridge) compile(globs []string, app string) ([]events.Pattern, error) {
-	var ps []events.Pattern
+func (b *Bridge) compile(globs []string, app string) ([]watchglob.Pattern, error) {
+	var ps []watchglob.Pattern
 	for _, g := range globs {
-		p, err := events.Compile(g, events.Vars{Email: b.cfg.Owner, App: app})
+		p, err := watchglob.Compile(g, watchglob.Vars{Email: b.cfg.Owner, App: app})
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +211,7 @@ func (svc *Service) subscribe(ctx context.Context, s *stream, id string, w *even
 	// The trees are watched before the subscription goes live, and going
 	// live replays what came after the cursor under one hub lock: no event
 	// can slip between the replay and the live ones, or come twice.
-	var ps []events.Pattern
+	var ps []watchglob.Pattern
 	if w != nil {
 		ps = w.Patterns
 	} else {
@@ -244,46 +244,3 @@ func (svc *Service) unsubscribe(ctx context.Context, s *stream, id string) {
 		svc.b.logger.Warn("drop watches", "err", err)
 	}
 }
-
-// TryEvent implements events.Sink for a stream.
-func (s *stream) TryEvent(id string, ev events.Event) bool {
-	cur := &pb.Cursor{Run: s.run, Seq: ev.Seq}
-	ts := timestamppb.New(ev.Time)
-	if strings.HasPrefix(id, watchPrefix) {
-		return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_FileEvent{FileEvent: &pb.FileEvent{
-			WatchId: id[len(watchPrefix):], Cursor: cur, Kind: kindsToPB[ev.Kind],
-			Path: ev.Path, From: ev.From, IsDir: ev.Dir, Time: ts,
-		}}})
-	}
-	name, data := string(ev.Kind), ev.Path
-	switch ev.Kind {
-	case events.Custom:
-		name, data = ev.Name, ev.Data
-	case events.Move:
-		data = ev.From + " -> " + ev.Path
-	}
-	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_ListenerEvent{ListenerEvent: &pb.ListenerEvent{
-		ListenerId: id[len(listenPrefix):], Cursor: cur, Name: name, Data: data, Time: ts,
-	}}})
-}
-
-// TryMissed implements events.Sink for a stream.
-func (s *stream) TryMissed(id string, m events.Missed) bool {
-	return s.tryEvent(&pb.ConnectResponse{Msg: &pb.ConnectResponse_MissedEvents{MissedEvents: &pb.MissedEvents{
-		Id: id[2:], Restarted: m.Restarted, FromSeq: m.From, ToSeq: m.To, Reason: m.Reason,
-	}}})
-}
-
-// tryEvent queues an event-side message without blocking; events have a
-// channel of their own so that they never take the room that credits keep
-// for requests.
-func (s *stream) tryEvent(m *pb.ConnectResponse) bool {
-	select {
-	case s.ev <- m:
-		return true
-	default:
-		return false
-	}
-}
-
-var _ events.Sink = (*stream)(nil)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +18,13 @@ import (
 	"github.com/openmined/syft-sidecar/internal/watcher"
 )
 
-// opSettled is the intake's own event: a file that could not be parsed has
-// had no write for the settle delay.
-const opSettled watcher.Op = 1 << 7
+// lostResponseDelay is how long intake waits, after a response was removed
+// while its request stayed, before it answers the request again. A sender
+// removes both once it has read the response (syft-rpc: the request first),
+// and SyftBox brings both removals to this side in one sync; only a response
+// removed alone, as the SyftBox client does when its server dropped the
+// response's upload, leaves its request behind for longer than this.
+const lostResponseDelay = 2 * time.Second
 
 // nilUUID names a 400 response to a request whose file name is no UUID:
 // syft-rpc only reads responses whose id is one.
@@ -70,13 +75,20 @@ func (in *intake) run(ctx context.Context) {
 func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	b := in.b
 	a, rel, ok := b.locate(ev.Path)
-	if !ok || !strings.HasSuffix(rel, ".request") {
+	if !ok {
 		return
 	}
-	if ev.Op&watcher.Remove != 0 {
+	if ev.Op&watcher.Delete != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
+		in.responseRemoved(ctx, a, rel)
+		return
+	}
+	if !strings.HasSuffix(rel, syftrpc.RequestExt) {
+		return
+	}
+	if ev.Op&watcher.Delete != 0 {
 		delete(in.settling, ev.Path)
 		delete(in.ignored, ev.Path)
-		b.d.removed(ev.Path)
+		b.w.write(b.d.removed(ev.Path)...)
 		return
 	}
 	rp, ok := syftrpc.ParseRequestPath(rel)
@@ -95,7 +107,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.ignore(ev.Path, "name_too_long")
 		return
 	}
-	if _, busy := b.known.Load(ev.Path); busy {
+	if b.d.holds(ev.Path) {
 		return
 	}
 	if !b.d.admit() {
@@ -148,11 +160,35 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
 	}
-	b.known.Store(ev.Path, struct{}{})
 	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
-	b.d.submit(&pending{
+	b.w.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,
+	})...)
+}
+
+// responseRemoved answers a request again if its response is gone and the
+// request is still there after lostResponseDelay: the sender never read
+// that response, and without this the request would wait for the next
+// reconcile, minutes away.
+func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
+	reqRel := strings.TrimSuffix(rel, syftrpc.ResponseExt) + syftrpc.RequestExt
+	if _, ok := syftrpc.ParseRequestPath(reqRel); !ok {
+		return
+	}
+	time.AfterFunc(lostResponseDelay, func() {
+		if ok, _ := a.root.Exists(reqRel); !ok {
+			return
+		}
+		if ok, _ := a.root.Exists(rel); ok {
+			return
+		}
+		in.b.metrics.ResponsesLost.Inc()
+		in.b.logger.Info("response removed while its request stayed: answering the request again", "path", path.Join(a.rpcDir, rel))
+		select {
+		case in.retry <- watcher.Event{Path: filepath.Join(a.rpcDir, filepath.FromSlash(reqRel)), Op: watcher.Found}:
+		case <-ctx.Done():
+		}
 	})
 }
 
@@ -161,7 +197,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
 	last, ok := in.settling[ev.Path]
 	switch {
-	case ev.Op&(watcher.Create|watcher.Write) != 0 || !ok:
+	case ev.Op&(watcher.Create|watcher.Modify) != 0 || !ok:
 		last = now
 		if ev.Op&watcher.Found != 0 {
 			// Found by a scan: it may have sat there since before we started.
@@ -170,7 +206,7 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 			}
 		}
 	}
-	wait := in.b.cfg.Settle - now.Sub(last)
+	wait := in.b.cfg.RequestSettle - now.Sub(last)
 	if wait <= 0 {
 		delete(in.settling, ev.Path)
 		return true
@@ -179,7 +215,8 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
-		case in.retry <- watcher.Event{Path: p, Op: opSettled}:
+		// No op: nothing happened to the file; it is due a second look.
+		case in.retry <- watcher.Event{Path: p}:
 		case <-ctx.Done():
 		}
 	})
@@ -243,9 +280,10 @@ func (in *intake) respond(a *app, rel, id, url string, expires, seen time.Time, 
 	m := in.b.d.metricsFor(a, path.Dir(rel))
 	m.Received.Inc()
 	in.b.refused.note(refusalReason(code), "path", abs, "code", code, "body", msg)
-	in.b.known.Store(abs, struct{}{})
-	in.b.unwritten.Add(1)
-	in.b.write(writeJob{
+	if !in.b.d.reserve(abs) {
+		return
+	}
+	in.b.w.write(writeJob{
 		root: a.root, rel: rel, abs: abs, id: id, url: url, expires: expires,
 		seen: seen, m: m, code: code, body: []byte(msg),
 	})

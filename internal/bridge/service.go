@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
-	"github.com/openmined/syft-sidecar/internal/batch"
-	"github.com/openmined/syft-sidecar/internal/duration"
+	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -35,10 +31,6 @@ var _ pb.SidecarServiceServer = (*Service)(nil)
 // NewService returns the gRPC service of b.
 func NewService(b *Bridge) *Service { return &Service{b: b} }
 
-// eventQueue is how many event-side messages wait for one stream before it
-// counts as slow and starts losing events (and is told which).
-const eventQueue = 1024
-
 // declared is one endpoint of a Register, checked.
 type declared struct {
 	path     string
@@ -46,152 +38,9 @@ type declared struct {
 	schema   string
 }
 
-// Connect serves one handler stream: this goroutine receives, a second one
-// sends, and only that one calls Send.
+// Connect serves one handler stream (stream.go).
 func (svc *Service) Connect(srv pb.SidecarService_ConnectServer) error {
-	b := svc.b
-	s := &stream{
-		id:        svc.nextID.Add(1),
-		send:      make(chan *pb.ConnectResponse, MaxInFlightLimit+256),
-		max:       int(b.cfg.MaxInFlight),
-		deadlines: make(map[*endpoint]time.Duration),
-		held:      make(map[string]*pending),
-		ev:        make(chan *pb.ConnectResponse, eventQueue),
-		run:       b.hub.Log().Run(),
-	}
-	ctx, cancel := context.WithCancel(srv.Context())
-	defer cancel()
-	log := b.logger.With("stream", s.id)
-
-	var wg sync.WaitGroup
-	sendErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.sendLoop(ctx, srv); err != nil {
-			sendErr <- err
-			cancel()
-		}
-	}()
-
-	registered := false
-	defer func() {
-		cancel()
-		wg.Wait()
-		// Always: a registration refused half-way may have joined endpoints.
-		b.d.removeStream(s)
-		b.hub.Drop(s)
-		if _, err := b.syncRoots(context.Background()); err != nil {
-			log.Warn("drop watches", "err", err)
-		}
-		if registered {
-			b.metrics.HandlerStreams.Dec()
-			log.Info("handler disconnected", "handler", s.name)
-		}
-	}()
-
-	for {
-		msg, err := srv.Recv()
-		if err != nil {
-			select {
-			case serr := <-sendErr:
-				err = serr
-			default:
-			}
-			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled) {
-				return nil
-			}
-			log.Debug("stream ended", "err", err)
-			return err
-		}
-		switch m := msg.Msg.(type) {
-		case *pb.ConnectRequest_Register:
-			if err := svc.register(ctx, s, m.Register); err != nil {
-				log.Warn("registration refused", "app", m.Register.GetApp(), "err", err)
-				return err
-			}
-			if !registered {
-				registered = true
-				b.metrics.HandlerStreams.Inc()
-			}
-			log.Info("handler registered", "app", m.Register.GetApp(), "handler", s.name, "endpoints", len(m.Register.GetEndpoints()), "max_in_flight", s.max, "client", m.Register.GetClientVersion())
-		case *pb.ConnectRequest_Reply:
-			if !registered {
-				return status.Error(codes.FailedPrecondition, "reply before register")
-			}
-			b.d.reply(s, m.Reply)
-		case *pb.ConnectRequest_Replies:
-			if !registered {
-				return status.Error(codes.FailedPrecondition, "reply before register")
-			}
-			b.d.reply(s, m.Replies.GetReplies()...)
-		case *pb.ConnectRequest_ExtendDeadline:
-			b.d.extend(s, m.ExtendDeadline)
-		case *pb.ConnectRequest_Credit:
-			b.d.credit(s, m.Credit.GetMaxInFlight())
-		case *pb.ConnectRequest_Watch:
-			if err := svc.watch(ctx, s, m.Watch); err != nil {
-				return err
-			}
-		case *pb.ConnectRequest_Unwatch:
-			svc.unsubscribe(ctx, s, watchPrefix+m.Unwatch.GetId())
-		case *pb.ConnectRequest_Listen:
-			if err := svc.listen(ctx, s, m.Listen); err != nil {
-				return err
-			}
-		case *pb.ConnectRequest_Unlisten:
-			svc.unsubscribe(ctx, s, listenPrefix+m.Unlisten.GetId())
-		case *pb.ConnectRequest_Publish:
-			if m.Publish.GetName() == "" {
-				// One bad event is not worth the handler's stream.
-				s.notify(&pb.Error{Message: "publish: a name is needed; event dropped"})
-				continue
-			}
-			b.hub.Publish(m.Publish.GetName(), m.Publish.GetData())
-		default:
-			return status.Errorf(codes.InvalidArgument, "unknown message %T", msg.Msg)
-		}
-	}
-}
-
-// sendLoop is the only caller of srv.Send. Requests already queued behind
-// one go with it in a RequestBatch when the handler takes batches: under
-// load the handler pays its per-message cost once per batch, and a lone
-// request is never held back to wait for company.
-func (s *stream) sendLoop(ctx context.Context, srv pb.SidecarService_ConnectServer) error {
-	var held *pb.ConnectResponse // taken from s.send while batching, goes next
-	for {
-		m := held
-		held = nil
-		if m == nil {
-			select {
-			case <-ctx.Done():
-				return nil
-			case m = <-s.send:
-			case m = <-s.ev:
-			}
-		}
-		if r := m.GetRequest(); r != nil && s.batch.Load() > 1 {
-			m, held = s.batchFrom(m, r)
-		}
-		if err := srv.Send(m); err != nil {
-			return err
-		}
-	}
-}
-
-// batchFrom gathers the Requests waiting behind first (m's Request), up to
-// the stream's batch size and maxBatchBytes; the first message that does not
-// fit comes back as next, to be sent after the batch.
-func (s *stream) batchFrom(m *pb.ConnectResponse, first *pb.Request) (out, next *pb.ConnectResponse) {
-	reqs, next := batch.Gather(s.send, first, func(m *pb.ConnectResponse) (*pb.Request, bool) {
-		r := m.GetRequest()
-		return r, r != nil
-	}, func(r *pb.Request) int { return proto.Size(r) }, int(s.batch.Load()), maxBatchBytes)
-	if len(reqs) == 1 {
-		return m, next
-	}
-	return &pb.ConnectResponse{Msg: &pb.ConnectResponse_Requests{Requests: &pb.RequestBatch{Requests: reqs}}}, next
+	return newStream(svc, svc.nextID.Add(1)).serve(srv)
 }
 
 // lacking returns the capabilities in requires that this sidecar does not
@@ -284,14 +133,18 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		SidecarVersion: b.cfg.Version,
 		Capabilities:   pb.Capabilities,
 	}
-	changed, err := b.d.addStream(s, a, eps, r.GetMaxInFlight(), ack)
+	changed, jobs, err := b.d.join(s.h, a, eps, r.GetMaxInFlight(), func(n int) bool {
+		ack.MaxInFlight = uint32(n)
+		return s.trySend(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Registered{Registered: ack}})
+	})
+	b.w.write(jobs...)
 	if err != nil {
 		return status.Errorf(codes.ResourceExhausted, "register %s: %v", a.name, err)
 	}
 	if changed {
 		b.writeSchema(a)
 	}
-	b.setCleanup(a, expiry, interval)
+	b.cleaner.set(a, expiry, interval)
 	if created {
 		// Scanning a large backlog takes a while; the stream must go on
 		// receiving replies meanwhile, or their deadlines would pass.
@@ -318,7 +171,7 @@ func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.Cl
 		}
 		expiry = d
 	}
-	st, err := svc.b.CleanNow(r.GetApp(), expiry)
+	st, err := svc.b.cleaner.now(r.GetApp(), expiry)
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -327,7 +180,7 @@ func (svc *Service) CleanNow(ctx context.Context, r *pb.CleanNowRequest) (*pb.Cl
 
 // GetCleanupStats reports an app's last cleanup.
 func (svc *Service) GetCleanupStats(ctx context.Context, r *pb.GetCleanupStatsRequest) (*pb.GetCleanupStatsResponse, error) {
-	st, err := svc.b.LastCleanup(r.GetApp())
+	st, err := svc.b.cleaner.last(r.GetApp())
 	if err != nil {
 		return nil, statusOf(err)
 	}

@@ -1,19 +1,18 @@
 package bridge
 
 import (
-	"container/heap"
+	"context"
 	"time"
 )
 
-// Timers: one heap for expiries, deadlines and grace periods, served by one
-// goroutine (dispatcher.timerLoop). A request's timers leave the heap when it
-// is done, so the heap holds only what can still fire, however long the
-// deadlines and expiries are.
+// Timers: one heap for expiries, deadlines and grace periods, kept by the
+// dispatcher and served by one goroutine (Bridge.timerLoop). A request's
+// timers leave the heap when it is answered, so the heap holds only what can
+// still fire, however long the deadlines and expiries are.
 const (
 	timerExpiry = iota
 	timerDeadline
 	timerGrace
-	timerRoute
 )
 
 type timer struct {
@@ -46,48 +45,26 @@ func (h *timerHeap) Pop() any {
 	return t
 }
 
-// schedule adds t and wakes the timer loop if t is now the earliest.
-func (d *dispatcher) schedule(t *timer) {
-	heap.Push(&d.timers, t)
-	if t.index == 0 {
+// wakeLoop calls step each time wake signals or the delay that step last
+// returned has passed (an hour before the first call), until ctx ends.
+func wakeLoop(ctx context.Context, wake <-chan struct{}, step func() time.Duration) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
 		select {
-		case d.wake <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		// Stop and drain, so that Reset starts afresh whether or not the
+		// timer had fired.
+		next := step()
+		t.Stop()
+		select {
+		case <-t.C:
 		default:
 		}
+		t.Reset(next)
 	}
-}
-
-// cancel takes *t out of the heap, if it is there, and clears it.
-func (d *dispatcher) cancel(t **timer) {
-	if *t != nil && (*t).index >= 0 {
-		heap.Remove(&d.timers, (*t).index)
-	}
-	*t = nil
-}
-
-// watchExpiry makes sure p is answered 419 if it is still waiting when it
-// expires.
-func (d *dispatcher) watchExpiry(p *pending) {
-	if p.expiry == nil {
-		p.expiry = &timer{at: p.req.Expires, kind: timerExpiry, p: p}
-		d.schedule(p.expiry)
-	}
-}
-
-// setDeadline (re)arms p's deadline at p.deadline.
-func (d *dispatcher) setDeadline(p *pending) {
-	d.cancel(&p.deadlineT)
-	p.deadlineT = &timer{at: p.deadline, kind: timerDeadline, p: p}
-	d.schedule(p.deadlineT)
-}
-
-// resetTimer makes t fire after d, whether or not it had fired and been
-// drained.
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	select {
-	case <-t.C:
-	default:
-	}
-	t.Reset(d)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // Defaults, as syft-event 0.4.3 has them.
@@ -96,14 +97,14 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 			if e.ModTime.Before(cutoff) {
 				remove(name, "rejected")
 			}
-		case strings.HasSuffix(name, syftrpc.RequestExt) && !syftrpc.Ignored(name):
+		case strings.HasSuffix(name, rpcpath.RequestExt) && !rpcpath.Ignored(name):
 			req := path.Join(rel, name)
 			if !c.age(req, e).Before(cutoff) || (c.Busy != nil && c.Busy(req)) {
 				continue
 			}
 			if remove(name, "request") {
 				st.RequestsDeleted++
-				resp := strings.TrimSuffix(name, syftrpc.RequestExt) + syftrpc.ResponseExt
+				resp := strings.TrimSuffix(name, rpcpath.RequestExt) + rpcpath.ResponseExt
 				if _, ok := files[resp]; ok && remove(resp, "response") {
 					st.ResponsesDeleted++
 				}
@@ -112,10 +113,10 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 	}
 	// What is left of the responses has no request beside it.
 	for name, e := range files {
-		if !strings.HasSuffix(name, syftrpc.ResponseExt) || strings.HasPrefix(name, ".") {
+		if !strings.HasSuffix(name, rpcpath.ResponseExt) || strings.HasPrefix(name, ".") {
 			continue
 		}
-		req := strings.TrimSuffix(name, syftrpc.ResponseExt) + syftrpc.RequestExt
+		req := strings.TrimSuffix(name, rpcpath.ResponseExt) + rpcpath.RequestExt
 		if _, ok := files[req]; ok || !e.ModTime.Before(cutoff) {
 			continue
 		}
@@ -124,7 +125,7 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 		}
 	}
 	for _, e := range entries {
-		if !e.Dir || strings.HasPrefix(e.Name, ".") || syftrpc.Ignored(e.Name) {
+		if !e.Dir || strings.HasPrefix(e.Name, ".") || rpcpath.Ignored(e.Name) {
 			continue
 		}
 		sub := path.Join(rel, e.Name)
@@ -136,7 +137,7 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 		// folder holds .syftkeep and is never empty. A sender folder's own
 		// .syftkeep (which keeps the SyftBox client from removing it while
 		// it is served) goes with it.
-		if syftrpc.IsEmail(e.Name) && e.ModTime.Before(cutoff) {
+		if rpcpath.IsEmail(e.Name) && e.ModTime.Before(cutoff) {
 			c.removeSenderFolder(sub)
 		}
 	}
@@ -150,10 +151,10 @@ func (c *Cleaner) removeSenderFolder(rel string) {
 		return
 	}
 	if len(entries) == 1 {
-		if entries[0].Name != syftrpc.KeepFile || entries[0].Dir {
+		if entries[0].Name != rpcpath.KeepFile || entries[0].Dir {
 			return
 		}
-		if err := c.Root.Remove(path.Join(rel, syftrpc.KeepFile)); err != nil {
+		if err := c.Root.Remove(path.Join(rel, rpcpath.KeepFile)); err != nil {
 			return
 		}
 	}
@@ -182,5 +183,5 @@ func (c *Cleaner) age(rel string, e safefs.Entry) time.Time {
 // names with syftrejected.
 func isRejected(name string) bool {
 	return strings.Contains(name, "syftrejected") ||
-		(strings.Contains(name, ".rejected.") && strings.HasSuffix(name, syftrpc.RequestExt))
+		(strings.Contains(name, ".rejected.") && strings.HasSuffix(name, rpcpath.RequestExt))
 }

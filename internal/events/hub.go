@@ -4,6 +4,9 @@ import (
 	"path"
 	"sync"
 	"time"
+
+	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
+	"github.com/openmined/syft-sidecar/watchglob"
 )
 
 // Sink takes messages for one subscriber without ever blocking: false
@@ -17,20 +20,20 @@ type Sink interface {
 type Missed struct {
 	Restarted bool
 	From, To  uint64
-	Reason    string // restart, compacted, slow, overflow
+	Reason    string // one of the pb.Missed* constants
 }
 
 // Watch is a file-event subscription.
 type Watch struct {
-	Patterns []Pattern
+	Patterns []watchglob.Pattern
 	Kinds    map[Kind]bool // Create, Modify, Move, Delete
 	Dirs     bool
 }
 
 // Listen is an AltaStata-style listener subscription.
 type Listen struct {
-	Names    map[string]bool // empty: all
-	Patterns []Pattern       // the files whose events count
+	Names    map[string]bool     // empty: all
+	Patterns []watchglob.Pattern // the files whose events count
 }
 
 type sub struct {
@@ -82,7 +85,7 @@ type Stats interface {
 }
 
 type lingered struct {
-	patterns []Pattern
+	patterns []watchglob.Pattern
 	until    time.Time
 }
 
@@ -128,9 +131,9 @@ func (h *Hub) Subscribe(sink Sink, id string, w *Watch, l *Listen, run string, s
 		h.tell(s, Missed{Reason: h.unwatchedWhy})
 	}
 	if gap != nil {
-		reason := "compacted"
+		reason := pb.MissedCompacted
 		if gap.Restarted {
-			reason = "restart"
+			reason = pb.MissedRestart
 		}
 		h.tell(s, Missed{Restarted: gap.Restarted, From: gap.From, To: gap.To, Reason: reason})
 	}
@@ -153,7 +156,7 @@ func (h *Hub) Unsubscribe(sink Sink, id string) {
 func (h *Hub) Drop(sink Sink) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var ps []Pattern
+	var ps []watchglob.Pattern
 	for _, s := range h.subs[sink] {
 		ps = append(ps, s.patterns()...)
 	}
@@ -166,10 +169,10 @@ func (h *Hub) Drop(sink Sink) {
 
 // Patterns returns every pattern of every subscription, and of those that
 // ended less than Linger ago, for the watcher.
-func (h *Hub) Patterns() []Pattern {
+func (h *Hub) Patterns() []watchglob.Pattern {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var ps []Pattern
+	var ps []watchglob.Pattern
 	for _, m := range h.subs {
 		for _, s := range m {
 			ps = append(ps, s.patterns()...)
@@ -186,7 +189,7 @@ func (h *Hub) Patterns() []Pattern {
 	return ps
 }
 
-func (s *sub) patterns() []Pattern {
+func (s *sub) patterns() []watchglob.Pattern {
 	if s.watch != nil {
 		return s.watch.Patterns
 	}
@@ -230,8 +233,8 @@ func (h *Hub) Created(rel, from string, dir bool) {
 	}
 }
 
-// Written reports a write; a burst of them becomes one MODIFY after Settle.
-func (h *Hub) Written(rel string) {
+// Modified reports a write; a burst of them becomes one MODIFY after Settle.
+func (h *Hub) Modified(rel string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t := h.modified[rel]; t != nil {
@@ -249,9 +252,9 @@ func (h *Hub) Written(rel string) {
 	})
 }
 
-// Removed reports a file or folder gone (or moved away). It waits Settle
+// Deleted reports a file or folder gone (or moved away). It waits Settle
 // for the creation that would make it a move.
-func (h *Hub) Removed(rel string, dir bool) {
+func (h *Hub) Deleted(rel string, dir bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.created, rel)
@@ -277,7 +280,7 @@ func (h *Hub) Removed(rel string, dir bool) {
 func (h *Hub) NoteUnwatched() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.unwatched, h.unwatchedWhy = h.log.Last()+1, "unwatched"
+	h.unwatched, h.unwatchedWhy = h.log.Last()+1, pb.MissedUnwatched
 }
 
 // Publish sends a custom event to the listeners of its name.
@@ -338,7 +341,7 @@ func (h *Hub) offer(s *sub, ev Event) {
 		return
 	}
 	if s.lostFrom != 0 {
-		if !s.sink.TryMissed(s.id, Missed{From: s.lostFrom, To: s.lostTo, Reason: "slow"}) {
+		if !s.sink.TryMissed(s.id, Missed{From: s.lostFrom, To: s.lostTo, Reason: pb.MissedSlow}) {
 			s.lostTo = ev.Seq
 			if h.Stats != nil {
 				h.Stats.Dropped()
@@ -393,7 +396,7 @@ func (s *sub) matches(ev Event) bool {
 	return ev.Kind == Custom || (!ev.Dir && anyMatch(l.Patterns, ev.Path))
 }
 
-func anyMatch(ps []Pattern, rel string) bool {
+func anyMatch(ps []watchglob.Pattern, rel string) bool {
 	for _, p := range ps {
 		if p.Match(rel) {
 			return true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/events"
+	"github.com/openmined/syft-sidecar/watchglob"
 )
 
 // sink is a bounded subscriber that records what it got.
@@ -42,9 +43,12 @@ func (s *sink) got() ([]events.Event, []events.Missed) {
 	return append([]events.Event(nil), s.events...), append([]events.Missed(nil), s.missed...)
 }
 
-func MustPattern(t *testing.T, raw string) events.Pattern {
+// vars are the placeholders of bob's datasite and app.
+var vars = watchglob.Vars{Email: "bob@example.com", App: "myapp"}
+
+func MustPattern(t *testing.T, raw string) watchglob.Pattern {
 	t.Helper()
-	p, err := events.Compile(raw, vars)
+	p, err := watchglob.Compile(raw, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +89,9 @@ func TestHubKindsMovesAndCoalescing(t *testing.T) {
 	h.Created("bob@example.com/a.json", "", false)
 	h.Created("bob@example.com/a.csv", "", false) // no match
 	for i := 0; i < 50; i++ {
-		h.Written("bob@example.com/a.json") // a storm: one MODIFY
+		h.Modified("bob@example.com/a.json") // a storm: one MODIFY
 	}
-	h.Removed("bob@example.com/a.json", false)
+	h.Deleted("bob@example.com/a.json", false)
 	h.Created("bob@example.com/b.json", "bob@example.com/a.json", false) // the move's other half
 	h.Created("bob@example.com/dir.json", "", true)                      // a folder: not asked for
 	evs := waitEvents(t, s, 2)
@@ -97,7 +101,7 @@ func TestHubKindsMovesAndCoalescing(t *testing.T) {
 	// The removal half of the move never shows as a DELETE, and the storm
 	// was cut short by it. A later write's MODIFY fires after any timer the
 	// events above could have left, so once it is in, nothing else came.
-	h.Written("bob@example.com/z.json")
+	h.Modified("bob@example.com/z.json")
 	evs = waitEvents(t, s, 3)
 	if len(evs) != 3 || evs[2].Kind != events.Modify || evs[2].Path != "bob@example.com/z.json" {
 		t.Fatalf("events = %+v, want CREATE, MOVE and the later MODIFY only", evs)
@@ -108,7 +112,7 @@ func TestHubListenersShareAndCustom(t *testing.T) {
 	h := events.NewHub(100, 5*time.Millisecond)
 	defer h.Stop()
 	all := &sink{room: 100}
-	h.Subscribe(all, "l", nil, &events.Listen{Patterns: []events.Pattern{MustPattern(t, "{datasite}/**")}}, "", 0)
+	h.Subscribe(all, "l", nil, &events.Listen{Patterns: []watchglob.Pattern{MustPattern(t, "{datasite}/**")}}, "", 0)
 	only := &sink{room: 100}
 	h.Subscribe(only, "l", nil, &events.Listen{Names: map[string]bool{"ping": true}}, "", 0)
 

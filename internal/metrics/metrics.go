@@ -48,6 +48,7 @@ type Metrics struct {
 	UnwatchedFolders    *prometheus.GaugeVec
 	WriteErrors         prometheus.Counter
 	WriteRetries        prometheus.Counter
+	ResponsesLost       prometheus.Counter
 	WritesWaiting       prometheus.Gauge
 	CleanupRuns         *prometheus.CounterVec
 	CleanupFilesDeleted *prometheus.CounterVec
@@ -123,6 +124,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		WriteRetries: f.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "response_write_retries_total",
 			Help: "Response writes tried again after a failure (a full disk, say); the reply is kept until it is written or its request expires.",
+		}),
+		ResponsesLost: f.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "responses_lost_total",
+			Help: "Responses removed while their request stayed (the SyftBox client removes a response whose upload its server dropped); each such request is answered again.",
 		}),
 		WritesWaiting: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "response_writes_waiting",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // Every suite runs the sidecar for Owner's datasite and drops requests from
@@ -84,7 +85,7 @@ func (d DataDir) MustDrop(tb testing.TB, dir, id string, data []byte) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	p := filepath.Join(dir, id+syftrpc.RequestExt)
+	p := filepath.Join(dir, id+rpcpath.RequestExt)
 	if err := os.Rename(tmp, p); err != nil {
 		tb.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func (d DataDir) MustDrop(tb testing.TB, dir, id string, data []byte) string {
 
 // ResponsePath is where the response to the request at reqPath appears.
 func ResponsePath(reqPath string) string {
-	return strings.TrimSuffix(reqPath, syftrpc.RequestExt) + syftrpc.ResponseExt
+	return strings.TrimSuffix(reqPath, rpcpath.RequestExt) + rpcpath.ResponseExt
 }
 
 // MustResponse waits up to within for the response to the request at

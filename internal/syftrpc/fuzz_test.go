@@ -6,10 +6,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 func MustAddVectorSeeds(f *testing.F, ext string) {
@@ -47,7 +47,7 @@ func sameBody(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal
 // wrap ErrInvalidRequest, and that whatever it accepts survives a write and
 // a second read unchanged.
 func FuzzParseRequest(f *testing.F) {
-	MustAddVectorSeeds(f, RequestExt)
+	MustAddVectorSeeds(f, rpcpath.RequestExt)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseRequest(data)
 		if err != nil {
@@ -74,7 +74,7 @@ func FuzzParseRequest(f *testing.F) {
 
 // FuzzParseResponse is FuzzParseRequest for responses.
 func FuzzParseResponse(f *testing.F) {
-	MustAddVectorSeeds(f, ResponseExt)
+	MustAddVectorSeeds(f, rpcpath.ResponseExt)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseResponse(data)
 		if err != nil {
@@ -99,35 +99,6 @@ func FuzzParseResponse(f *testing.F) {
 	})
 }
 
-// FuzzParseRequestPath checks that ParseRequestPath never panics and that
-// what it accepts stays inside the rules: a canonical endpoint, an id with
-// no folder in it, a sender folder that is one name holding '@'.
-func FuzzParseRequestPath(f *testing.F) {
-	for _, s := range []string{
-		"echo/alice@example.com/0b7e6f7c-2f0e-4a55-9d1e-6c1f3f1b9a10.request",
-		"api/v1/echo/x.request", "alice@example.com/x.request", "../x.request",
-		"a/./b/x.request", "a//x.request", "a/.hidden@x/x.request", "a/b@c\\d/x.request",
-		"a/x.syft.tmp.1.request", "x.request", "a/.request",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, rel string) {
-		rp, ok := ParseRequestPath(rel)
-		if !ok {
-			return
-		}
-		if rp.ID == "" || strings.Contains(rp.ID, "/") {
-			t.Fatalf("%q: id %q", rel, rp.ID)
-		}
-		if rp.Sender != "" && (!strings.Contains(rp.Sender, "@") || strings.ContainsAny(rp.Sender, "/\\")) {
-			t.Fatalf("%q: sender folder %q", rel, rp.Sender)
-		}
-		if ep, err := CleanEndpoint(rp.Endpoint); err != nil || ep != rp.Endpoint || slices.Contains(strings.Split(ep, "/"), "..") {
-			t.Fatalf("%q: endpoint %q is not canonical (%q, %v)", rel, rp.Endpoint, ep, err)
-		}
-	})
-}
-
 // FuzzParseURL checks that ParseURL never panics, that its errors wrap
 // ErrInvalidURL, and that what it accepts reads back the same from String.
 func FuzzParseURL(f *testing.F) {
@@ -142,7 +113,7 @@ func FuzzParseURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		u, err := ParseURL(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidURL) && !errors.Is(err, ErrInvalidAppName) && !errors.Is(err, ErrInvalidEndpoint) {
+			if !errors.Is(err, ErrInvalidURL) && !errors.Is(err, rpcpath.ErrInvalidAppName) && !errors.Is(err, rpcpath.ErrInvalidEndpoint) {
 				t.Fatalf("%q: error %q wraps no validation error", s, err)
 			}
 			return

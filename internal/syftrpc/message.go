@@ -1,7 +1,8 @@
-// Package syftrpc reads and writes the SyftBox RPC file format (syft-rpc 0.4.x)
-// and holds the path rules of an app's rpc folder. It does no file I/O: the
-// bridge reads and writes the files, this package says what the bytes and the
-// names mean.
+// Package syftrpc reads and writes the SyftBox RPC file format (syft-rpc 0.4.x):
+// request and response files, RPC URLs, rpc.schema.json and the rpc folder's
+// permission file. It does no file I/O: the bridge reads and writes the files,
+// this package says what the bytes mean. The rules for names and paths are
+// package rpcpath's.
 //
 // Writers produce exactly the bytes syft-rpc's pydantic model_dump_json does, so
 // a Python client cannot tell the sidecar from syft-event. Readers accept more,
@@ -13,9 +14,10 @@ package syftrpc
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"time"
+
+	"github.com/openmined/syft-sidecar/internal/syftrpc/jsonlex"
 )
 
 // DefaultExpiry is how long a message lives when its file gives no expires:
@@ -31,6 +33,25 @@ const (
 	MethodPatch  = "PATCH"
 	MethodDelete = "DELETE"
 )
+
+// knownMethod returns the Method constant b names, or "" for none.
+func knownMethod(b []byte) string {
+	switch string(b) {
+	case MethodGet:
+		return MethodGet
+	case MethodHead:
+		return MethodHead
+	case MethodPost:
+		return MethodPost
+	case MethodPut:
+		return MethodPut
+	case MethodPatch:
+		return MethodPatch
+	case MethodDelete:
+		return MethodDelete
+	}
+	return ""
+}
 
 // StatusOK is the status of a response whose file gives none.
 const StatusOK = 200
@@ -177,36 +198,6 @@ func appendCommon(dst []byte, id, sender, url string, body []byte, headers map[s
 	return append(dst, '"')
 }
 
-func appendHeaders(dst []byte, h map[string]string) []byte {
-	switch len(h) {
-	case 0:
-		return dst
-	case 1:
-		for k, v := range h {
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, v)
-		}
-		return dst
-	}
-	// A small array keeps the common case off the heap.
-	var arr [16]string
-	keys := arr[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = appendString(dst, h[k])
-	}
-	return dst
-}
-
 // message is what requests and responses share while parsing.
 type message struct {
 	id, sender, url  string
@@ -215,4 +206,50 @@ type message struct {
 	created, expires time.Time
 	method           string
 	status           int
+}
+
+// readMethod reads method: one of the Method constants, or null for GET.
+func (d *decoder) readMethod() (string, error) {
+	if d.lex.Null() {
+		return MethodGet, nil
+	}
+	b, err := d.stringField("method", false)
+	if err != nil {
+		return "", err
+	}
+	method := knownMethod(b)
+	if method == "" {
+		return "", d.errorf("%q %s is not one of GET HEAD POST PUT PATCH DELETE", "method", quote(b))
+	}
+	return method, nil
+}
+
+// readStatus reads status_code: an integer from 100 to 599, or null for
+// StatusOK.
+func (d *decoder) readStatus() (int, error) {
+	lex := &d.lex
+	if lex.Null() {
+		return StatusOK, nil
+	}
+	c := lex.Peek()
+	if c != '-' && !jsonlex.IsDigit(c) {
+		if err := lex.Check(); err != nil {
+			return 0, err
+		}
+		return 0, d.errorf("%q must be an integer, not %s", "status_code", jsonlex.TypeName(c))
+	}
+	start := lex.Offset()
+	isInt, err := lex.Number()
+	if err != nil {
+		return 0, err
+	}
+	lit := lex.Since(start)
+	if !isInt {
+		return 0, d.errorf("%q must be an integer, not %s", "status_code", lit)
+	}
+	n, err := strconv.Atoi(string(lit))
+	if err != nil || n < 100 || n > 599 {
+		return 0, d.errorf("%q %s is not between 100 and 599", "status_code", lit)
+	}
+	return n, nil
 }

@@ -10,11 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/openmined/syft-sidecar/internal/syftrpc/jsonlex"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // SchemaEntry is one endpoint's part of rpc.schema.json.
 type SchemaEntry struct {
-	Endpoint string // "/echo" or "echo"; written in CleanEndpoint's form
+	Endpoint string // "/echo" or "echo"; written in rpcpath.CleanEndpoint's form
 	// JSON is the endpoint's schema object as the handler sent it, in any
 	// formatting. Empty means the handler sent none: syft-event still
 	// publishes every endpoint, with what generate_schema gives a handler
@@ -44,7 +47,7 @@ const emptySchema = `{"description": null, "args": {}, "returns": "any"}`
 func FormatSchema(entries []SchemaEntry) ([]byte, error) {
 	root := &jsonNode{kind: '{'}
 	for _, e := range entries {
-		endpoint, err := CleanEndpoint(e.Endpoint)
+		endpoint, err := rpcpath.CleanEndpoint(e.Endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("format schema: %w", err)
 		}
@@ -128,7 +131,7 @@ func decodeSchema(src string) (*jsonNode, error) {
 }
 
 func readNode(dec *json.Decoder, tok json.Token, depth int) (*jsonNode, error) {
-	if depth > maxDepth {
+	if depth > jsonlex.MaxDepth {
 		return nil, errors.New("nested too deep")
 	}
 	switch t := tok.(type) {

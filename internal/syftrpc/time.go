@@ -192,3 +192,22 @@ func daysIn(month, year int) int {
 	}
 	return 31
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// readTime reads created or expires (named by field). Null is as if the key
+// were missing, so ok is false and the default applies.
+func (d *decoder) readTime(field string) (t time.Time, ok bool, err error) {
+	if d.lex.Null() {
+		return time.Time{}, false, nil
+	}
+	b, err := d.stringField(field, false)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	t, msg := parseTime(b)
+	if msg != "" {
+		return time.Time{}, false, d.errorf("%q: cannot parse %s as an ISO 8601 time: %s", field, quote(b), msg)
+	}
+	return t, true, nil
+}

@@ -27,10 +27,10 @@ type Op uint8
 const (
 	// Create: the file appeared, by creation or by a rename into the tree.
 	Create Op = 1 << iota
-	// Write: the file's content changed.
-	Write
-	// Remove: the file is gone, by removal or by a rename out of its folder.
-	Remove
+	// Modify: the file's content changed.
+	Modify
+	// Delete: the file is gone, by removal or by a rename out of its folder.
+	Delete
 	// Found: a scan saw the file; it may have been there for a while.
 	Found
 )
@@ -40,7 +40,7 @@ func (op Op) String() string {
 	for _, o := range []struct {
 		op   Op
 		name string
-	}{{Create, "create"}, {Write, "write"}, {Remove, "remove"}, {Found, "found"}} {
+	}{{Create, "create"}, {Modify, "modify"}, {Delete, "delete"}, {Found, "found"}} {
 		if op&o.op != 0 {
 			s = append(s, o.name)
 		}
@@ -90,6 +90,9 @@ type Watcher struct {
 	// neither reported nor entered. It is asked before anything else, so
 	// the files a consumer writes itself cost no system call here.
 	Ignore func(name string) bool
+	// Removals, if set, names files that Ignore hides whose removal (or
+	// rename away) is reported all the same; scans never report them.
+	Removals func(name string) bool
 	// File, if set, names what can only be a file, so that its creation is
 	// reported without the Lstat that tells a new folder from a file.
 	File func(name string) bool
@@ -228,11 +231,27 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		// Listed all the same, and polled until the watch is in place.
 		w.noteUnwatched(dir, err)
 	}
+	err = w.report(ctx, dir, op, func(p string) error {
+		if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
+			return ctx.Err()
+		}
+		if err := w.scan(ctx, p, op); err != nil {
+			w.Logger.Warn("scan folder", "path", p, "err", err)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// report reports the regular files in dir with op and hands each folder in
+// it to sub, skipping ignored names; it stops at sub's first error or the
+// first event that ctx refuses.
+func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p string) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
 		return err
 	}
 	for _, e := range entries {
@@ -242,11 +261,8 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		p := filepath.Join(dir, e.Name())
 		switch {
 		case e.IsDir():
-			if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
-				return ctx.Err()
-			}
-			if err := w.scan(ctx, p, op); err != nil {
-				w.Logger.Warn("scan folder", "path", p, "err", err)
+			if err := sub(p); err != nil {
+				return err
 			}
 		case e.Type().IsRegular():
 			if !w.emit(ctx, Event{Path: p, Op: op}) {
@@ -362,32 +378,19 @@ func (w *Watcher) poll(ctx context.Context) {
 // scans the folders in it that are neither watched nor polled yet: made
 // since, they made no event.
 func (w *Watcher) list(ctx context.Context, dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return // gone: the next poll drops it
-	}
-	for _, e := range entries {
-		if w.ignored(e.Name()) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		switch {
-		case e.IsDir():
-			w.mu.Lock()
-			_, watched := w.dirs[p]
-			_, polled := w.unwatched[p]
-			w.mu.Unlock()
-			if !watched && !polled {
-				if err := w.scan(ctx, p, Found); err != nil && !errors.Is(err, context.Canceled) {
-					w.Logger.Warn("scan folder", "path", p, "err", err)
-				}
-			}
-		case e.Type().IsRegular():
-			if !w.emit(ctx, Event{Path: p, Op: Found}) {
-				return
+	// An error is a folder gone: the next poll drops it.
+	_ = w.report(ctx, dir, Found, func(p string) error {
+		w.mu.Lock()
+		_, watched := w.dirs[p]
+		_, polled := w.unwatched[p]
+		w.mu.Unlock()
+		if !watched && !polled {
+			if err := w.scan(ctx, p, Found); err != nil && !errors.Is(err, context.Canceled) {
+				w.Logger.Warn("scan folder", "path", p, "err", err)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // forget drops the watches of dir and below; it says whether dir was a
@@ -487,8 +490,11 @@ func (w *Watcher) rescan(ctx context.Context, reason string) {
 func (w *Watcher) ignored(name string) bool { return w.Ignore != nil && w.Ignore(name) }
 
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
-	if w.ignored(filepath.Base(ev.Name)) {
-		return
+	if name := filepath.Base(ev.Name); w.ignored(name) {
+		removed := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
+		if !removed || w.Removals == nil || !w.Removals(name) {
+			return
+		}
 	}
 	switch {
 	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):
@@ -513,13 +519,13 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
 		}
 	case ev.Has(fsnotify.Write):
-		w.emit(ctx, Event{Path: ev.Name, Op: Write})
+		w.emit(ctx, Event{Path: ev.Name, Op: Modify})
 	case ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
 		dir := w.forget(ev.Name)
 		if dir && !w.Dirs {
 			return
 		}
-		w.emit(ctx, Event{Path: ev.Name, Op: Remove, Dir: dir})
+		w.emit(ctx, Event{Path: ev.Name, Op: Delete, Dir: dir})
 	}
 }
 

@@ -96,7 +96,7 @@ func TestRenameInAndOut(t *testing.T) {
 	if err := os.Rename(in, filepath.Join(elsewhere, "gone")); err != nil {
 		t.Fatal(err)
 	}
-	MustSee(t, w, watcher.Remove, in)
+	MustSee(t, w, watcher.Delete, in)
 }
 
 func TestRescanReportsEverything(t *testing.T) {
@@ -159,6 +159,49 @@ func TestIgnoredNamesAreNeitherReportedNorEntered(t *testing.T) {
 				return
 			}
 			t.Fatalf("reported ignored %v", ev)
+		case <-deadline:
+			t.Fatal("mark not reported")
+		}
+	}
+}
+
+// Removals brings back the removal of names Ignore hides, and nothing else
+// of them: not their creation, not their writes, not a scan's report.
+func TestRemovalsOfIgnoredNames(t *testing.T) {
+	root := t.TempDir()
+	w := MustOpen(t)
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	w.Removals = w.Ignore
+	old := filepath.Join(root, "old.response")
+	MustWrite(t, old)
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(root, "fresh.response")
+	MustWrite(t, fresh)
+	for _, p := range []string{old, fresh} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := filepath.Join(root, "mark.request")
+	MustWrite(t, mark)
+	want := []string{old, fresh}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			switch {
+			case ev.Path == mark:
+				if len(want) > 0 {
+					t.Fatalf("removals not reported: %v", want)
+				}
+				return
+			case len(want) > 0 && ev.Path == want[0] && ev.Op == watcher.Delete:
+				want = want[1:]
+			default:
+				t.Fatalf("reported %v", ev)
+			}
 		case <-deadline:
 			t.Fatal("mark not reported")
 		}
@@ -229,7 +272,7 @@ func TestDirsAndNewFolderContents(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
 		t.Fatal(err)
 	}
-	MustSee(t, w, watcher.Remove, filepath.Join(root, "a"))
+	MustSee(t, w, watcher.Delete, filepath.Join(root, "a"))
 	w.RemoveRoot(root)
 	late := filepath.Join(root, "late.json")
 	MustWrite(t, late)

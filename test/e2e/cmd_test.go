@@ -35,6 +35,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--grace", "soon"}, "-grace"},
 		{[]string{"--deadline", "0s"}, "-deadline"},
 		{[]string{"--request-settle", "-1s"}, "-request-settle"},
+		{[]string{"--event-settle", "2m"}, "-event-settle"},
+		{[]string{"--settle", "2m"}, "-settle"},
 		{[]string{"--log-format", "xml"}, "-log-format"},
 		{[]string{"--log-level", "loud"}, "-log-level"},
 		{[]string{"--max-in-flight", "0"}, "-max-in-flight"},
@@ -67,6 +69,20 @@ func TestBadFlags(t *testing.T) {
 			t.Fatalf("exit %d, output %q: want 2 and a hint naming --email", code, out)
 		}
 	})
+}
+
+// The old --settle still sets the event settle delay, and says once which
+// flag replaced it.
+func TestDeprecatedSettleFlag(t *testing.T) {
+	e := newEnv(t, "--settle", "20ms")
+	e.start()
+	if code := e.sidecar.Stop(t); code != 0 {
+		t.Fatalf("exit %d; output %q", code, e.sidecar.Output())
+	}
+	out := e.sidecar.Output()
+	if n := strings.Count(out, "use --event-settle"); n != 1 {
+		t.Fatalf("want one warning naming --event-settle, got %d in %q", n, out)
+	}
 }
 
 func TestHealthcheckOfNothing(t *testing.T) {

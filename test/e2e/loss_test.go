@@ -201,7 +201,7 @@ func TestBacklogBeyondMaxPending(t *testing.T) {
 	addr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--max-pending", "40", "--metrics-listen", addr)
 	e.start()
-	c, err := sidecar.New(e.addr(), sidecar.WithConcurrency(10))
+	c, err := sidecar.New(e.addr(), sidecar.WithMaxInFlight(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,5 +243,35 @@ func TestBacklogBeyondMaxPending(t *testing.T) {
 	}
 	if !strings.Contains(e.sidecar.Output(), "backlog: reading the requests left on disk") {
 		t.Fatal("no backlog rescan logged")
+	}
+}
+
+// A response removed while its request stays is written again: the SyftBox
+// client removes a response whose upload its server dropped, and the
+// sender would otherwise wait for the next reconcile. A pair the sender
+// removes, response first even, is left alone.
+func TestLostResponseAnsweredAgain(t *testing.T) {
+	maddr := sidecartest.FreeAddr(t)
+	e := newEnv(t, "--metrics-listen", maddr)
+	e.start()
+	e.echo("echo")
+	_, lost := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("lost")})
+	_, read := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("read")})
+	sidecartest.MustResponse(t, lost, 10*time.Second)
+	sidecartest.MustResponse(t, read, 10*time.Second)
+
+	for _, p := range []string{sidecartest.ResponsePath(read), read, sidecartest.ResponsePath(lost)} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allAnswered(t, []string{lost}, 20*time.Second)
+	sidecartest.WaitFor(t, 10*time.Second, "responses_lost_total 1", func() bool {
+		return metric(t, maddr, "syft_sidecar_responses_lost_total") == "1"
+	})
+	// The pair's timer was set before the lost response's, for the same
+	// delay, so it has run: nothing came back for it.
+	if _, err := os.Stat(sidecartest.ResponsePath(read)); !os.IsNotExist(err) {
+		t.Fatalf("a response came back for a request its sender removed: %v", err)
 	}
 }

@@ -13,13 +13,14 @@ import (
 	sidecar "github.com/openmined/syft-sidecar/clients/go"
 	"github.com/openmined/syft-sidecar/internal/sidecartest"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // serve runs an in-process Go client with the given handlers until the test
 // ends, and waits until the sidecar has registered its endpoints.
 func (e *env) serve(app string, handlers map[string]sidecar.HandlerFunc, opts ...sidecar.EndpointOption) {
 	e.t.Helper()
-	c, err := sidecar.New(e.addr(), sidecar.WithConcurrency(8))
+	c, err := sidecar.New(e.addr(), sidecar.WithMaxInFlight(8))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestEchoExample(t *testing.T) {
 	t.Run("sender folder kept", func(t *testing.T) {
 		_, p := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("k")})
 		sidecartest.MustResponse(t, p, 10*time.Second)
-		keep := filepath.Join(filepath.Dir(p), syftrpc.KeepFile)
+		keep := filepath.Join(filepath.Dir(p), rpcpath.KeepFile)
 		sidecartest.WaitFor(t, 10*time.Second, "the sender folder's .syftkeep", func() bool {
 			_, err := os.Stat(keep)
 			return err == nil
@@ -326,7 +327,7 @@ func TestBadInput(t *testing.T) {
 func TestCreditsBoundConcurrency(t *testing.T) {
 	e := newEnv(t)
 	e.start()
-	c, err := sidecar.New(e.addr(), sidecar.WithConcurrency(2))
+	c, err := sidecar.New(e.addr(), sidecar.WithMaxInFlight(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import time
 
 from syft_core import Client
 from syft_rpc import rpc
-from syft_rpc.protocol import SyftFuture, SyftTimeoutError
+from syft_rpc.protocol import SyftFuture, SyftResponse, SyftTimeoutError
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
     p.add_argument(
         "--burst",
         action="store_true",
-        help="send all --count calls at once, then wait for each; "
+        help="send all --count calls at once, then poll them all; "
         "seconds are counted from the first send, --timeout bounds them all",
     )
     a = p.parse_args()
@@ -45,13 +45,32 @@ def main() -> int:
         return rpc.send(url=a.url, method="POST", body=body, cache=False, client=client)
 
     if a.burst:
-        # --timeout bounds the whole burst: a lost call costs the rest no
-        # more than what is left of it.
+        # Every pending call is polled in each round, so each is timed when
+        # it resolved: waiting on them one after another would time every
+        # call behind an unanswered one at that one's timeout.
         start = time.monotonic()
         futures = [send() for _ in range(a.count)]
-        for f in futures:
-            left = max(0.05, a.timeout - (time.monotonic() - start))
-            print(json.dumps(wait(f, body, left, start)), flush=True)
+        pending = list(futures)
+        while pending and time.monotonic() - start < a.timeout:
+            still = []
+            for f in pending:
+                try:
+                    resp = f.resolve()
+                except (OSError, ValueError) as e:
+                    # syft-rpc 0.4.1 checks that the request exists, then
+                    # reads it: a request removed in between raises.
+                    out = outcome(f, body, None, start)
+                    out["error"] = f"raised: {type(e).__name__}: {e}"
+                    print(json.dumps(out), flush=True)
+                    continue
+                if resp is None:
+                    still.append(f)
+                else:
+                    print(json.dumps(outcome(f, body, resp, start)), flush=True)
+            pending = still
+            time.sleep(0.02)
+        for f in pending:
+            print(json.dumps(outcome(f, body, None, start)), flush=True)
         return 0
     for _ in range(a.count):
         start = time.monotonic()
@@ -62,13 +81,21 @@ def main() -> int:
 def wait(
     future: SyftFuture, sent: bytes, timeout: float, start: float
 ) -> dict[str, object]:
+    try:
+        resp = future.wait(timeout=timeout, poll_interval=0.02)
+    except SyftTimeoutError:
+        return outcome(future, sent, None, start)
+    return outcome(future, sent, resp, start)
+
+
+def outcome(
+    future: SyftFuture, sent: bytes, resp: SyftResponse | None, start: float
+) -> dict[str, object]:
     out: dict[str, object] = {
         "id": str(future.id),
         "request": str(future.request_path),
     }
-    try:
-        resp = future.wait(timeout=timeout, poll_interval=0.02)
-    except SyftTimeoutError:
+    if resp is None:
         out["error"] = "timeout"
     else:
         got = resp.body or b""

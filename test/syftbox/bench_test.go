@@ -2,6 +2,8 @@ package syftbox
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -47,12 +49,19 @@ func BenchmarkSyftBox(b *testing.B) {
 	for i, c := range contenders {
 		var answered, lost []float64
 		unanswered := 0
+		drops, again := world.logCount(b, world.serverLog(), "buffer full"), world.logCount(b, world.sidecarLog(), "answering the request again")
 		for _, r := range world.call(b, rpcURL(c.app, "echo"), "--count", fmt.Sprint(burst), "--burst", "--timeout", "120") {
 			switch r.Status {
 			case 200:
 				answered = append(answered, r.Seconds)
 			case 404:
 				lost = append(lost, r.Seconds)
+			case 0:
+				if strings.HasPrefix(r.Error, "raised: ") {
+					lost = append(lost, r.Seconds) // the request vanished while syft-rpc read it
+				} else {
+					unanswered++
+				}
 			default:
 				unanswered++
 			}
@@ -61,9 +70,11 @@ func BenchmarkSyftBox(b *testing.B) {
 			b.Fatalf("%s: no call of the burst was answered", c.name)
 		}
 		b.ReportMetric(float64(len(answered)), c.name+"_burst_answered")
-		rows[i] += fmt.Sprintf(" %d | %.1f s | %.1f s | %d | %d |", len(answered), quantile(answered, 0.5), slices.Max(answered), len(lost), unanswered)
+		drops = world.logCount(b, world.serverLog(), "buffer full") - drops
+		again = world.logCount(b, world.sidecarLog(), "answering the request again") - again
+		rows[i] += fmt.Sprintf(" %d | %.1f s | %.1f s | %d | %d | %d | %d |", len(answered), quantile(answered, 0.5), slices.Max(answered), len(lost), unanswered, drops, again)
 	}
-	b.Logf("\n| bob's side | round trip p50 (%d calls) | p90 | not 200 | burst of %d: answered | half answered by | last answered | request lost (404) | no answer in 120 s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
+	b.Logf("\n| bob's side | round trip p50 (%d calls) | p90 | not 200 | burst of %d: answered | half answered by | last answered | request lost (404 or raised) | no answer in 120 s | server drops | answered again by the sidecar |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
 		calls, burst, strings.Join(rows, "\n"))
 }
 
@@ -99,3 +110,16 @@ func envInt(k string, def int) int {
 	}
 	return n
 }
+
+// logCount counts the lines of a log that contain s.
+func (s *stack) logCount(b testing.TB, file, sub string) int {
+	b.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		b.Fatal(err)
+	}
+	return strings.Count(string(data), sub)
+}
+
+func (s *stack) serverLog() string  { return filepath.Join(s.dir, "server.log") }
+func (s *stack) sidecarLog() string { return filepath.Join(s.bob.home, "sidecar.log") }

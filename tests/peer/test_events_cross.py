@@ -90,7 +90,7 @@ def test_custom_events_python_to_go_and_back(datasite):
 
 def _try_publish(box, name: str, data: str) -> bool:
     try:
-        box.publish_event(name, data)
+        box.publish(name, data)
         return True
     except ConnectionError:
         return False

@@ -263,7 +263,7 @@ def test_deadline_cancels_async_handler(datasite, make_app):
     (path,) = wait_for(lambda: datasite.responses("adeadline"), "the 504")
     assert json.loads(path.read_bytes())["status_code"] == 504
     assert cancelled.wait(10)
-    wait_for(lambda: box._in_flight.count == 0, "the call to be forgotten")
+    wait_for(lambda: box._calls.in_flight.count == 0, "the call to be forgotten")
     box.stop()
     assert datasite.responses("adeadline") == [path]
     assert fut.resolve().status_code == 504
@@ -277,14 +277,17 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     box = make_app("restart", max_in_flight=4)
     calls: Counter[str] = Counter()
     lock = threading.Lock()
-    gate = threading.Event()  # requests from 10 on wait for the sidecar to go
+    # Requests from 10 on wait for the sidecar to go. The bound is only a
+    # backstop for a failed run: under load the drain can take over 10 s to
+    # show, and a handler let go before it answers more than the 14.
+    gate = threading.Event()
 
     @box.on_request("/work")
     def work(n: str) -> str:
         with lock:
             calls[n] += 1
         if int(n) >= 10:
-            gate.wait(10)
+            gate.wait(60)
         return f"done {n}"
 
     start(box)
@@ -508,8 +511,8 @@ def test_event_listeners(datasite, caplog):
     box.add_event_listener(bad)
     box.add_event_listener(lambda n, d: got.append(("last", n, d)))
     with caplog.at_level(logging.ERROR, logger="syft_sidecar"):
-        box._listeners.emit("SHARE", "a/b.txt")
-        box._listeners.emit("DELETE", "a/c.txt")
+        box._subs.listeners.emit("SHARE", "a/b.txt")
+        box._subs.listeners.emit("DELETE", "a/c.txt")
     assert got == [
         ("first", "SHARE", "a/b.txt"),
         ("last", "SHARE", "a/b.txt"),
@@ -588,7 +591,7 @@ def test_spawn_sidecar(datasite, monkeypatch):
     box.on_request("/hi")(lambda: "hi")
     assert box.address == f"unix://{datasite.data_dir}/.syft-sidecar/sidecar.sock"
     with box:
-        child = box._child
+        child = box._conn.child
         assert child is not None and child.poll() is None
         wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
         assert datasite.call("spawned", "/hi").body == b"hi"
@@ -653,6 +656,46 @@ def test_token(datasite, sidecar: Sidecar, monkeypatch):
     with box(connect_timeout=10) as b:
         wait_for(lambda: b.get_cleanup_stats().last_cleanup, "the first cleanup")
         assert datasite.call("tok", "/x").body == b"x"
+
+
+def test_periodic_cleanup_sends_the_token(datasite, sidecar: Sidecar, monkeypatch):
+    """PeriodicCleanup dials as SyftEvents does: a sidecar with --token-file
+    gets the token given, else $SYFT_SIDECAR_TOKEN."""
+    import grpc
+
+    from syft_sidecar.cleanup import PeriodicCleanup
+
+    sidecar.stop()
+    tok = datasite.data_dir.parent / "token"
+    tok.write_text("s3cret\n")
+    sidecar.start("--token-file", str(tok))
+    monkeypatch.setenv("SYFT_SIDECAR_TOKEN", "s3cret")
+    box = SyftEvents("ptok", client=datasite.owner, sidecar=sidecar.addr, connect_timeout=10)
+    box.on_request("/x")(lambda: "x")
+    with box:
+        wait_for(lambda: box.get_cleanup_stats().last_cleanup, "the first cleanup")
+        datasite.send("ptok", "/x")
+        wait_for(lambda: datasite.responses("ptok"), "the response")
+        old = time.time() - 3600
+        for p in datasite.rpc_dir("ptok").glob("**/*.re*"):
+            os.utime(p, (old, old))
+
+        def clean(**kw) -> PeriodicCleanup:
+            return PeriodicCleanup("ptok", cleanup_expiry="30m", sidecar=sidecar.addr, **kw)
+
+        st = clean().cleanup_now()  # the token from the environment
+        assert (st.requests_deleted, st.responses_deleted, st.errors) == (1, 1, 0)
+        with pytest.raises(grpc.RpcError) as refused:
+            clean(token="wrong").cleanup_now()  # a token given wins
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        monkeypatch.delenv("SYFT_SIDECAR_TOKEN")
+        with pytest.raises(grpc.RpcError) as refused:
+            clean().cleanup_now()
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        st = clean(token="s3cret").cleanup_now()
+        assert st.last_cleanup is not None
+    with pytest.raises(ValueError, match="line break"):
+        PeriodicCleanup("ptok", sidecar=sidecar.addr, token="s3\ncret")
 
 
 def test_extend_deadline(datasite, make_app):
@@ -799,11 +842,11 @@ def test_cancelled_while_queued_is_dropped_and_forgotten():
         ran.append(1)
         return "ran"
 
-    box._pool = Workers(1, "t")
+    box._calls.pool = Workers(1, "t")
     gate = threading.Event()
-    box._pool.go(gate.wait, 10)  # the only thread is busy
+    box._calls.pool.go(gate.wait, 10)  # the only thread is busy
     tracker = InFlight()
-    s = Session(None, None, box._dispatch, None, box._cancel, tracker)  # type: ignore[arg-type]
+    s = Session(None, None, box._calls.dispatch, None, box._calls.cancel, tracker)  # type: ignore[arg-type]
     s._on_request(
         pb.Request(id="r1", attempt=1, app="queued", endpoint="/x", url="syft://o@e.com/x")
     )
@@ -814,4 +857,4 @@ def test_cancelled_while_queued_is_dropped_and_forgotten():
     gate.set()
     assert tracker.wait(10)
     assert not ran and not s._calls and s._q.empty()
-    box._pool.shutdown()
+    box._calls.pool.shutdown()

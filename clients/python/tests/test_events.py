@@ -224,6 +224,37 @@ def test_async_callback(make_app, ds_dir):
     got.wait(lambda p: p.endswith("1.json"), "async callback")
 
 
+def test_paths_relative_to_the_datasites_folder(make_app, ds_dir):
+    """Beside watchdog's absolute src_path and dest_path, each event has the
+    sidecar's path and from_path, relative to the datasites folder."""
+    box = make_app("relpaths")
+    got = Got()
+    box.watch("{datasite}/rel/*.json", event_filter=["created", "moved"])(got.add)
+    box.start()
+    a = ds_dir / "rel" / "a.json"
+    write(a)
+    e = got.wait(lambda e: e.event_type == "created", "created")
+    assert (e.src_path, e.path, e.from_path) == (str(a), f"{OWNER}/rel/a.json", "")
+    b = ds_dir / "rel" / "b.json"
+    os.rename(a, b)
+    e = got.wait(lambda e: e.event_type == "moved", "moved")
+    assert (e.src_path, e.dest_path) == (str(a), str(b))
+    assert (e.path, e.from_path) == (f"{OWNER}/rel/b.json", f"{OWNER}/rel/a.json")
+    assert e == FileMovedEvent(str(a), str(b))  # watchdog's equality stays its own
+
+
+def test_file_event_without_watchdog(monkeypatch):
+    from syft_sidecar import _events
+
+    monkeypatch.setattr(_events, "_watchdog", None)
+    e = _events.make_event(("moved", True), "/ds", "o@x.org/new", "o@x.org/old")
+    assert e == syft_sidecar.FileEvent(
+        "moved", "/ds/o@x.org/old", "/ds/o@x.org/new", True, False, "o@x.org/new", "o@x.org/old"
+    )
+    e = _events.make_event(("deleted", False), "/ds", "o@x.org/f", "")
+    assert (e.src_path, e.dest_path, e.path, e.from_path) == ("/ds/o@x.org/f", "", "o@x.org/f", "")
+
+
 # -- listeners ------------------------------------------------------------------
 
 
@@ -241,7 +272,7 @@ def test_share_and_a_custom_event_from_another_app(make_app, ds_dir):
 
     publisher = make_app("publishes")
     publisher.start()
-    publisher.publish_event("model-ready", "v2")
+    publisher.publish("model-ready", "v2")
     got.wait(lambda x: x == ("model-ready", "v2"), "the custom event")
 
     os.rename(ds_dir / "public" / "syft.pub.yaml", ds_dir / "public" / "moved.yaml")
@@ -253,34 +284,44 @@ def test_listener_added_after_start_and_removed(make_app, ds_dir):
     box = make_app("late")
     box.start()
     with pytest.raises(ValueError):
-        box.publish_event("")
+        box.publish("")
     got = Got()
     listener = box.add_event_listener(lambda name, data: got.add((name, data)))
-    box.publish_event("hello", "1")
+    box.publish("hello", "1")
     got.wait(lambda x: x == ("hello", "1"), "own published event")
     box.remove_event_listener(listener)
-    box.publish_event("hello", "2")
+    box.publish("hello", "2")
     again = Got()
     box.add_event_listener(lambda name, data: again.add((name, data)))
-    box.publish_event("hello", "3")
+    box.publish("hello", "3")
     again.wait(lambda x: x == ("hello", "3"), "after re-adding")
     assert ("hello", "2") not in got.snapshot()  # removed before it came
+
+
+def test_publish_event_is_a_deprecated_alias(make_app):
+    box = make_app("oldname")
+    got = Got()
+    box.add_event_listener(lambda name, data: got.add((name, data)))
+    box.start()
+    with pytest.warns(DeprecationWarning, match=r"use publish\(\)"):
+        box.publish_event("old", "1")
+    got.wait(lambda x: x == ("old", "1"), "the event published by the old name")
 
 
 # -- resume -----------------------------------------------------------------------
 
 
 def _drop_connection_while_files_change(box: SyftEvents, res: Path, got: Got) -> List[str]:
-    first = box._session
+    first = box._conn.session
     names = [f"{i:02d}.json" for i in range(30)]
     for i, n in enumerate(names):
         write(res / n)
         if i in (5, 15):
-            assert box._session is not None
-            box._session.abort()  # the connection drops while files change
+            assert box._conn.session is not None
+            box._conn.session.abort()  # the connection drops while files change
     want = [str(res / n) for n in names]
     wait_for(lambda: set(want) <= set(got.snapshot()), "every file", 20)
-    assert box._session is not first  # it did reconnect
+    assert box._conn.session is not first  # it did reconnect
     write(res / "last.json")
     got.wait(lambda p: p.endswith("last.json"), "last")
     return [*want, str(res / "last.json")]
@@ -325,7 +366,7 @@ def test_listener_added_after_a_watch(make_app, ds_dir):
     write(ds_dir / "lw" / "a.json")
     got.wait(lambda p: p.endswith("a.json"), "before the listener")
     box.add_event_listener(lambda name, data: heard.add(data))
-    box.publish_event("mark", "subscribed")  # the Listen is in place after this
+    box.publish("mark", "subscribed")  # the Listen is in place after this
     heard.wait(lambda d: d == "subscribed", "the listener")
     write(ds_dir / "lw" / "b.json")
     got.wait(lambda p: p.endswith("b.json"), "after the listener", within=3)

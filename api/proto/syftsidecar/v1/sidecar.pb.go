@@ -2370,7 +2370,10 @@ type MissedEvents struct {
 	FromSeq uint64 `protobuf:"varint,3,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
 	ToSeq   uint64 `protobuf:"varint,4,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
 	// Why: "restart", "compacted" (older than the buffer), "slow" (the
-	// subscriber fell behind), "overflow" (the kernel dropped events).
+	// subscriber fell behind), "overflow" (the kernel dropped events),
+	// "unwatched" (a folder could not be watched, or a watched tree was dropped
+	// while the client was away). A client treats a reason it does not know as
+	// a loss all the same.
 	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -4,10 +4,11 @@ Migrating a syft-event app is changing ``syft_event`` to ``syft_sidecar`` in
 its imports.
 """
 
+from ._calls import extend_deadline
 from ._config import LocalClient
 from ._events import FileEvent, MissedEvents
 from ._listeners import EventListener
-from ._server import SyftEvents, extend_deadline
+from ._server import SyftEvents
 from .router import EventRouter
 from .types import Request, Response
 

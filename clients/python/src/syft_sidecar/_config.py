@@ -1,6 +1,6 @@
 """The SyftBox config and the sidecar's default address.
 
-Found exactly as the sidecar finds it (internal/syftconfig): the file from
+Found exactly as the sidecar finds it (syftconfig/ in the Go module): the file from
 ``$SYFTBOX_CLIENT_CONFIG_PATH``, else ``~/.syftbox/config.json``; then
 ``$SYFTBOX_EMAIL`` / ``$SYFTBOX_DATA_DIR``. The default address is
 ``unix://{data_dir}/.syft-sidecar/sidecar.sock`` (on Windows

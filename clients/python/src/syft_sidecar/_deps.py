@@ -12,7 +12,7 @@ import inspect
 import json
 import threading
 from dataclasses import is_dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, get_type_hints
+from typing import Any, Callable, Dict, List, Optional, Tuple, get_type_hints
 
 from .types import Request, make_request
 
@@ -23,36 +23,36 @@ except ImportError:  # pragma: no cover - pydantic is optional
     TypeAdapter = None  # type: ignore[assignment,misc]
     ValidationError = Exception  # type: ignore[assignment,misc]
 
-if TYPE_CHECKING:
-    from ._server import SyftEvents
-
-_Resolve = Callable[[Request, "SyftEvents"], Any]
+# ``app`` is the SyftEvents serving the request. This module does not import
+# it (the app imports this one): a parameter annotated with the app's class,
+# or a base of it, gets the app.
+_Resolve = Callable[[Request, Any], Any]
 _Plan = List[Tuple[str, _Resolve]]
 
 _lock = threading.Lock()
-_plans: Dict[Callable[..., Any], _Plan] = {}
+_plans: Dict[Tuple[Callable[..., Any], type], _Plan] = {}
 _adapters: Dict[Any, Any] = {}
 _NO_ADAPTER = object()
 
 
-def func_args_from_request(
-    func: Callable[..., Any], request: Request, app: SyftEvents
-) -> Dict[str, Any]:
+def func_args_from_request(func: Callable[..., Any], request: Request, app: Any) -> Dict[str, Any]:
     """The keyword arguments for ``func``; raises when the body does not fit."""
-    plan = _plans.get(func)
+    key = (func, type(app))
+    plan = _plans.get(key)
     if plan is None:
-        plan = _plan(func)  # raises on annotations it cannot read, each time
+        plan = _plan(func, key[1])  # raises on annotations it cannot read, each time
         with _lock:
-            _plans[func] = plan
+            _plans[key] = plan
     return {name: resolve(request, app) for name, resolve in plan}
 
 
-def _plan(func: Callable[..., Any]) -> _Plan:
-    """How to build each argument, decided once per function from its
-    annotations (the order of the checks is syft-event's)."""
+def _plan(func: Callable[..., Any], app_type: type) -> _Plan:
+    """How to build each argument, decided once per function (and app
+    class) from its annotations (the order of the checks is syft-event's)."""
     hints = get_type_hints(func)
     return [
-        (name, _resolver(name, hints.get(name, Any))) for name in inspect.signature(func).parameters
+        (name, _resolver(name, hints.get(name, Any), app_type))
+        for name in inspect.signature(func).parameters
     ]
 
 
@@ -77,7 +77,7 @@ def _adapter(ptype: Any) -> Any:
     return adapter
 
 
-def _copy_request(request: Request, app: SyftEvents) -> Request:
+def _copy_request(request: Request, app: Any) -> Request:
     # str(): syft-rpc's SyftRequest (which callers of the public
     # func_args_from_request may pass, as to syft-event's) has a UUID id.
     return make_request(
@@ -90,15 +90,15 @@ def _copy_request(request: Request, app: SyftEvents) -> Request:
     )
 
 
-def _the_app(request: Request, app: SyftEvents) -> SyftEvents:
+def _the_app(request: Request, app: Any) -> Any:
     return app
 
 
-def _json_dict(request: Request, app: SyftEvents) -> Any:
+def _json_dict(request: Request, app: Any) -> Any:
     return json.loads(request.body.decode()) if request.body else None
 
 
-def _text(request: Request, app: SyftEvents) -> str:
+def _text(request: Request, app: Any) -> str:
     return request.text()
 
 
@@ -112,12 +112,17 @@ def _bare_text(e: Any, body: bytes) -> Optional[str]:
         return None
 
 
-def _resolver(pname: str, ptype: Any) -> _Resolve:
-    from ._server import SyftEvents
+def _is_app_class(ptype: Any, app_type: type) -> bool:
+    try:
+        return inspect.isclass(ptype) and ptype is not object and issubclass(app_type, ptype)
+    except TypeError:  # list[int] passes isclass before Python 3.11
+        return False
 
+
+def _resolver(pname: str, ptype: Any, app_type: type) -> _Resolve:
     if inspect.isclass(ptype) and ptype is Request:
         return _copy_request
-    if inspect.isclass(ptype) and ptype is SyftEvents:
+    if _is_app_class(ptype, app_type):
         return _the_app
     if is_dataclass(ptype):
         return lambda request, app: ptype(**request.json())  # type: ignore[operator]
@@ -130,12 +135,12 @@ def _resolver(pname: str, ptype: Any) -> _Resolve:
     adapter = _adapter(ptype)
     if adapter is _NO_ADAPTER:
 
-        def unknown(request: Request, app: SyftEvents) -> Any:
+        def unknown(request: Request, app: Any) -> Any:
             raise ValueError(f"Unknown type {ptype} for parameter {pname}")
 
         return unknown
 
-    def validate(request: Request, app: SyftEvents) -> Any:
+    def validate(request: Request, app: Any) -> Any:
         if request.body is None:
             return adapter.validate_python(None)
         try:

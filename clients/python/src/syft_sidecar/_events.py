@@ -5,6 +5,7 @@ in order on a thread of their own."""
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -57,10 +58,16 @@ except ImportError:  # pragma: no cover - watchdog is optional
 @dataclass(frozen=True)
 class FileEvent:
     """A file event with watchdog's attributes, for when watchdog is not
-    installed (with watchdog, callbacks get watchdog's own event classes).
+    installed (with watchdog, callbacks get watchdog's own event classes,
+    with ``path`` and ``from_path`` set on them too).
 
-    Paths are absolute: the datasites folder joined with the path the
-    sidecar reports. ``dest_path`` is set for moves only.
+    ``src_path`` and ``dest_path`` are absolute, as watchdog's: the
+    datasites folder joined with the path the sidecar reports; for a move
+    ``src_path`` is the source and ``dest_path`` the destination, else
+    ``dest_path`` is empty. ``path`` and ``from_path`` are relative to the
+    datasites folder, as the sidecar reports them (and as the Go client's
+    ``Path`` and ``From``): ``path`` is the file (for a move, the
+    destination), ``from_path`` the source of a move, else empty.
     """
 
     event_type: str
@@ -68,6 +75,8 @@ class FileEvent:
     dest_path: str = ""
     is_directory: bool = False
     is_synthetic: bool = False
+    path: str = ""
+    from_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,18 @@ class MissedEvents:
     (or this client, for a callback too slow to keep up) reports them:
     rescan what the subscription covers.
 
-    ``reason`` is ``"restart"`` (the sidecar restarted: everything between
-    is unknown), ``"compacted"`` (older than the sidecar's event buffer),
-    ``"slow"`` or ``"overflow"`` (the kernel dropped events).
+    ``reason`` is one of:
+
+    - ``"restart"``: the sidecar restarted; everything between is unknown.
+    - ``"compacted"``: the events were older than the sidecar's event
+      buffer (``--event-buffer``) when the subscription resumed.
+    - ``"slow"``: the subscriber fell behind, the sidecar's stream or this
+      client's queue of callbacks (more than 10,000 events waiting).
+    - ``"overflow"``: the kernel's event queue overflowed and dropped events.
+    - ``"unwatched"``: a folder went unwatched, so changes in it were never
+      seen: one could not be watched (such as past the kernel's limit on
+      watches), or a watched tree was dropped while this subscription was
+      away (it resumes from a cursor before that moment).
     ``from_seq``/``to_seq`` are the lost sequence numbers, inclusive, when
     known (0 otherwise). ``globs`` are the watch's globs as given to
     ``watch()``; empty for the listeners.
@@ -129,13 +147,23 @@ def _sorts_of(item: Any) -> FrozenSet[Sort]:
     return frozenset()
 
 
-def make_event(sort: Sort, src: str, dest: str) -> Any:
-    """A watchdog event (when watchdog is installed) or a ``FileEvent``."""
+def make_event(sort: Sort, root: str, path: str, from_path: str) -> Any:
+    """A watchdog event (when watchdog is installed) or a ``FileEvent``, for
+    the sidecar's ``path`` and ``from`` (a move's source) relative to the
+    datasites folder ``root``: watchdog's absolute paths, and the sidecar's
+    relative ones as ``path`` and ``from_path``."""
     kind, is_dir = sort
+    if kind == MOVED:
+        src, dest = os.path.join(root, from_path), os.path.join(root, path)
+    else:
+        src, dest = os.path.join(root, path), ""
     if _watchdog is not None:
         cls = _watchdog[sort]
-        return cls(src, dest) if kind == MOVED else cls(src)
-    return FileEvent(event_type=kind, src_path=src, dest_path=dest, is_directory=is_dir)
+        ev = cls(src, dest) if kind == MOVED else cls(src)
+        # Not fields of watchdog's dataclass: equality and hashing stay its own.
+        ev.path, ev.from_path = path, from_path
+        return ev
+    return FileEvent(kind, src, dest, is_dir, False, path, from_path)
 
 
 Cursor = Tuple[str, int]

@@ -1,9 +1,9 @@
-"""The Connect stream to the sidecar: connect, register, receive requests,
-send replies; reconnect with backoff and register again when it breaks.
+"""One Connect stream to the sidecar: register, receive requests, send
+replies; ``_connection`` opens a new one, with backoff, when it breaks.
 
-Shaped like the Go client (clients/go/session.go): one stream at a time; the
-request iterator that gRPC consumes is the only sender and reads a queue;
-the runner thread receives and hands requests to the dispatcher.
+Shaped like the Go client (clients/go/session.go): the request iterator that
+gRPC consumes is the only sender and reads a queue; the runner thread
+receives and hands requests to the dispatcher.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import random
 import sys
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -25,21 +24,13 @@ from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 
 log = logging.getLogger("syft_sidecar")
 
-MIN_BACKOFF = 0.1
-MAX_BACKOFF = 5.0
-# A session registered this long ago was healthy: the backoff starts over.
-STABLE_AFTER = 1.0
 # How long a stopping client waits for the sidecar to end the stream after
 # the client half-closed it (replies still in gRPC's buffers go out first).
 CLOSE_TIMEOUT = 5.0
-# The largest request message the client takes: the sidecar reads request
-# files up to 64 MiB (--max-request-size), so every one fits.
-MAX_MESSAGE = 256 << 20
 # The largest reply the sidecar takes (its gRPC receive limit, less a little
 # for the message around a reply). A larger one would end the stream and send
 # the request round again; it is answered 500 instead, and logged.
 MAX_REPLY_BYTES = 64 << 20
-MAX_SEND = MAX_REPLY_BYTES + (64 << 10)
 # Requests per message the client takes (Register.max_batch, capped by the
 # sidecar), and how many bytes of replies it packs into one ReplyBatch. Each
 # gRPC message costs grpcio a few thread hand-offs, which under load cost
@@ -59,29 +50,9 @@ def _client_version() -> str:
 # Sent in every Register, for the sidecar's logs and its refusals.
 CLIENT_VERSION = _client_version()
 
-# FAILED_PRECONDITION: the sidecar lacks a capability the client requires
-# (its message names both versions); reconnecting would not change that.
-_PERMANENT = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNIMPLEMENTED,
-}
-
 Key = Tuple[str, int]
 
 _EVENTS = frozenset({"file_event", "listener_event", "missed_events", "subscribed"})
-
-
-def channel_options() -> List[Tuple[str, int]]:
-    return [
-        ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", MAX_SEND),
-        ("grpc.initial_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
-        ("grpc.min_reconnect_backoff_ms", int(MIN_BACKOFF * 1000)),
-        ("grpc.max_reconnect_backoff_ms", int(MAX_BACKOFF * 1000)),
-    ]
 
 
 def handler_name() -> str:
@@ -387,19 +358,3 @@ class InFlight:
                 return self._cond.wait_for(lambda: self._n == 0, timeout)
             finally:
                 self._waiting -= 1
-
-
-def permanent(err: Optional[BaseException]) -> bool:
-    return isinstance(err, grpc.Call) and err.code() in _PERMANENT
-
-
-def describe(err: Optional[BaseException]) -> str:
-    if err is None:
-        return "sidecar closed the stream"
-    if isinstance(err, grpc.Call):
-        return f"{err.code().name}: {err.details()}"
-    return repr(err)
-
-
-def backoff(delay: float) -> float:
-    return delay * (0.8 + 0.4 * random.random())

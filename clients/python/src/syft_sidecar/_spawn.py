@@ -1,4 +1,6 @@
-"""Starting a sidecar for the datasite when none answers.
+"""Starting a sidecar when none answers: ``SpawnPolicy`` decides whether an
+app may (and what it advises when it may not); it starts a child sidecar
+for an address the app chose, or one for the datasite.
 
 An app whose datasite has no sidecar yet starts one, once per datasite: a
 lock file in the sidecar's state folder (``{data_dir}/.syft-sidecar``)
@@ -11,6 +13,7 @@ installs beside the interpreter (``pip install syft-sidecar``), else
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -20,9 +23,11 @@ import sysconfig
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator, List, Optional
+from typing import IO, Any, Callable, Iterator, List, Optional
 
-from ._config import STATE_DIR_NAME
+from ._config import ENV_SIDECAR_ADDR, SOCKET_NAME, STATE_DIR_NAME, client_data_dir
+
+log = logging.getLogger("syft_sidecar")
 
 ENV_SIDECAR_BIN = "SYFT_SIDECAR_BIN"
 LOG_NAME = "sidecar.log"
@@ -194,3 +199,87 @@ def start_for_datasite(
                 )
             time.sleep(0.02)
         return pid
+
+
+class SpawnPolicy:
+    """Whether and how an app starts a sidecar when none answers, and what
+    it advises when it may not."""
+
+    def __init__(
+        self, client: Any, sidecar_arg: Optional[str], spawn: Optional[bool], timeout: float
+    ) -> None:
+        self.client = client
+        self.sidecar_arg = sidecar_arg
+        self.spawn = spawn
+        self.timeout = timeout
+
+    def ensure(
+        self, addr: str, ready: Callable[[float], bool]
+    ) -> Optional[subprocess.Popen[bytes]]:
+        """Start a sidecar for ``addr`` if the app may and none answers
+        there (``ready(timeout)``); returns the child to stop with the app."""
+        if self.spawn and not ready(min(1.0, self.timeout)):
+            return self._spawn_child(addr)
+        if self.spawn is None and self._derived_address():
+            self._start_for_datasite(addr, ready)
+        return None
+
+    def _derived_address(self) -> bool:
+        """Whether the address is the datasite's default, not one the app or
+        its environment chose: only there may the app start a sidecar of
+        its own accord, which other apps of the datasite will find."""
+        return not self.sidecar_arg and not os.environ.get(ENV_SIDECAR_ADDR)
+
+    def advice(self, addr: str) -> str:
+        """What to do, leaving out what the app already did."""
+        if self.sidecar_arg:
+            return f"start one there (syft-sidecar --listen {addr}) or pass another sidecar="
+        if os.environ.get(ENV_SIDECAR_ADDR):
+            return f"start one there (syft-sidecar --listen {addr}) or change ${ENV_SIDECAR_ADDR}"
+        if self.spawn is False:
+            return (
+                f"start one (syft-sidecar --listen {addr}), or leave spawn_sidecar unset "
+                "and the app starts one"
+            )
+        return f"start one (syft-sidecar --listen {addr})"
+
+    def _start_for_datasite(self, addr: str, ready: Callable[[float], bool]) -> None:
+        """No sidecar serves the datasite: start one that outlives the app
+        and serves every app of the datasite, once (see _spawn)."""
+        data_dir = client_data_dir(self.client)
+        email = getattr(self.client, "email", None)
+        if data_dir is None or not email:
+            return  # nothing to start it for; the caller says what to do
+        # The datasite's default address is its state folder's socket.
+        sock = str(data_dir / STATE_DIR_NAME / SOCKET_NAME)
+
+        def answers() -> bool:
+            if hasattr(socket, "AF_UNIX"):
+                return accepts(sock)
+            return ready(0.2)  # Python on Windows has no AF_UNIX
+
+        if answers():
+            return
+        exe = find_binary()
+        if exe is None:
+            raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
+        pid = start_for_datasite(exe, data_dir, str(email), addr, answers, self.timeout)
+        if pid is not None:
+            log.warning(
+                "no syft-sidecar served %s: started %s (pid %d) for it, which stays to serve "
+                "its apps; log: %s",
+                data_dir,
+                exe,
+                pid,
+                data_dir / STATE_DIR_NAME / LOG_NAME,
+            )
+
+    def _spawn_child(self, addr: str) -> subprocess.Popen[bytes]:
+        exe = find_binary()
+        if exe is None:
+            raise ConnectionError(f"no syft-sidecar answered at {addr}, and {NO_BINARY}")
+        # The child serves this app's datasite on this address.
+        email = getattr(self.client, "email", None)
+        args = sidecar_args(exe, addr, str(email) if email else None, client_data_dir(self.client))
+        log.info("starting %s", " ".join(args))
+        return subprocess.Popen(args)

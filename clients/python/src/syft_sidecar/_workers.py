@@ -1,18 +1,21 @@
-"""The bounded thread pool sync handlers run on.
+"""Where handlers run: the bounded thread pool of sync ones, and the event
+loop of async ones.
 
-A ThreadPoolExecutor with a cheaper way in: ``go`` queues a call with no
+``Workers`` is a ThreadPoolExecutor with a cheaper way in: ``go`` queues a call with no
 Future around it (the handlers answer their call themselves), which keeps a
 lone request's path short; ``submit`` is the Executor one, for
 ``run_in_executor``. Threads start as work finds none idle, up to ``size``.
+``LoopThread`` runs one asyncio loop on a thread of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 from concurrent.futures import Executor, Future
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, List, Optional, Tuple, TypeVar
 
 log = logging.getLogger("syft_sidecar")
 
@@ -98,3 +101,42 @@ class Workers(Executor):
         if wait:
             for t in threads:
                 t.join()
+
+
+class LoopThread:
+    """The event loop that async handlers and callbacks share, run on a
+    thread of its own from ``start()`` to ``stop()``."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=self._name, daemon=True)
+        self._thread.start()
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop, from any thread."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def wait(self, aw: Awaitable[T]) -> T:
+        """Await ``aw`` on the loop and return its result; blocks the calling
+        thread, which is never the loop's."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(_await(aw), self.loop).result()
+
+    def stop(self, timeout: float) -> None:
+        loop, thread = self.loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
+
+
+async def _await(aw: Awaitable[T]) -> T:
+    return await aw

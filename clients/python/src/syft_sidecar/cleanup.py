@@ -16,14 +16,13 @@ import re
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional
 
 import grpc
 
+from ._channel import Dial, stub
 from ._config import load_client, resolve_address
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
-from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
-from ._session import channel_options
 
 __all__ = ["CleanupStats", "PeriodicCleanup", "create_cleanup_callback", "parse_time_interval"]
 
@@ -106,7 +105,9 @@ class PeriodicCleanup:
 
     Each run asks the sidecar to clean ``app_name`` now with this object's
     expiry (the app must be served: a handler registered it). ``start()``
-    runs one at once and then every ``cleanup_interval``.
+    runs one at once and then every ``cleanup_interval``. ``sidecar``,
+    ``token`` (else ``$SYFT_SIDECAR_TOKEN``) and ``credentials`` are
+    ``SyftEvents``'s.
     """
 
     def __init__(
@@ -138,24 +139,17 @@ class PeriodicCleanup:
             Path(client.app_data(app_name)) if client is not None else None
         )
         self.app_rpc_dir: Optional[Path] = self.app_dir / "rpc" if self.app_dir else None
-        self._metadata: Sequence[Tuple[str, str]] = (
-            (("authorization", f"Bearer {token}"),) if token else ()
-        )
-        self._credentials = credentials
+        # The token, as SyftEvents sends it: given, else $SYFT_SIDECAR_TOKEN.
+        self._dial = Dial.to(self.address, token, credentials)
         self._stop_event = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.stats = CleanupStats()
 
     def cleanup_now(self) -> CleanupStats:
         """Clean at once and return what was removed."""
-        if self._credentials is not None:
-            channel = grpc.secure_channel(self.address, self._credentials, channel_options())
-        else:
-            channel = grpc.insecure_channel(self.address, options=channel_options())
-        with channel:
-            stub = pb_grpc.SidecarServiceStub(channel)  # type: ignore[no-untyped-call]
+        with self._dial.channel() as channel:
             req = pb.CleanNowRequest(app=self.app_name, expiry=self.cleanup_expiry_str)
-            resp = stub.CleanNow(req, timeout=60, metadata=self._metadata)
+            resp = stub(channel).CleanNow(req, timeout=60, metadata=self._dial.metadata)
         self.stats = stats_from_pb(resp.stats)
         if self.on_cleanup_complete is not None:
             try:

@@ -1,4 +1,9 @@
-package events
+// Package watchglob compiles the globs of syft-event's watch(): doublestar
+// patterns over the datasites folder with the placeholders {datasite},
+// {email} and {app_data}. It matches paths against them and finds the folders
+// a set of them needs watched. The sidecar and its Go client share it, so a
+// glob the client accepts is one the sidecar accepts.
+package watchglob
 
 import (
 	"errors"

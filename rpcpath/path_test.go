@@ -1,6 +1,9 @@
-package syftrpc
+package rpcpath
 
 import "testing"
+
+// testID is a request id as syft-rpc writes one.
+const testID = "4eb92bc9-2be1-4e83-9be0-b9e29dcf24c9"
 
 func TestParseRequestPath(t *testing.T) {
 	tests := []struct {

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // Environment variables read by Load, as syft-core names them.
@@ -32,8 +33,6 @@ const SocketName = "sidecar.sock"
 
 // ErrNoConfig means no config file was found and no override gave the values.
 var ErrNoConfig = errors.New("no syftbox config")
-
-var emailRe = regexp.MustCompile(`^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`)
 
 // Config is what the sidecar needs from the SyftBox client config.
 type Config struct {
@@ -107,7 +106,7 @@ func Load(o Overrides) (Config, error) {
 		return Config{}, fmt.Errorf("%w: no data dir: pass --data-dir or set %s", ErrNoConfig, EnvDataDir)
 	}
 	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
-	if !emailRe.MatchString(c.Email) {
+	if !rpcpath.IsEmail(c.Email) {
 		return Config{}, fmt.Errorf("invalid email %q", c.Email)
 	}
 	dir, err := filepath.Abs(expandHome(c.DataDir))

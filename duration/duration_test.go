@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openmined/syft-sidecar/internal/duration"
+	"github.com/openmined/syft-sidecar/duration"
 )
 
 func TestParse(t *testing.T) {

@@ -1,4 +1,9 @@
-package syftrpc
+// Package rpcpath holds the naming rules of SyftBox RPC: which names an app
+// and an endpoint may have, where a request file sits in an app's rpc folder
+// and what its response is called, and which file names the SyftBox clients
+// keep for themselves. The sidecar and its Go client both follow them, so a
+// name the client accepts is one the sidecar accepts.
+package rpcpath
 
 import "strings"
 

@@ -1,13 +1,13 @@
-package events_test
+package watchglob_test
 
 import (
 	"reflect"
 	"testing"
 
-	"github.com/openmined/syft-sidecar/internal/events"
+	"github.com/openmined/syft-sidecar/watchglob"
 )
 
-var vars = events.Vars{Email: "bob@example.com", App: "myapp"}
+var vars = watchglob.Vars{Email: "bob@example.com", App: "myapp"}
 
 func TestCompileAndMatch(t *testing.T) {
 	for _, tc := range []struct {
@@ -25,7 +25,7 @@ func TestCompileAndMatch(t *testing.T) {
 		{"*.json", ".", []string{"a.json", "bob@example.com/x/a.json"}, []string{"a.csv"}},
 		{"public/*.txt", ".", []string{"bob@example.com/public/a.txt", "public/a.txt"}, []string{"bob@example.com/public/x/a.txt"}},
 	} {
-		p, err := events.Compile(tc.raw, vars)
+		p, err := watchglob.Compile(tc.raw, vars)
 		if err != nil {
 			t.Fatalf("Compile(%q): %v", tc.raw, err)
 		}
@@ -51,17 +51,17 @@ func TestCompileRefuses(t *testing.T) {
 		if raw == "{app_data}/x" {
 			v.Email = "" // no owner: placeholders have no value
 		}
-		if _, err := events.Compile(raw, v); err == nil {
+		if _, err := watchglob.Compile(raw, v); err == nil {
 			t.Errorf("Compile(%q) accepted", raw)
 		}
 	}
 }
 
 func TestRoots(t *testing.T) {
-	compile := func(raws ...string) []events.Pattern {
-		var ps []events.Pattern
+	compile := func(raws ...string) []watchglob.Pattern {
+		var ps []watchglob.Pattern
 		for _, r := range raws {
-			p, err := events.Compile(r, vars)
+			p, err := watchglob.Compile(r, vars)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +78,7 @@ func TestRoots(t *testing.T) {
 		{[]string{"{datasite}/*.x", "**/*.y"}, []string{"."}},
 		{[]string{"{datasite}/*.x", "{datasite}/*.y"}, []string{"bob@example.com"}},
 	} {
-		if got := events.Roots(compile(tc.raws...)); !reflect.DeepEqual(got, tc.want) {
+		if got := watchglob.Roots(compile(tc.raws...)); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Roots(%v) = %v, want %v", tc.raws, got, tc.want)
 		}
 	}
