@@ -129,6 +129,15 @@ def summary(path: Path) -> dict[str, list[int]]:
     return out
 
 
+def serves(port: int) -> bool:
+    """Whether the sidecar's metrics address answers yet."""
+    try:
+        mallocs(port)
+    except OSError:
+        return False
+    return True
+
+
 def mallocs(port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         m = MALLOCS.search(r.read())
@@ -248,6 +257,7 @@ def once(
             ]
             procs["server"] = subprocess.Popen(sidecar, **quiet)
             wait_for(lambda: accepts(site.sock), "the sidecar's socket", 30)
+            wait_for(lambda: serves(port), "the sidecar's /metrics", 30)
             echo = [
                 str(bench.BIN / "echo"),
                 "--sidecar",
