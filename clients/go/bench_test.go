@@ -19,8 +19,9 @@ import (
 // b.N requests wait on disk, the real sidecar runs, and the client (in this
 // process, so that -cpuprofile and -benchmem see it) answers them all as the
 // echo example does. One op is one request; "client-us/req" is this
-// process's CPU time (user + system) per request. Put the data dir on tmpfs
-// to keep the disk out of it:
+// process's CPU time (user + system) per request, and -benchmem's allocs/op
+// are allocations per request. Put the data dir on tmpfs to keep the disk
+// out of it; BENCH_IN_FLIGHT sets WithMaxInFlight:
 //
 //	TMPDIR=/dev/shm go test -run '^$' -bench Pending -benchtime 20000x -benchmem ./clients/go/
 func BenchmarkPending(b *testing.B) {
@@ -48,7 +49,7 @@ func BenchmarkPending(b *testing.B) {
 
 	var answered atomic.Int64
 	done := make(chan struct{})
-	c, err := New(addr, WithMaxInFlight(benchInFlight()), WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	c, err := New(addr, WithMaxInFlight(benchInFlight(b)), WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,9 +77,8 @@ func BenchmarkPending(b *testing.B) {
 	}
 	// The last replies are on their way to the sidecar; the client's work
 	// ends when they are out, which the last response file shows.
-	last := filepath.Join(dir, "")
 	sidecartest.WaitFor(b, time.Minute, "every response", func() bool {
-		n, err := countResponses(last)
+		n, err := countResponses(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -113,10 +113,12 @@ func countResponses(dir string) (int, error) {
 	return n, err
 }
 
-func benchInFlight() int {
+func benchInFlight(b *testing.B) int {
 	n := DefaultMaxInFlight
 	if s := os.Getenv("BENCH_IN_FLIGHT"); s != "" {
-		fmt.Sscan(s, &n)
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			b.Fatalf("BENCH_IN_FLIGHT=%q: %v", s, err)
+		}
 	}
 	return n
 }
