@@ -1,3 +1,5 @@
+//go:build unix
+
 package sidecar
 
 import (
@@ -88,7 +90,8 @@ func BenchmarkPending(b *testing.B) {
 	b.ReportMetric(float64(cpuTime(b)-before)/float64(time.Microsecond)/float64(b.N), "client-us/req")
 }
 
-// cpuTime is this process's user and system time so far.
+// cpuTime is this process's user and system time so far (getrusage: why
+// this file builds on unix only).
 func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
