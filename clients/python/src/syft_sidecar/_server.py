@@ -40,12 +40,12 @@ log = logging.getLogger("syft_sidecar")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Requests a stream takes at once, and the most sync handlers run at once.
-# Higher than the Go client's 16: the sidecar sends and takes batches of at
-# most what is in flight, and grpcio pays a few thread hand-offs per message,
-# which cost more than a quick handler. With 20,000 requests waiting, 64 in
-# flight halve the messages per request against 16 and took the client's CPU
-# per request from 65 to 41 us and its rate up by half (issue 15).
+# Requests a stream takes at once, and the most sync handlers run at once
+# (as in the Go client). The sidecar sends and takes batches of at most what
+# is in flight, and grpcio pays a few thread hand-offs per message, which
+# cost more than a quick handler: with 20,000 requests waiting, 64 in flight
+# took the client's CPU per request from 65 to 41 us against 16, and its
+# rate up by half (issue 15).
 DEFAULT_MAX_IN_FLIGHT = 64
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 30.0
