@@ -23,7 +23,7 @@ RUFF         := ruff==0.17.5
 WHEEL        := wheel==0.48.0
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-go bench-build fuzz soak clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-large bench-percall bench-go bench-build fuzz soak clean image
 
 all: build
 
@@ -187,10 +187,16 @@ lint: $(VENV)/.deps cross
 	$(VENV)/bin/ruff format --check $(PY_CLIENT) tests scripts test/syftbox deploy/syftbox-app
 	$(VENV)/bin/mypy --config-file $(PY_CLIENT)/pyproject.toml
 
-# The benchmark of issue 7 (bench/run.py): the floor, the sidecar with the Go
-# and the Python echo handlers, and syft-event 0.4.3, in one run; writes
-# bin/bench/results.json, results.md and bench.png. bench-quick runs in under
-# a minute. matplotlib (for the plot) is installed here only, not for tests.
+# The benchmark (bench/run.py): the floor (bench/floorfs: the sidecar's own
+# file operations alone), the sidecar with the Go and the Python echo
+# handlers, and syft-event 0.4.3, in one run on tmpfs (/dev/shm) and one on
+# the disk; writes bin/bench/results.md, results-FS.json and bench-FS.png.
+# bench takes about 3.5 minutes of runs, plus up to 11 waiting for the disk
+# to settle after an earlier run's deletes; bench-quick about a minute;
+# bench-large adds the 100,000 runs. bench-percall counts system calls
+# (strace), Go allocations and CPU per request for the floor and the sidecar
+# (bench/percall.py, 30 s). See docs/performance.md.
+# matplotlib (for the plot) is installed here only, not for tests.
 BENCH_DEPS := matplotlib==3.11.2
 
 bench-build: build
@@ -205,6 +211,12 @@ bench: bench-build $(VENV)/.bench-deps
 
 bench-quick: bench-build $(VENV)/.bench-deps
 	$(PY) bench/run.py --quick
+
+bench-large: bench-build $(VENV)/.bench-deps
+	$(PY) bench/run.py --large
+
+bench-percall: bench-build $(VENV)/.deps
+	$(PY) bench/percall.py
 
 # The Go benchmarks of test/bench (burst and latency beside the floor, file
 # events through the sidecar beside in-process fsnotify).

@@ -1,20 +1,24 @@
 // Command floor is the filesystem floor of bench/run.py: the file operations
-// of a round trip alone (rename the request in from the temp folder, read it,
-// write the response to a temp file, rename that into place), in one loop in
-// one process.
+// the sidecar must make for each request (bench/floorfs: the bounded read
+// beneath the rpc folder, the no-replace O_TMPFILE write and the one-byte
+// rewrite that gives SyftBox its write event), with nothing between them.
 //
-//	floor loop --tmp DIR --dir FOLDER --owner EMAIL --mode burst|latency|steady [--rate R] < ids
-//	floor serve --dir FOLDER --owner EMAIL
+//	floor loop --tmp DIR --root RPC --dir FOLDER --owner EMAIL --mode burst|latency|steady [--rate R] [--workers W] < ids
+//	floor serve --root RPC --dir FOLDER --owner EMAIL [--workers W]
+//
+// FOLDER is the request folder, RPC the app's rpc folder above it (default:
+// FOLDER itself), beneath which every path is resolved as the sidecar
+// resolves it.
 //
 // loop renames in the requests whose ids it reads, one a line, and answers
 // them itself, timing it the way bench/run.py times the contenders: burst
-// renames all in and answers all, from the first rename to the last
-// response; latency does one round trip at a time; steady starts one at a
-// fixed rate. It prints {"seconds": ..., "samples": [...]} (seconds).
+// renames all in and answers all with W workers, from the first rename to
+// the last response; latency does one round trip at a time; steady starts one
+// at a fixed rate. It prints {"seconds": ..., "samples": [...]} (seconds).
 //
 // serve answers the requests in a folder as they arrive, woken by inotify as
 // the sidecar is, and those already there at start (a rescan when inotify
-// overflows): the latency floor when the responder must be woken.
+// overflows), with W workers: the floor when the responder must be woken.
 package main
 
 import (
@@ -29,6 +33,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/openmined/syft-sidecar/bench/floorfs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
@@ -39,6 +44,38 @@ func main() {
 	}
 }
 
+// common holds the flags both modes take.
+type common struct {
+	root, dir, owner *string
+	workers          *int
+}
+
+func flags(name string) (*flag.FlagSet, common) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	return fs, common{
+		root:    fs.String("root", "", "the app's rpc folder, beneath which paths are resolved (default: --dir)"),
+		dir:     fs.String("dir", "", "request folder to answer in"),
+		owner:   fs.String("owner", "", "email the responses are sent as"),
+		workers: fs.Int("workers", 1, "goroutines answering requests"),
+	}
+}
+
+// open makes the responder of c's folder.
+func (c common) open() (*floorfs.Responder, error) {
+	if *c.dir == "" || *c.owner == "" || *c.workers < 1 {
+		return nil, errors.New("--dir and --owner are required, --workers at least 1")
+	}
+	root := *c.root
+	if root == "" {
+		root = *c.dir
+	}
+	rel, err := filepath.Rel(root, *c.dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("--dir %s is not beneath --root %s", *c.dir, root)
+	}
+	return floorfs.Open(root, filepath.ToSlash(rel), *c.owner)
+}
+
 func run(args []string) error {
 	if len(args) > 0 && args[0] == "loop" {
 		return loop(args[1:])
@@ -46,25 +83,25 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
-	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
-	dir := fs.String("dir", "", "request folder to answer in")
-	owner := fs.String("owner", "", "email the responses are sent as")
+	fs, c := flags("floor serve")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *owner == "" {
-		return errors.New("usage: floor --dir FOLDER --owner EMAIL")
+	r, err := c.open()
+	if err != nil {
+		return err
 	}
+	defer r.Close()
 	w, err := fsnotify.NewBufferedWatcher(1 << 17)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	if err := w.Add(*dir); err != nil {
-		return fmt.Errorf("watch %s: %w", *dir, err)
+	if err := w.Add(*c.dir); err != nil {
+		return fmt.Errorf("watch %s: %w", *c.dir, err)
 	}
-	r := &responder{owner: *owner}
-	r.scan(*dir)
+	answer := workers(r, *c.workers)
+	scan(*c.dir, answer)
 	for {
 		select {
 		case ev, ok := <-w.Events:
@@ -72,14 +109,14 @@ func run(args []string) error {
 				return nil
 			}
 			if ev.Has(fsnotify.Create) && strings.HasSuffix(ev.Name, syftrpc.RequestExt) {
-				r.answer(ev.Name)
+				answer(filepath.Base(ev.Name))
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				r.scan(*dir)
+				scan(*c.dir, answer)
 				continue
 			}
 			return fmt.Errorf("watch: %w", err)
@@ -87,53 +124,61 @@ func run(args []string) error {
 	}
 }
 
-type responder struct {
-	owner string
-	buf   []byte
+// workers returns what hands a request name to be answered: answered at once
+// on the caller's goroutine with one worker (no hand-off), else sent to n
+// goroutines.
+func workers(r *floorfs.Responder, n int) func(name string) {
+	if n == 1 {
+		return func(name string) { report(r.Answer(name)) }
+	}
+	ch := make(chan string, 1024)
+	for range n {
+		wr := r.Worker()
+		go func() {
+			for name := range ch {
+				report(wr.Answer(name))
+			}
+		}()
+	}
+	return func(name string) { ch <- name }
 }
 
-// scan answers every request in dir that has no response yet.
-func (r *responder) scan(dir string) {
-	names, _ := filepath.Glob(filepath.Join(dir, "*"+syftrpc.RequestExt))
-	for _, name := range names {
-		if _, err := os.Stat(strings.TrimSuffix(name, syftrpc.RequestExt) + syftrpc.ResponseExt); err != nil {
-			r.answer(name)
+func report(err error) {
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+	}
+}
+
+// scan answers every request in dir whose response is not in the same
+// listing: the folder's names tell, without a stat per request.
+func scan(dir string, answer func(string)) {
+	entries, _ := os.ReadDir(dir)
+	answered := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), syftrpc.ResponseExt); ok {
+			answered[id] = true
+		}
+	}
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), syftrpc.RequestExt); ok && !answered[id] {
+			answer(e.Name())
 		}
 	}
 }
 
-// answer reads one request and writes its echo: the only work beyond the file
-// operations is parsing the request and formatting the response.
-func (r *responder) answer(name string) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return
-	}
-	req, err := syftrpc.ParseRequest(data)
-	if err != nil {
-		return
-	}
-	resp := req.Reply(r.owner, time.Now())
-	resp.Body = req.Body
-	r.buf = resp.AppendJSON(r.buf[:0])
-	base := strings.TrimSuffix(name, syftrpc.RequestExt)
-	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(base)+".tmp")
-	if err := os.WriteFile(tmp, r.buf, 0o644); err != nil {
-		return
-	}
-	os.Rename(tmp, base+syftrpc.ResponseExt)
-}
-
 func loop(args []string) error {
-	fs := flag.NewFlagSet("floor loop", flag.ContinueOnError)
+	fs, c := flags("floor loop")
 	tmpDir := fs.String("tmp", "", "folder the requests are staged in")
-	dir := fs.String("dir", "", "request folder to rename them into")
-	owner := fs.String("owner", "", "email the responses are sent as")
 	mode := fs.String("mode", "burst", "burst, latency or steady")
 	rate := fs.Float64("rate", 1000, "requests per second, for steady")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	r, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	var ids []string
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -141,11 +186,9 @@ func loop(args []string) error {
 			ids = append(ids, id)
 		}
 	}
-	r := &responder{owner: *owner}
 	renameIn := func(id string) error {
-		return os.Rename(filepath.Join(*tmpDir, id+syftrpc.RequestExt), filepath.Join(*dir, id+syftrpc.RequestExt))
+		return os.Rename(filepath.Join(*tmpDir, id+syftrpc.RequestExt), filepath.Join(*c.dir, id+syftrpc.RequestExt))
 	}
-	answer := func(id string) { r.answer(filepath.Join(*dir, id+syftrpc.RequestExt)) }
 	var samples []float64
 	start := time.Now()
 	switch *mode {
@@ -155,8 +198,12 @@ func loop(args []string) error {
 				return err
 			}
 		}
-		for _, id := range ids {
-			answer(id)
+		names := make([]string, len(ids))
+		for i, id := range ids {
+			names[i] = id + syftrpc.RequestExt
+		}
+		if err := floorfs.AnswerAll(r, names, *c.workers); err != nil {
+			return err
 		}
 	case "latency", "steady":
 		interval := time.Duration(float64(time.Second) / *rate)
@@ -170,7 +217,9 @@ func loop(args []string) error {
 			if err := renameIn(id); err != nil {
 				return err
 			}
-			answer(id)
+			if err := r.Answer(id + syftrpc.RequestExt); err != nil {
+				return err
+			}
 			samples = append(samples, time.Since(t0).Seconds())
 		}
 	default:

@@ -27,22 +27,31 @@ type ctxKey struct{}
 // an ordinary cancel context with the cause context.DeadlineExceeded. Done,
 // Value and cancellation of derived contexts come from that inner context,
 // so the standard library propagates cancellation without extra goroutines.
+//
+// The inner context takes its parent's values but not its cancellation: the
+// session ends its calls itself when the parent ends (session.endCalls), from
+// the map of calls it keeps anyway. As a child of the parent, each call would
+// be added to and removed from the parent's own map of children, which cost
+// more than the rest of the call's context.
 type callContext struct {
 	context.Context // from context.WithCancelCause
+	parent          context.Context
 	cancel          context.CancelCauseFunc
 	key             callKey
 	s               *session
+	req             *Request
+	ep              *endpoint // nil: not an endpoint of this client
 
 	mu       sync.Mutex
 	deadline time.Time   // zero: none
 	timer    *time.Timer // nil when there is no deadline
 }
 
-func newCallContext(parent context.Context, s *session, key callKey, deadline time.Time) *callContext {
-	inner, cancel := context.WithCancelCause(parent)
-	c := &callContext{Context: inner, cancel: cancel, key: key, s: s, deadline: deadline}
-	if !deadline.IsZero() {
-		c.timer = time.AfterFunc(time.Until(deadline), c.expire)
+func newCallContext(parent context.Context, s *session, key callKey, req *Request, ep *endpoint) *callContext {
+	inner, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	c := &callContext{Context: inner, parent: parent, cancel: cancel, key: key, s: s, req: req, ep: ep, deadline: req.Deadline}
+	if !c.deadline.IsZero() {
+		c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
 	}
 	return c
 }
@@ -51,7 +60,7 @@ func (c *callContext) expire() { c.cancel(context.DeadlineExceeded) }
 
 // Deadline is the earlier of the request's current deadline and the parent's.
 func (c *callContext) Deadline() (time.Time, bool) {
-	d, ok := c.Context.Deadline()
+	d, ok := c.parent.Deadline()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.deadline.IsZero() && (!ok || c.deadline.Before(d)) {

@@ -22,7 +22,7 @@ func marshalRoundTrip(m *pb.Request) (*pb.Request, error) {
 
 func TestCallContextDeadline(t *testing.T) {
 	start := time.Now()
-	ctx := newCallContext(t.Context(), nil, callKey{"id", 1}, start.Add(50*time.Millisecond))
+	ctx := newCallContext(t.Context(), nil, callKey{"id", 1}, &Request{Deadline: start.Add(50 * time.Millisecond)}, nil)
 	defer ctx.release()
 	if d, ok := ctx.Deadline(); !ok || !d.Equal(start.Add(50*time.Millisecond)) {
 		t.Fatalf("Deadline() = %v, %v", d, ok)
@@ -58,16 +58,36 @@ func TestCallContextDeadline(t *testing.T) {
 }
 
 func TestCallContextNoDeadline(t *testing.T) {
-	parent, cancel := context.WithCancelCause(t.Context())
-	ctx := newCallContext(parent, nil, callKey{"id", 1}, time.Time{})
+	type key struct{}
+	parent := context.WithValue(t.Context(), key{}, "v")
+	s := &session{calls: map[callKey]*callContext{}}
+	ctx := newCallContext(parent, s, callKey{"id", 1}, &Request{}, nil)
 	defer ctx.release()
+	s.track(ctx)
 	if _, ok := ctx.Deadline(); ok {
 		t.Fatal("Deadline() reported one")
 	}
-	cancel(ErrDisconnected)
-	<-ctx.Done()
-	if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(context.Cause(ctx), ErrDisconnected) {
-		t.Fatalf("Err() = %v, Cause = %v", ctx.Err(), context.Cause(ctx))
+	if v := ctx.Value(key{}); v != "v" {
+		t.Fatalf("Value = %v, want the parent's", v)
+	}
+	s.endCalls(ErrDisconnected)
+	for _, c := range []*callContext{ctx, newCallContext(parent, s, callKey{"id", 2}, &Request{}, nil)} {
+		s.track(c) // a call tracked after the end ends at once
+		<-c.Done()
+		if !errors.Is(c.Err(), context.Canceled) || !errors.Is(context.Cause(c), ErrDisconnected) {
+			t.Fatalf("Err() = %v, Cause = %v", c.Err(), context.Cause(c))
+		}
+	}
+}
+
+func TestCallContextParentDeadline(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	parent, cancel := context.WithDeadline(t.Context(), d)
+	defer cancel()
+	ctx := newCallContext(parent, nil, callKey{"id", 1}, &Request{Deadline: d.Add(time.Minute)}, nil)
+	defer ctx.release()
+	if got, ok := ctx.Deadline(); !ok || !got.Equal(d) {
+		t.Fatalf("Deadline() = %v, %v, want the parent's %v", got, ok, d)
 	}
 }
 

@@ -142,10 +142,30 @@ func newReply(id string, attempt uint32, resp *Response, err error) (*pb.Reply, 
 	default:
 		return internalError(id, attempt), err
 	}
-	if n := proto.Size(rep); n > MaxReplySize {
-		return internalError(id, attempt), fmt.Errorf("reply of %d bytes is over the sidecar's limit of %d", n, MaxReplySize)
+	// The bound settles all but the replies near the limit without walking
+	// the message: proto.Size costs as much as marshalling it.
+	if replySizeBound(rep) > MaxReplySize {
+		if n := proto.Size(rep); n > MaxReplySize {
+			return internalError(id, attempt), fmt.Errorf("reply of %d bytes is over the sidecar's limit of %d", n, MaxReplySize)
+		}
 	}
 	return rep, nil
+}
+
+// replySizeBound is at least the encoded size of r, and of r as one item of
+// a ReplyBatch or in a ConnectRequest: each field's tag and length prefix at
+// their longest (a varint of up to 10 bytes for the status, up to 5 for a
+// length or the attempt).
+func replySizeBound(r *pb.Reply) int {
+	const (
+		fixed    = 6 + 1 + 5 + 1 + 10 + 6 + 6 // wrapper, attempt, status, id's and body's prefixes
+		perEntry = 6 + 6 + 6                  // a map entry's prefix, its key's and its value's
+	)
+	n := fixed + len(r.GetRequestId()) + len(r.GetBody())
+	for k, v := range r.GetHeaders() {
+		n += perEntry + len(k) + len(v)
+	}
+	return n
 }
 
 func internalError(id string, attempt uint32) *pb.Reply {

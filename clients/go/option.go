@@ -17,8 +17,12 @@ import (
 
 // Defaults copied into a Client by New.
 const (
-	// DefaultMaxInFlight is how many requests a client serves at once.
-	DefaultMaxInFlight = 16
+	// DefaultMaxInFlight is how many requests a client serves at once. The
+	// sidecar sends requests and takes replies in batches of at most what is
+	// in flight: with 20,000 waiting, 64 took the echo example's CPU per
+	// request from 19 to 11 us and the sidecar's from 78 to 66 against 16,
+	// and answered them 1.3x as fast (issue 15).
+	DefaultMaxInFlight = 64
 	// DefaultConcurrency is DefaultMaxInFlight.
 	//
 	// Deprecated: use DefaultMaxInFlight.

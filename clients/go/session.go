@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
@@ -59,7 +58,8 @@ type session struct {
 
 	mu        sync.Mutex
 	calls     map[callKey]*callContext
-	draining  bool // no handler or post starts once set, so the Waits are safe
+	endCause  error // why the calls' parent ended; nil while it runs
+	draining  bool  // no handler or post starts once set, so the Waits are safe
 	handlers  sync.WaitGroup
 	producers sync.WaitGroup // post calls under way
 }
@@ -136,6 +136,7 @@ func (c *Client) serve(ctx context.Context) (registered time.Time, err error) {
 	// Handler contexts end with ctx, or with the stream.
 	hctx, hcancel := context.WithCancelCause(ctx)
 	defer hcancel(nil)
+	defer context.AfterFunc(hctx, func() { s.endCalls(context.Cause(hctx)) })()
 
 	var wg sync.WaitGroup
 	recvErr := make(chan error, 1)
@@ -249,7 +250,7 @@ func (s *session) batch(m *pb.ConnectRequest) (out, next *pb.ConnectRequest) {
 	replies, next := batch.Gather(s.sendc, first, func(m *pb.ConnectRequest) (*pb.Reply, bool) {
 		r := m.GetReply()
 		return r, r != nil
-	}, func(r *pb.Reply) int { return proto.Size(r) }, limit, maxBatchBytes)
+	}, replySizeBound, limit, maxBatchBytes)
 	if len(replies) == 1 {
 		return m, next
 	}
@@ -340,38 +341,78 @@ func (s *session) onRegistered(m *pb.Registered) {
 
 func (s *session) dispatch(hctx context.Context, m *pb.Request) {
 	k := callKey{m.GetId(), m.GetAttempt()}
-	log := s.log.With("app", m.GetApp(), "endpoint", m.GetEndpoint(), "id", k.id, "attempt", k.attempt)
 	req := newRequest(m)
 	ep := s.c.endpoints[route{req.App, req.Endpoint}]
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
-		log.Debug("stopping: request left for redelivery")
+		if s.debugging() {
+			s.callLog(req).Debug("stopping: request left for redelivery")
+		}
 		return
 	}
 	if _, dup := s.calls[k]; dup {
-		log.Debug("ignoring duplicate delivery")
+		if s.debugging() {
+			s.callLog(req).Debug("ignoring duplicate delivery")
+		}
 		return
 	}
 	if len(s.calls) >= s.c.maxInFlight {
 		// Serve it anyway: refusing would strand it until the stream ends.
-		log.Warn("sidecar sent more requests than max in flight", "in_flight", len(s.calls)+1)
+		s.callLog(req).Warn("sidecar sent more requests than max in flight", "in_flight", len(s.calls)+1)
 	}
-	cctx := newCallContext(hctx, s, k, req.Deadline)
-	s.calls[k] = cctx
-	s.handlers.Go(func() { s.serveCall(cctx, ep, req, log) })
+	cctx := newCallContext(hctx, s, k, req, ep)
+	s.track(cctx)
+	s.handlers.Add(1)
+	go s.serveCall(cctx)
 }
 
-func (s *session) serveCall(ctx *callContext, ep *endpoint, req *Request, log *slog.Logger) {
-	log.Debug("serving request")
+// track adds c to the calls, ending it at once if their parent ended
+// already (the caller holds s.mu).
+func (s *session) track(c *callContext) {
+	s.calls[c.key] = c
+	if s.endCause != nil {
+		c.cancel(s.endCause)
+	}
+}
+
+// endCalls ends the calls running and those tracked after it with cause: it
+// is what the parent's end would have done to child contexts.
+func (s *session) endCalls(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endCause = cause
+	for _, c := range s.calls {
+		c.cancel(cause)
+	}
+}
+
+// debugging reports whether debug messages are logged: the per-request ones
+// are built only then (their attributes cost more than serving an echo).
+func (s *session) debugging() bool { return s.log.Enabled(context.Background(), slog.LevelDebug) }
+
+// callLog is the logger for the messages about one call, made when one is
+// logged: slog's With formats the attributes at once, whether or not
+// anything is logged with them.
+func (s *session) callLog(req *Request) *slog.Logger {
+	return s.log.With("app", req.App, "endpoint", req.Endpoint, "id", req.ID, "attempt", req.Attempt)
+}
+
+func (s *session) serveCall(ctx *callContext) {
+	defer s.handlers.Done()
+	req, ep := ctx.req, ctx.ep
+	debug := s.debugging()
+	if debug {
+		s.callLog(req).Debug("serving request")
+	}
 	var resp *Response
 	var err error
 	if ep == nil {
-		log.Warn("request for an endpoint this client did not register")
+		s.callLog(req).Warn("request for an endpoint this client did not register")
 		err = Error(404, fmt.Sprintf("no handler for %s %s", req.App, req.Endpoint))
 	} else {
-		resp, err = call(ctx, ep.h, req, log)
+		resp, err = s.call(ctx, ep.h, req)
 	}
 	ended := ctx.Err() != nil
 	ctx.release()
@@ -383,27 +424,33 @@ func (s *session) serveCall(ctx *callContext, ep *endpoint, req *Request, log *s
 		// Most likely the error is the ending itself. The sidecar has
 		// answered already (504, 419) or will deliver the request again; a
 		// 500 from us would be wrong either way.
-		log.Debug("handler gave up after its context ended, no reply", "err", err, "cause", context.Cause(ctx))
+		if debug {
+			s.callLog(req).Debug("handler gave up after its context ended, no reply", "err", err, "cause", context.Cause(ctx))
+		}
 		return
 	}
 	rep, rerr := newReply(req.ID, req.Attempt, resp, err)
 	if rerr != nil && !errors.Is(rerr, errPanic) {
-		log.Error("handler error, answering 500", "err", rerr)
+		s.callLog(req).Error("handler error, answering 500", "err", rerr)
 	}
 	m := &pb.ConnectRequest{Msg: &pb.ConnectRequest_Reply{Reply: rep}}
 	if err := s.send(nil, m); err != nil {
-		log.Debug("reply not sent: stream ended")
+		if debug {
+			s.callLog(req).Debug("reply not sent: stream ended")
+		}
 		return
 	}
-	log.Debug("replied", "status", rep.GetStatusCode())
+	if debug {
+		s.callLog(req).Debug("replied", "status", rep.GetStatusCode())
+	}
 }
 
 // call runs h, turning a panic into an error so that one bad request never
 // stops the client.
-func call(ctx context.Context, h Handler, req *Request, log *slog.Logger) (resp *Response, err error) {
+func (s *session) call(ctx context.Context, h Handler, req *Request) (resp *Response, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			log.Error("handler panicked, answering 500", "panic", v, "stack", string(debug.Stack()))
+			s.callLog(req).Error("handler panicked, answering 500", "panic", v, "stack", string(debug.Stack()))
 			resp, err = nil, fmt.Errorf("%w: %v", errPanic, v)
 		}
 	}()

@@ -6,7 +6,7 @@ import "golang.org/x/sys/unix"
 
 // announceWrite makes a write event for name, a file just linked or renamed
 // into the folder dfd, without changing a byte of it: it rewrites the first
-// byte in place with the byte that is there.
+// byte in place with first, the byte written there.
 //
 // Why: the SyftBox client (v0.8.7) sends *.request and *.response files at
 // once over its websocket (its priority path) only when its watcher reports
@@ -17,14 +17,14 @@ import "golang.org/x/sys/unix"
 //
 // What stays true:
 //   - never visible half-written: the file was complete before it had a
-//     name, and the rewritten byte equals the byte already there, so no
-//     reader at any moment sees anything but the final content;
+//     name, and the rewritten byte is the one written there, so no reader
+//     at any moment sees anything but the final content;
 //   - never replacing anything: the no-replace link or rename already
 //     happened; this only writes into the inode we created;
 //   - never through a link: the name is opened with O_NOFOLLOW relative to
 //     the folder we already hold, and its inode must be the one we linked
-//     (want). If someone replaced the file meanwhile, nothing is written:
-//     the replacement made its own events;
+//     (want), of the size we wrote. If someone replaced or truncated the
+//     file meanwhile, nothing is written: that made its own events;
 //   - never blocks: O_NONBLOCK (a FIFO swapped in would fail with ENXIO
 //     rather than wait for a reader, and the inode check refuses it anyway).
 //
@@ -38,11 +38,11 @@ import "golang.org/x/sys/unix"
 // The write event is a courtesy to the sync: any failure here leaves a
 // correct, complete file that the standard sync still sends, so it is
 // returned only for logging by tests and callers that care.
-func announceWrite(dfd int, name string, want *unix.Stat_t) error {
+func announceWrite(dfd int, name string, want *unix.Stat_t, first byte) error {
 	if want.Size == 0 {
 		return nil // nothing to rewrite; an empty file is not a response
 	}
-	fd, err := unix.Openat(dfd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openat(dfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
@@ -51,16 +51,10 @@ func announceWrite(dfd int, name string, want *unix.Stat_t) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	if st.Dev != want.Dev || st.Ino != want.Ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if st.Dev != want.Dev || st.Ino != want.Ino || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != want.Size {
 		return errReplaced
 	}
-	var b [1]byte
-	if n, err := unix.Pread(fd, b[:], 0); err != nil || n != 1 {
-		if err == nil {
-			err = errReplaced // truncated by someone else: leave it be
-		}
-		return err
-	}
+	b := [1]byte{first}
 	_, err = unix.Pwrite(fd, b[:], 0)
 	return err
 }

@@ -245,7 +245,7 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 			// The response is in place: a temporary name left behind by a
 			// failed unlink is a crash's leftover, which cleanup removes.
 			dir.Remove(tmp)
-			announceWritten(dir, name, written)
+			announceWritten(dir, name, written, data)
 			return nil
 		}
 	default:
@@ -259,7 +259,7 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
 	}
 	if !replace {
-		announceWritten(dir, name, written)
+		announceWritten(dir, name, written, data)
 	}
 	return nil
 }
@@ -270,10 +270,11 @@ func (r *portableRoot) write(rel string, data []byte, perm uint32, replace bool)
 // write event. On macOS a write through a descriptor is a content change
 // that FSEvents reports as ItemModified for the path. want is the file as
 // written; a file that is no longer it under name, or not a regular file,
-// is left alone. Any failure leaves a complete file that the standard sync
-// still sends, so it is not reported.
-func announceWritten(dir *os.Root, name string, want fs.FileInfo) error {
-	if want.Size() == 0 {
+// is left alone, as is one of another size (truncated meanwhile). Any
+// failure leaves a complete file that the standard sync still sends, so it
+// is not reported.
+func announceWritten(dir *os.Root, name string, want fs.FileInfo, data []byte) error {
+	if want.Size() == 0 || len(data) == 0 {
 		return nil
 	}
 	fi, err := dir.Lstat(name)
@@ -289,17 +290,10 @@ func announceWritten(dir *os.Root, name string, want fs.FileInfo) error {
 	}
 	defer f.Close()
 	// os.Root follows a link inside the root: compare what was opened.
-	if got, err := f.Stat(); err != nil || !os.SameFile(got, want) {
+	if got, err := f.Stat(); err != nil || !os.SameFile(got, want) || got.Size() != want.Size() {
 		return errReplaced
 	}
-	var b [1]byte
-	if n, err := f.ReadAt(b[:], 0); n != 1 {
-		if err == nil {
-			err = errReplaced
-		}
-		return err
-	}
-	_, err = f.WriteAt(b[:], 0)
+	_, err = f.WriteAt(data[:1], 0)
 	return err
 }
 

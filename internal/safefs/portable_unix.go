@@ -17,7 +17,7 @@ const readFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 
 // announceFlags open a response just written to rewrite its first byte,
 // without waiting on whatever may have been put in its place.
-const announceFlags = os.O_RDWR | syscall.O_NONBLOCK | syscall.O_NOCTTY
+const announceFlags = os.O_WRONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 
 // linkCount is the number of names the open file f has.
 func linkCount(_ *os.File, fi os.FileInfo) (uint64, error) {

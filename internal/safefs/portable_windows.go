@@ -13,7 +13,7 @@ import (
 const readFlags = os.O_RDONLY
 
 // announceFlags open a response just written to rewrite its first byte.
-const announceFlags = os.O_RDWR
+const announceFlags = os.O_WRONLY
 
 // linkCount is the number of names the open file f has.
 func linkCount(f *os.File, _ os.FileInfo) (uint64, error) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,7 +44,7 @@ var noOpenat2 atomic.Bool
 
 func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
 	if rel == "" || rel == "." {
-		return unix.Openat(r.fd, ".", flags|unix.O_CLOEXEC, mode)
+		return openat(r.fd, ".", flags|unix.O_CLOEXEC, mode)
 	}
 	if path.IsAbs(rel) || rel != path.Clean(rel) || strings.HasPrefix(rel, "../") || rel == ".." {
 		return -1, fmt.Errorf("path %q is not beneath the root", rel)
@@ -56,10 +55,10 @@ func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
 			Mode:    uint64(mode),
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		}
-		fd, err := unix.Openat2(r.fd, rel, how)
+		fd, err := openat2(r.fd, rel, how)
 		// EAGAIN: a rename elsewhere raced the lookup; the kernel asks for a retry.
 		for i := 0; i < 8 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)); i++ {
-			fd, err = unix.Openat2(r.fd, rel, how)
+			fd, err = openat2(r.fd, rel, how)
 		}
 		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
 			return fd, err
@@ -119,29 +118,31 @@ func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
 	if st.Size > limit {
 		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 	}
-	// Request files are small: one read fills the buffer and a second
-	// confirms the end. The file may grow while it is read: the reads stop
-	// one byte past the limit.
-	buf := make([]byte, 0, min(max(st.Size+1, 2048), limit+1))
-	for {
-		if int64(len(buf)) > limit {
+	// One read, sized by fstat, takes the whole file: for a regular file a
+	// read returns less than asked only at its end. A file that grew since
+	// (the read filled the byte past its size) or came up short of it (a
+	// writer truncating it) is read on to its end, at most one byte past
+	// the limit.
+	buf := make([]byte, min(st.Size+1, limit+1))
+	for n := 0; ; {
+		if int64(n) > limit {
 			return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+		if n == len(buf) {
+			buf = append(buf, 0)
+			buf = buf[:min(int64(cap(buf)), limit+1)]
 		}
-		end := min(int64(cap(buf)), limit+1)
-		n, err := unix.Read(fd, buf[len(buf):end])
+		m, err := unix.Read(fd, buf[n:])
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			return nil, &os.PathError{Op: "read", Path: rel, Err: err}
 		}
-		if n == 0 {
-			return buf, nil
+		n += m
+		if m == 0 || int64(n) == st.Size && n < len(buf) {
+			return buf[:n], nil
 		}
-		buf = buf[:len(buf)+n]
 	}
 }
 
@@ -193,7 +194,7 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		noTmpfile.Store(true)
 	}
 	tmp := tmpName(name)
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	fd, err := openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: path.Join(dir, tmp), Err: err}
 	}
@@ -222,8 +223,8 @@ func (r *Root) write(rel string, data []byte, perm uint32, replace bool) error {
 		}
 		return &os.LinkError{Op: "rename", Old: tmp, New: rel, Err: err}
 	}
-	if !replace {
-		announceWrite(dfd, name, &st)
+	if !replace && len(data) > 0 {
+		announceWrite(dfd, name, &st, data[0])
 	}
 	return nil
 }
@@ -240,7 +241,7 @@ var errNoTmpfile = errors.New("O_TMPFILE unavailable")
 // behind. The link goes through /proc/self/fd because linkat's AT_EMPTY_PATH
 // needs a capability a sidecar should not have.
 func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
-	fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, perm)
+	fd, err := openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, perm)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
 			return errNoTmpfile
@@ -255,7 +256,7 @@ func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
+	err = linkFd(fd, dfd, name)
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 		return errNoTmpfile
 	}
@@ -268,8 +269,11 @@ func linkTmpfile(dfd int, name string, data []byte, perm uint32) error {
 		return err
 	}
 	// Not a write through fd: that descriptor still belongs to the nameless
-	// entry O_TMPFILE made, so its event would not carry the file's name.
-	announceWrite(dfd, name, &st)
+	// entry O_TMPFILE made, so its event would not carry the file's name
+	// (inotify names it "#{inode}").
+	if len(data) > 0 {
+		announceWrite(dfd, name, &st, data[0])
+	}
 	return nil
 }
 

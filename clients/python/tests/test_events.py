@@ -468,3 +468,18 @@ def test_a_syft_event_watch_callback_works_unchanged(make_app, datasite, ds_dir)
         ("created", "z.json", False)
     ), ours_seen
     assert not any(x[0] == "deleted" for x in ours_seen + theirs_seen)
+
+
+def test_publish_right_after_a_bare_start(make_app):
+    """An app that only publishes returns from start() with a stream to
+    publish on: start() then publish() never finds it unconnected."""
+    listener = make_app("hears")
+    got = Got()
+    listener.add_event_listener(lambda name, data: got.add((name, data)))
+    listener.start()
+    for i in range(20):
+        bare = make_app(f"bare{i}")
+        bare.start()
+        bare.publish("at-once", str(i))
+        bare.stop()
+    got.wait(lambda x: x == ("at-once", "19"), "the last event")

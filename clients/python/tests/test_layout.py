@@ -5,6 +5,8 @@ module that makes gRPC channels and reads the token."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Set
 
@@ -100,3 +102,11 @@ def test_the_check_finds_a_circle():
 def test_one_module_dials(needle: str):
     where = sorted(p.name for p in PKG.glob("*.py") if needle in p.read_text())
     assert where == ["_channel.py"]
+
+
+def test_crypto_imported_on_first_use():
+    """syft-crypto (with cryptography, jwcrypto, loguru) is a third of the
+    client's import time: an app that never encrypts does not pay it."""
+    code = "import sys, syft_sidecar; print('syft_crypto' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

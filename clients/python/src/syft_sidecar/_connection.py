@@ -86,6 +86,7 @@ class Connection:
         self.fatal: Optional[BaseException] = None
         self.registered = threading.Event()
         self._up = threading.Event()  # registered and subscribed at open()
+        self._opened = threading.Event()  # the first stream exists to send on
         self._awaiting: Set[str] = set()
         self._runner: Optional[threading.Thread] = None
 
@@ -115,6 +116,9 @@ class Connection:
                 f"no syft-sidecar answered at {dial.address} within {connect_timeout:g}s: "
                 + spawn.advice(dial.address)
             )
+        # A bare app publishes next: without a stream, publish() would find
+        # it unconnected. The stream thread makes one at once.
+        self._opened.wait(connect_timeout)
         if self.fatal is not None:
             raise ValueError(
                 f"sidecar at {dial.address} refused the registration: {describe(self.fatal)}"
@@ -156,6 +160,7 @@ class Connection:
                 if register is not None:
                     self._awaiting.add("")
                 self.session = s
+            self._opened.set()
             if self._stopping.is_set():  # stop() may have missed this session
                 return
             err = s.serve()

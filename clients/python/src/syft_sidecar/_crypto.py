@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from typing import Any, Optional
@@ -11,14 +12,11 @@ from .types import Request
 
 log = logging.getLogger("syft_sidecar")
 
-try:
-    from pydantic import ValidationError
-    from syft_crypto import EncryptedPayload, decrypt_message, encrypt_message
-    from syft_crypto.x3dh_bootstrap import ensure_bootstrap
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - syft-crypto is optional
-    AVAILABLE = False
+# syft-crypto is imported when a payload is first decrypted or encrypted:
+# with what it imports (cryptography, jwcrypto, loguru) it is a third of the
+# client's import time, which an app that never encrypts would pay at every
+# start.
+AVAILABLE = importlib.util.find_spec("syft_crypto") is not None
 
 
 def maybe_encrypted(body: Optional[bytes]) -> bool:
@@ -33,6 +31,9 @@ def decrypt_request(req: Request, client: Any) -> Request:
     unchanged."""
     if not req.body or not maybe_encrypted(req.body):
         return req
+    from pydantic import ValidationError
+    from syft_crypto import EncryptedPayload, decrypt_message
+
     try:
         payload = EncryptedPayload.model_validate_json(req.body.decode())
         if payload.receiver != client.email:
@@ -57,6 +58,9 @@ def encrypt_body(obj: Any, recipient: str, client: Any) -> Optional[bytes]:
         return None
     if not AVAILABLE:
         raise RuntimeError("encrypt_reply=True needs syft-crypto: pip install syft-crypto")
+    from syft_crypto import encrypt_message
+    from syft_crypto.x3dh_bootstrap import ensure_bootstrap
+
     client = ensure_bootstrap(client)
     payload = encrypt_message(message=data.decode(), to=recipient, client=client, verbose=True)
     out: bytes = payload.model_dump_json().encode()

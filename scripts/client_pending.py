@@ -1,0 +1,131 @@
+"""CPU per request of the handler processes, beside the floor, in one run.
+
+    TMPDIR=/dev/shm .venv/bin/python scripts/client_pending.py [-n 20000] [--rounds 3]
+
+N requests are put in place before each contender starts (bench/run.py's
+"pending" phase, with its sites, request files and contenders), and the run
+times its start to the last response; then, before anything is stopped, it
+reads utime + stime of each process from /proc, and its threads' context
+switches. Contenders take turns for --rounds rounds, so that load from others
+on a shared machine falls on all of them alike. CPU time per request is the
+steadier figure there; the rate moves with the machine's load. It imports
+bench/run.py for all of that, so it measures what make bench measures.
+
+For the clients (issue 15): the Go echo handler's CPU per request against the
+floor's, and the Python client's pending rate against the floor's. Needs
+make bench-build (bin/syft-sidecar, bin/echo, bin/floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_run"] = bench  # its dataclasses look their module up
+_spec.loader.exec_module(bench)
+
+NAMES = ["floor", "sidecar-go", "sidecar-py"]
+
+
+def context_switches(pid: int) -> int:
+    """Context switches of all of a process's threads so far (those that
+    ended are not counted: the handlers' threads live as long as they do)."""
+    n = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                n += int(line.split()[1])
+    return n
+
+
+def pending(name: str, n: int) -> dict[str, Any]:
+    site = bench.Site()
+    c = bench.Contender(name, site)
+    reqs = bench.generate(n)
+    try:
+        site.stage(reqs)
+        for r in reqs:
+            site.rename_in(r)
+        ino = bench.Responses(site.folder)
+        try:
+            t0 = time.perf_counter()
+            c.start()
+            end = bench.answer_all(c, ino, {r.id for r in reqs}, 60)
+        finally:
+            ino.close()
+        cpu = {k: bench.proc_cpu(p) for k, p in c.procs().items()}
+        switches = {k: context_switches(p) for k, p in c.procs().items()}
+        if end is None:
+            raise bench.BenchError(f"{name}: not all answered")
+        missing = site.check(name, reqs)
+        if missing:
+            raise bench.BenchError(f"{name}: {missing} of {n} not answered")
+        return {
+            "rate": n / (end - t0),
+            "us": {k: v / n * 1e6 for k, v in cpu.items()},
+            "switches": {k: v / n for k, v in switches.items()},
+        }
+    finally:
+        c.stop()
+        bench.remove_left()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=20000, help="pending requests")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", nargs="+", choices=NAMES, default=NAMES)
+    args = ap.parse_args()
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.only}
+    for i in range(args.rounds):
+        for name in args.only:
+            r = pending(name, args.n)
+            runs[name].append(r)
+            us = ", ".join(
+                f"{k} {v:.1f} us, {r['switches'][k]:.2f} switches"
+                for k, v in r["us"].items()
+            )
+            print(
+                f"round {i + 1} {name}: {r['rate']:,.0f} req/s; CPU per request {us}",
+                flush=True,
+            )
+    print(f"\nmedians over {args.rounds} rounds, {args.n:,} pending:")
+    med = {
+        name: {
+            "rate": statistics.median(r["rate"] for r in rs),
+            "us": {k: statistics.median(r["us"][k] for r in rs) for k in rs[0]["us"]},
+            "switches": {
+                k: statistics.median(r["switches"][k] for r in rs) for k in rs[0]["us"]
+            },
+        }
+        for name, rs in runs.items()
+    }
+    floor = med.get("floor")
+    for name, m in med.items():
+        share = f" ({m['rate'] / floor['rate']:.0%} of the floor)" if floor else ""
+        us = ", ".join(
+            f"{k} {v:.1f} us, {m['switches'][k]:.2f} switches"
+            for k, v in m["us"].items()
+        )
+        ratio = ""
+        if floor and "handler" in m["us"]:
+            ratio = f"; handler {m['us']['handler'] / floor['us']['server']:.2f}x the floor's CPU"
+        print(f"  {name}: {m['rate']:,.0f} req/s{share}; {us}{ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
