@@ -214,6 +214,8 @@ func (b *Bridge) Open() error {
 	// and the email rule refuse it), so such a name is a request file; one
 	// that is not is refused when it is read.
 	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
+	// Intake never asks where a request was renamed from.
+	b.watcher.MovedFrom = false
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)

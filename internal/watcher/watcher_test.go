@@ -304,3 +304,38 @@ func TestRemoveNestedRootKeepsWatches(t *testing.T) {
 	MustWrite(t, p)
 	MustSee(t, w, watcher.Create, p)
 }
+
+// Without MovedFrom a rename is still reported, without its old path.
+func TestMoveWithoutFrom(t *testing.T) {
+	root := t.TempDir()
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.MovedFrom = false
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(root, "a.json"), filepath.Join(root, "b.json")
+	MustWrite(t, a)
+	MustSee(t, w, watcher.Create, a)
+	if err := os.Rename(a, b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-w.Events():
+			if ev.Path == b && ev.Op == watcher.Create {
+				if ev.From != "" {
+					t.Fatalf("From = %q, want none", ev.From)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("move not reported")
+		}
+	}
+}
