@@ -93,12 +93,13 @@ type pending struct {
 	handler   *handler
 	deadline  time.Time
 	deadlineT *timer   // in the heap while in flight: &deadlineTimer
-	expiry    *timer   // in the heap while waiting or unrouted
+	expiry    *timer   // in the heap while waiting or unrouted: &expiryTimer
 	next      *pending // a request with the same id, held until this one is done
 
-	// deadlineTimer is the one timer that every delivery of p re-arms,
-	// kept here so that a delivery allocates none.
-	deadlineTimer timer
+	// deadlineTimer and expiryTimer are the timers that deadlineT and
+	// expiry point to when set, kept here so that arming them allocates
+	// nothing.
+	deadlineTimer, expiryTimer timer
 }
 
 // endpoint is one declared endpoint of an app, guarded by the dispatcher.
@@ -824,7 +825,8 @@ func (d *dispatcher) cancelTimer(t **timer) {
 // expires.
 func (d *dispatcher) watchExpiry(p *pending) {
 	if p.expiry == nil {
-		p.expiry = &timer{at: p.req.Expires, kind: timerExpiry, p: p}
+		p.expiryTimer = timer{at: p.req.Expires, kind: timerExpiry, p: p}
+		p.expiry = &p.expiryTimer
 		d.schedule(p.expiry)
 	}
 }
