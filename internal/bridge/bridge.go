@@ -144,6 +144,9 @@ type Bridge struct {
 
 	appDataDir string       // {datasites}/{owner}/app_data
 	ownerRoot  *safefs.Root // {datasites}/{owner}
+	// appDataPrefix is appDataDir slash-separated with a trailing slash,
+	// what locate cuts off every event's path.
+	appDataPrefix string
 
 	appsMu sync.Mutex // serializes app creation
 	apps   sync.Map   // name -> *app; read lock-free on the hot path
@@ -181,6 +184,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 		appDataDir: filepath.Join(cfg.DatasitesDir, cfg.Owner, "app_data"),
 		refused:    newRefusals(logger),
 	}
+	b.appDataPrefix = filepath.ToSlash(b.appDataDir) + "/"
 	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
 	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
 	b.cleaner = newCleaner(&b.apps, b.d.holds, b.w.keeps.forget, m, logger)
@@ -210,6 +214,8 @@ func (b *Bridge) Open() error {
 	// and the email rule refuse it), so such a name is a request file; one
 	// that is not is refused when it is read.
 	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
+	// Intake never asks where a request was renamed from.
+	b.watcher.MovedFrom = false
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)
@@ -373,7 +379,7 @@ func ignoreName(name string) bool {
 // path relative to that app's rpc folder, slash-separated as safefs and
 // syftrpc take it (the watcher's paths have Windows' backslashes there).
 func (b *Bridge) locate(p string) (*app, string, bool) {
-	rest, ok := strings.CutPrefix(filepath.ToSlash(p), filepath.ToSlash(b.appDataDir)+"/")
+	rest, ok := strings.CutPrefix(filepath.ToSlash(p), b.appDataPrefix)
 	if !ok {
 		return nil, "", false
 	}

@@ -92,9 +92,14 @@ type pending struct {
 
 	handler   *handler
 	deadline  time.Time
-	deadlineT *timer   // in the heap while in flight
-	expiry    *timer   // in the heap while waiting or unrouted
+	deadlineT *timer   // in the heap while in flight: &deadlineTimer
+	expiry    *timer   // in the heap while waiting or unrouted: &expiryTimer
 	next      *pending // a request with the same id, held until this one is done
+
+	// deadlineTimer and expiryTimer are the timers that deadlineT and
+	// expiry point to when set, kept here so that arming them allocates
+	// nothing.
+	deadlineTimer, expiryTimer timer
 }
 
 // endpoint is one declared endpoint of an app, guarded by the dispatcher.
@@ -195,6 +200,22 @@ func (d *dispatcher) holds(abs string) bool {
 func (d *dispatcher) admit() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.admitLocked()
+}
+
+// admitFile is holds and admit in one step, as intake asks both of every
+// file before it reads it: held says the dispatcher has abs already, ok
+// that intake may take it.
+func (d *dispatcher) admitFile(abs string) (held, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, held := d.byPath[abs]; held {
+		return true, false
+	}
+	return false, d.admitLocked()
+}
+
+func (d *dispatcher) admitLocked() bool {
 	if d.undecided < d.cfg.MaxPending {
 		return true
 	}
@@ -205,13 +226,15 @@ func (d *dispatcher) admit() bool {
 	return false
 }
 
-// submit takes a request that passed every check at intake.
+// submit takes a request that passed every check at intake, and counts it
+// received.
 func (d *dispatcher) submit(p *pending) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.byPath[p.abs]; ok {
 		return nil
 	}
+	d.metricsForLocked(p.app, path.Dir(p.rel)).Received.Inc()
 	d.byPath[p.abs] = p
 	d.undecided++
 	if first, ok := d.byID[p.id]; ok {
@@ -373,7 +396,7 @@ func (d *dispatcher) deliver(p *pending, h *handler) {
 		app:      p.app.name,
 		endpoint: p.ep.path,
 		deadline: p.deadline,
-		path:     path.Join(d.cfg.Owner, "app_data", p.app.name, "rpc", p.rel),
+		path:     d.cfg.Owner + "/app_data/" + p.app.name + "/rpc/" + p.rel,
 	})
 	if !ok {
 		// The request stays in flight there: the stream's end hands it on.
@@ -677,6 +700,10 @@ func (d *dispatcher) leave(h *handler) []writeJob {
 func (d *dispatcher) metricsFor(a *app, dir string) *metrics.Endpoint {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.metricsForLocked(a, dir)
+}
+
+func (d *dispatcher) metricsForLocked(a *app, dir string) *metrics.Endpoint {
 	for dir != "." && dir != "/" && dir != "" {
 		if ep := a.endpoints["/"+dir]; ep != nil {
 			return ep.m
@@ -798,7 +825,8 @@ func (d *dispatcher) cancelTimer(t **timer) {
 // expires.
 func (d *dispatcher) watchExpiry(p *pending) {
 	if p.expiry == nil {
-		p.expiry = &timer{at: p.req.Expires, kind: timerExpiry, p: p}
+		p.expiryTimer = timer{at: p.req.Expires, kind: timerExpiry, p: p}
+		p.expiry = &p.expiryTimer
 		d.schedule(p.expiry)
 	}
 }
@@ -806,6 +834,7 @@ func (d *dispatcher) watchExpiry(p *pending) {
 // setDeadline (re)arms p's deadline at p.deadline.
 func (d *dispatcher) setDeadline(p *pending) {
 	d.cancelTimer(&p.deadlineT)
-	p.deadlineT = &timer{at: p.deadline, kind: timerDeadline, p: p}
+	p.deadlineTimer = timer{at: p.deadline, kind: timerDeadline, p: p}
+	p.deadlineT = &p.deadlineTimer
 	d.schedule(p.deadlineT)
 }

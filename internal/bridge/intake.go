@@ -102,15 +102,16 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 			in.ignore(ev.Path, "bad_path")
 		}
 		return
-	case len(syftrpc.ResponseName(rp.ID)) > maxNameBytes:
+	case len(rp.ID)+len(syftrpc.ResponseExt) > maxNameBytes:
 		// {id}.request fits in 255 bytes, {id}.response does not.
 		in.ignore(ev.Path, "name_too_long")
 		return
 	}
-	if b.d.holds(ev.Path) {
+	held, ok := b.d.admitFile(ev.Path)
+	if held {
 		return
 	}
-	if !b.d.admit() {
+	if !ok {
 		delete(in.settling, ev.Path)
 		return // stays on disk for the rescan once the backlog halves
 	}
@@ -160,7 +161,6 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
 	}
-	b.d.metricsFor(a, path.Dir(rel)).Received.Inc()
 	b.w.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen,

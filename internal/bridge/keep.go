@@ -16,7 +16,13 @@ const maxKept = 100_000
 // senderKeeps is the set of sender folders known to hold a .syftkeep.
 type senderKeeps struct {
 	mu   sync.Mutex
-	seen map[string]struct{}
+	seen map[keepKey]struct{}
+}
+
+// keepKey is a sender folder: dir in root.
+type keepKey struct {
+	root *safefs.Root
+	dir  string
 }
 
 // forget drops what is remembered, after a cleanup that may have removed
@@ -43,7 +49,7 @@ func (k *senderKeeps) keepSenderFolder(root *safefs.Root, dir string) {
 	if !syftrpc.IsEmail(path.Base(dir)) {
 		return // the legacy layout: the endpoint folder has its own
 	}
-	key := root.Path() + "/" + dir
+	key := keepKey{root, dir}
 	k.mu.Lock()
 	_, done := k.seen[key]
 	k.mu.Unlock()
@@ -56,7 +62,7 @@ func (k *senderKeeps) keepSenderFolder(root *safefs.Root, dir string) {
 	}
 	k.mu.Lock()
 	if k.seen == nil || len(k.seen) >= maxKept {
-		k.seen = map[string]struct{}{}
+		k.seen = map[keepKey]struct{}{}
 	}
 	k.seen[key] = struct{}{}
 	k.mu.Unlock()

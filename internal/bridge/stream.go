@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/batch"
@@ -230,22 +231,38 @@ func (s *stream) trySend(m *pb.ConnectResponse) bool {
 
 // deliver implements deliverer: the request as the handler reads it.
 func (s *stream) deliver(dl delivery) bool {
+	return s.trySend(requestPB(dl))
+}
+
+// requestPB is a delivery as the handler reads it.
+// Its six messages are made in one allocation (requestMsg): the dispatcher
+// calls this under its lock, once for every request.
+func requestPB(dl delivery) *pb.ConnectResponse {
 	r := dl.req
-	return s.trySend(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Request{Request: &pb.Request{
-		Id:       r.ID,
-		Attempt:  dl.attempt,
-		App:      dl.app,
-		Endpoint: dl.endpoint,
-		Sender:   r.Sender,
-		Url:      r.URL,
-		Method:   r.Method,
-		Headers:  r.Headers,
-		Body:     r.Body,
-		Created:  timestamppb.New(r.Created),
-		Expires:  timestamppb.New(r.Expires),
-		Deadline: timestamppb.New(dl.deadline),
-		Path:     dl.path,
-	}}})
+	m := new(requestMsg)
+	q := &m.req
+	q.Id, q.Attempt, q.App, q.Endpoint = r.ID, dl.attempt, dl.app, dl.endpoint
+	q.Sender, q.Url, q.Method, q.Headers, q.Body, q.Path = r.Sender, r.URL, r.Method, r.Headers, r.Body, dl.path
+	q.Created, q.Expires, q.Deadline = stamp(&m.created, r.Created), stamp(&m.expires, r.Expires), stamp(&m.deadline, dl.deadline)
+	m.oneof.Request = q
+	m.msg.Msg = &m.oneof
+	return &m.msg
+}
+
+// requestMsg holds a Request message and the messages around and inside
+// it, so that they are one allocation; they point into it and are never
+// copied.
+type requestMsg struct {
+	msg                        pb.ConnectResponse
+	oneof                      pb.ConnectResponse_Request
+	req                        pb.Request
+	created, expires, deadline timestamppb.Timestamp
+}
+
+// stamp sets ts to t, as timestamppb.New does, and returns it.
+func stamp(ts *timestamppb.Timestamp, t time.Time) *timestamppb.Timestamp {
+	ts.Seconds, ts.Nanos = t.Unix(), int32(t.Nanosecond())
+	return ts
 }
 
 // cancel implements deliverer.

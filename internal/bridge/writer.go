@@ -117,8 +117,7 @@ func (w *writer) writeResponse(j writeJob, buf []byte) ([]byte, error) {
 	}
 	buf = resp.AppendJSON(buf)
 	dir := path.Dir(j.rel)
-	stem := strings.TrimSuffix(path.Base(j.rel), ".request")
-	err := j.root.CreateNew(path.Join(dir, syftrpc.ResponseName(stem)), buf, 0o644)
+	err := j.root.CreateNew(strings.TrimSuffix(j.rel, syftrpc.RequestExt)+syftrpc.ResponseExt, buf, 0o644)
 	if err == nil || errors.Is(err, safefs.ErrExist) {
 		w.keeps.keepSenderFolder(j.root, dir)
 	}

@@ -100,9 +100,14 @@ type Watcher struct {
 	// (their files reported as Found) and their watches tried again.
 	PollInterval time.Duration
 	// Dirs reports folders' creation and removal too.
-	Dirs   bool
-	Stats  Stats
-	Logger *slog.Logger
+	Dirs bool
+	// MovedFrom fills in Event.From for what a rename created. On by
+	// default (New sets it); a consumer that never reads From turns it off,
+	// because fsnotify shows the old path only in Event.String, which
+	// formats every create event to find it.
+	MovedFrom bool
+	Stats     Stats
+	Logger    *slog.Logger
 
 	events chan Event
 	fsw    *fsnotify.Watcher
@@ -125,6 +130,7 @@ func New() *Watcher {
 	return &Watcher{
 		ReconcileInterval: DefaultReconcileInterval,
 		PollInterval:      DefaultPollInterval,
+		MovedFrom:         true,
 		Logger:            slog.Default(),
 		events:            make(chan Event, DefaultBuffer),
 		roots:             make(map[string]struct{}),
@@ -498,7 +504,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	}
 	switch {
 	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):
-		w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
+		w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)})
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
 		if err != nil {
@@ -506,7 +512,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		}
 		if fi.IsDir() {
 			if w.Dirs {
-				w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev), Dir: true})
+				w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev), Dir: true})
 			}
 			// A folder created or moved in: watch it, then read it, since
 			// files made before the watch existed make no event.
@@ -516,7 +522,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			return
 		}
 		if fi.Mode().IsRegular() {
-			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: renamedFrom(ev)})
+			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)})
 		}
 	case ev.Has(fsnotify.Write):
 		w.emit(ctx, Event{Path: ev.Name, Op: Modify})
@@ -531,8 +537,11 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 
 // renamedFrom is the old path of a file that a rename created, which
 // fsnotify pairs from the kernel's move cookies but shows only in the
-// event's String ("CREATE  \"new\" ← \"old\"").
-func renamedFrom(ev fsnotify.Event) string {
+// event's String ("CREATE  \"new\" ← \"old\""); "" unless MovedFrom.
+func (w *Watcher) renamedFrom(ev fsnotify.Event) string {
+	if !w.MovedFrom {
+		return ""
+	}
 	_, q, ok := strings.Cut(ev.String(), " ← ")
 	if !ok {
 		return ""

@@ -208,26 +208,45 @@ func TestRemovalsOfIgnoredNames(t *testing.T) {
 	}
 }
 
-// A rename inside the watched tree carries where it came from.
+// A rename inside the watched tree carries where it came from; without
+// MovedFrom it is reported all the same, with no old path.
 func TestMoveCarriesFrom(t *testing.T) {
-	root := t.TempDir()
-	w := MustOpen(t)
-	if err := w.Add(context.Background(), root); err != nil {
-		t.Fatal(err)
+	for _, movedFrom := range []bool{true, false} {
+		root := t.TempDir()
+		w := watcher.New()
+		w.ReconcileInterval = 0
+		w.MovedFrom = movedFrom
+		if err := w.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		if err := w.Add(context.Background(), root); err != nil {
+			t.Fatal(err)
+		}
+		a, b := filepath.Join(root, "a.json"), filepath.Join(root, "b.json")
+		MustWrite(t, a)
+		MustSee(t, w, watcher.Create, a)
+		if err := os.Rename(a, b); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if movedFrom {
+			want = a
+		}
+		MustSeeFrom(t, w, b, want)
 	}
-	a, b := filepath.Join(root, "a.json"), filepath.Join(root, "b.json")
-	MustWrite(t, a)
-	MustSee(t, w, watcher.Create, a)
-	if err := os.Rename(a, b); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// MustSeeFrom waits for the Create of p and checks its From.
+func MustSeeFrom(t *testing.T, w *watcher.Watcher, p, from string) {
+	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case ev := <-w.Events():
-			if ev.Path == b && ev.Op == watcher.Create {
-				if ev.From != a {
-					t.Fatalf("From = %q, want %q", ev.From, a)
+			if ev.Path == p && ev.Op == watcher.Create {
+				if ev.From != from {
+					t.Fatalf("From = %q, want %q", ev.From, from)
 				}
 				return
 			}
