@@ -34,7 +34,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/openmined/syft-sidecar/bench/floorfs"
-	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 func main() {
@@ -108,7 +108,7 @@ func run(args []string) error {
 			if !ok {
 				return nil
 			}
-			if ev.Has(fsnotify.Create) && strings.HasSuffix(ev.Name, syftrpc.RequestExt) {
+			if ev.Has(fsnotify.Create) && strings.HasSuffix(ev.Name, rpcpath.RequestExt) {
 				answer(filepath.Base(ev.Name))
 			}
 		case err, ok := <-w.Errors:
@@ -155,12 +155,12 @@ func scan(dir string, answer func(string)) {
 	entries, _ := os.ReadDir(dir)
 	answered := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), syftrpc.ResponseExt); ok {
+		if id, ok := strings.CutSuffix(e.Name(), rpcpath.ResponseExt); ok {
 			answered[id] = true
 		}
 	}
 	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), syftrpc.RequestExt); ok && !answered[id] {
+		if id, ok := strings.CutSuffix(e.Name(), rpcpath.RequestExt); ok && !answered[id] {
 			answer(e.Name())
 		}
 	}
@@ -187,7 +187,7 @@ func loop(args []string) error {
 		}
 	}
 	renameIn := func(id string) error {
-		return os.Rename(filepath.Join(*tmpDir, id+syftrpc.RequestExt), filepath.Join(*c.dir, id+syftrpc.RequestExt))
+		return os.Rename(filepath.Join(*tmpDir, id+rpcpath.RequestExt), filepath.Join(*c.dir, id+rpcpath.RequestExt))
 	}
 	var samples []float64
 	start := time.Now()
@@ -200,7 +200,7 @@ func loop(args []string) error {
 		}
 		names := make([]string, len(ids))
 		for i, id := range ids {
-			names[i] = id + syftrpc.RequestExt
+			names[i] = id + rpcpath.RequestExt
 		}
 		if err := floorfs.AnswerAll(r, names, *c.workers); err != nil {
 			return err
@@ -217,7 +217,7 @@ func loop(args []string) error {
 			if err := renameIn(id); err != nil {
 				return err
 			}
-			if err := r.Answer(id + syftrpc.RequestExt); err != nil {
+			if err := r.Answer(id + rpcpath.RequestExt); err != nil {
 				return err
 			}
 			samples = append(samples, time.Since(t0).Seconds())

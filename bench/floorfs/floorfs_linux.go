@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,7 +64,7 @@ func (r *Responder) Answer(name string) error {
 	resp := req.Reply(r.owner, time.Now())
 	resp.Body = req.Body
 	r.buf = resp.AppendJSON(r.buf[:0])
-	return r.create(strings.TrimSuffix(name, syftrpc.RequestExt)+syftrpc.ResponseExt, r.buf)
+	return r.create(strings.TrimSuffix(name, rpcpath.RequestExt)+rpcpath.ResponseExt, r.buf)
 }
 
 func (r *Responder) read(rel string) ([]byte, error) {

@@ -9,13 +9,14 @@ import (
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // File names inside an app's rpc folder.
 const (
 	permFile   = "syft.pub.yaml"
 	schemaFile = "rpc.schema.json"
-	keepFile   = syftrpc.KeepFile
+	keepFile   = rpcpath.KeepFile
 	// maxPermBytes bounds the read of a permission file: ours is a few
 	// hundred bytes, and one much larger is the user's, kept as it is.
 	maxPermBytes = 1 << 20

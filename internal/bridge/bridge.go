@@ -32,6 +32,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // Defaults copied into Config by NewConfig.
@@ -209,7 +210,7 @@ func (b *Bridge) Open() error {
 	b.watcher.Ignore = ignoreName
 	// A response removed while its request stays was never read: see
 	// intake.responseRemoved.
-	b.watcher.Removals = func(name string) bool { return strings.HasSuffix(name, syftrpc.ResponseExt) }
+	b.watcher.Removals = func(name string) bool { return strings.HasSuffix(name, rpcpath.ResponseExt) }
 	// Endpoint and sender folders never end in .request (CleanEndpoint
 	// and the email rule refuse it), so such a name is a request file; one
 	// that is not is refused when it is read.
@@ -372,7 +373,7 @@ func (b *Bridge) writeSchema(a *app) {
 // client's temporary, conflict and rejected files. Requests and the folders
 // that hold them are all that matter here.
 func ignoreName(name string) bool {
-	return strings.HasSuffix(name, ".response") || syftrpc.Ignored(name)
+	return strings.HasSuffix(name, ".response") || rpcpath.Ignored(name)
 }
 
 // locate maps an absolute path to the served app it belongs to and the

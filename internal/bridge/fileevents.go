@@ -9,8 +9,8 @@ import (
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/events"
-	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/rpcpath"
 	"github.com/openmined/syft-sidecar/watchglob"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,7 +36,7 @@ func (b *Bridge) openEvents() error {
 	w.ReconcileInterval = 0
 	// The SyftBox client's temporary, conflict and rejected files are its
 	// own business, not the app's.
-	w.Ignore = syftrpc.Ignored
+	w.Ignore = rpcpath.Ignored
 	if err := w.Open(); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/internal/watcher"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // lostResponseDelay is how long intake waits, after a response was removed
@@ -78,11 +79,11 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if !ok {
 		return
 	}
-	if ev.Op&watcher.Delete != 0 && strings.HasSuffix(rel, syftrpc.ResponseExt) {
+	if ev.Op&watcher.Delete != 0 && strings.HasSuffix(rel, rpcpath.ResponseExt) {
 		in.responseRemoved(ctx, a, rel)
 		return
 	}
-	if !strings.HasSuffix(rel, syftrpc.RequestExt) {
+	if !strings.HasSuffix(rel, rpcpath.RequestExt) {
 		return
 	}
 	if ev.Op&watcher.Delete != 0 {
@@ -91,18 +92,18 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		b.w.write(b.d.removed(ev.Path)...)
 		return
 	}
-	rp, ok := syftrpc.ParseRequestPath(rel)
+	rp, ok := rpcpath.ParseRequestPath(rel)
 	switch {
 	case !utf8.ValidString(rel):
 		// Its response could not be named in a message or synced.
 		in.ignore(ev.Path, "not_utf8")
 		return
 	case !ok:
-		if !syftrpc.Ignored(path.Base(rel)) {
+		if !rpcpath.Ignored(path.Base(rel)) {
 			in.ignore(ev.Path, "bad_path")
 		}
 		return
-	case len(rp.ID)+len(syftrpc.ResponseExt) > maxNameBytes:
+	case len(rp.ID)+len(rpcpath.ResponseExt) > maxNameBytes:
 		// {id}.request fits in 255 bytes, {id}.response does not.
 		in.ignore(ev.Path, "name_too_long")
 		return
@@ -119,7 +120,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	// already, and if it is, the response write refuses to replace it; the
 	// check is for scans, which see every answered request again.
 	if ev.Op&watcher.Create == 0 {
-		respRel := path.Join(path.Dir(rel), syftrpc.ResponseName(rp.ID))
+		respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
 		if answered, _ := a.root.Exists(respRel); answered {
 			delete(in.settling, ev.Path)
 			return
@@ -172,8 +173,8 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 // that response, and without this the request would wait for the next
 // reconcile, minutes away.
 func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
-	reqRel := strings.TrimSuffix(rel, syftrpc.ResponseExt) + syftrpc.RequestExt
-	if _, ok := syftrpc.ParseRequestPath(reqRel); !ok {
+	reqRel := strings.TrimSuffix(rel, rpcpath.ResponseExt) + rpcpath.RequestExt
+	if _, ok := rpcpath.ParseRequestPath(reqRel); !ok {
 		return
 	}
 	time.AfterFunc(lostResponseDelay, func() {
@@ -225,11 +226,11 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 
 // check applies the rules a parsed request must pass before a handler sees
 // it, and returns the status to answer with if it fails one.
-func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, now time.Time) (int, string) {
+func (in *intake) check(a *app, rp rpcpath.RequestPath, req *syftrpc.Request, now time.Time) (int, string) {
 	if !strings.EqualFold(req.ID, rp.ID) {
 		return 400, fmt.Sprintf("Error loading request: id %s does not match the file name %s", syftrpc.Quote(req.ID), syftrpc.Quote(rp.ID+".request"))
 	}
-	if rp.Sender != "" && !syftrpc.SameEmail(req.Sender, rp.Sender) {
+	if rp.Sender != "" && !rpcpath.SameEmail(req.Sender, rp.Sender) {
 		return 403, fmt.Sprintf("Forbidden: sender %s does not match the sender folder %s", syftrpc.Quote(req.Sender), syftrpc.Quote(rp.Sender))
 	}
 	u, err := syftrpc.ParseURL(req.URL)
@@ -239,7 +240,7 @@ func (in *intake) check(a *app, rp syftrpc.RequestPath, req *syftrpc.Request, no
 		}
 		return 400, fmt.Sprintf("Error loading request: %v", err)
 	}
-	if !syftrpc.SameEmail(u.Owner, in.b.cfg.Owner) || u.App != a.name || u.Endpoint != rp.Endpoint {
+	if !rpcpath.SameEmail(u.Owner, in.b.cfg.Owner) || u.App != a.name || u.Endpoint != rp.Endpoint {
 		return 403, fmt.Sprintf("Forbidden: url %s does not name this endpoint (syft://%s/app_data/%s/rpc%s)", syftrpc.Quote(req.URL), in.b.cfg.Owner, a.name, rp.Endpoint)
 	}
 	if now.After(req.Expires) {
@@ -261,7 +262,7 @@ func (in *intake) ignore(p, reason string) {
 }
 
 // reject answers a request file that could not be read as a request.
-func (in *intake) reject(a *app, rel string, rp syftrpc.RequestPath, seen time.Time, code int, msg string) {
+func (in *intake) reject(a *app, rel string, rp rpcpath.RequestPath, seen time.Time, code int, msg string) {
 	id := rp.ID
 	if !isUUID(id) {
 		id = nilUUID

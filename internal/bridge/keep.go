@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
-	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // maxKept bounds the sender folders remembered as holding a .syftkeep; past
@@ -46,7 +46,7 @@ func (k *senderKeeps) forget() {
 // it away with the folder once the folder is otherwise empty and idle past
 // the expiry.
 func (k *senderKeeps) keepSenderFolder(root *safefs.Root, dir string) {
-	if !syftrpc.IsEmail(path.Base(dir)) {
+	if !rpcpath.IsEmail(path.Base(dir)) {
 		return // the legacy layout: the endpoint folder has its own
 	}
 	key := keepKey{root, dir}

@@ -13,6 +13,7 @@ import (
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -68,7 +69,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		return status.Errorf(codes.FailedPrecondition, "register %s: syft-sidecar %s lacks %s, which %s needs: upgrade the sidecar",
 			r.GetApp(), b.cfg.Version, strings.Join(missing, ", "), client)
 	}
-	if err := syftrpc.ValidateAppName(r.GetApp()); err != nil {
+	if err := rpcpath.ValidateAppName(r.GetApp()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "register: app: %v", err)
 	}
 	if len(r.GetEndpoints()) == 0 {
@@ -76,7 +77,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 	}
 	eps := make([]declared, 0, len(r.GetEndpoints()))
 	for _, e := range r.GetEndpoints() {
-		p, err := syftrpc.CleanEndpoint(e.GetPath())
+		p, err := rpcpath.CleanEndpoint(e.GetPath())
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "register %s: endpoint %q: %v", r.GetApp(), e.GetPath(), err)
 		}

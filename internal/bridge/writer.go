@@ -14,6 +14,7 @@ import (
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // writer writes the responses that the dispatcher and intake decide as
@@ -117,7 +118,7 @@ func (w *writer) writeResponse(j writeJob, buf []byte) ([]byte, error) {
 	}
 	buf = resp.AppendJSON(buf)
 	dir := path.Dir(j.rel)
-	err := j.root.CreateNew(strings.TrimSuffix(j.rel, syftrpc.RequestExt)+syftrpc.ResponseExt, buf, 0o644)
+	err := j.root.CreateNew(strings.TrimSuffix(j.rel, rpcpath.RequestExt)+rpcpath.ResponseExt, buf, 0o644)
 	if err == nil || errors.Is(err, safefs.ErrExist) {
 		w.keeps.keepSenderFolder(j.root, dir)
 	}
