@@ -37,10 +37,16 @@ type appCleanup struct {
 	interval time.Duration
 	next     time.Time
 	last     cleanup.Stats
+	// scanned is set once the app's first scan has gone to intake: the
+	// periodic runs wait for it, so that the first does not read every
+	// request of a backlog that intake is about to hold (held requests
+	// are not read), competing with serving it.
+	scanned bool
 }
 
 // set applies an app's cleanup settings; zero keeps what is set. A
-// new app's first run is due at once, as syft-event cleans on start.
+// new app's first run is due at once, as syft-event cleans on start
+// (once its first scan has gone to intake: scanned).
 func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	a.cleanup.mu.Lock()
 	if expiry > 0 {
@@ -57,6 +63,18 @@ func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	}
 }
 
+// scanned lets a's periodic cleanup run, its first scan having gone to
+// intake.
+func (c *cleaner) scanned(a *app) {
+	a.cleanup.mu.Lock()
+	a.cleanup.scanned = true
+	a.cleanup.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 // loop runs each app's cleanup when it is due.
 func (c *cleaner) loop(ctx context.Context) {
 	wakeLoop(ctx, c.wake, func() time.Duration {
@@ -64,7 +82,8 @@ func (c *cleaner) loop(ctx context.Context) {
 		c.apps.Range(func(_, v any) bool {
 			a := v.(*app)
 			a.cleanup.mu.Lock()
-			due, at := a.cleanup.interval > 0 && !time.Now().Before(a.cleanup.next), a.cleanup.next
+			periodic := a.cleanup.interval > 0 && a.cleanup.scanned
+			due, at := periodic && !time.Now().Before(a.cleanup.next), a.cleanup.next
 			a.cleanup.mu.Unlock()
 			if due {
 				c.run(a, 0)
@@ -72,7 +91,7 @@ func (c *cleaner) loop(ctx context.Context) {
 				at = a.cleanup.next
 				a.cleanup.mu.Unlock()
 			}
-			if a.cleanup.interval > 0 && at.Before(next) {
+			if periodic && at.Before(next) {
 				next = at
 			}
 			return ctx.Err() == nil

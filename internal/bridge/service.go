@@ -152,6 +152,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
+			defer b.cleaner.scanned(a) // its first periodic run waits for this
 			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
 				b.logger.Error("watch app", "app", a.name, "err", err)
 			}
