@@ -221,7 +221,7 @@ bench-percall: bench-build $(VENV)/.deps
 
 # Issue 15's figures, sidecar with the Go echo against the floor in turns
 # (bench/hotpath): 20,000 pending pinned to one CPU and to two, then one
-# request at a time; medians of three rounds, on tmpfs. About 2 minutes.
+# request at a time; medians of three rounds, on tmpfs. About 20 seconds.
 bench-hotpath: bench-build
 	$(BIN)/hotpath -mode pending -n 20000 -rounds 3 -cpus "0 0,1"
 	$(BIN)/hotpath -mode latency -n 1000 -rounds 3 -cpus -
