@@ -37,16 +37,16 @@ type appCleanup struct {
 	interval time.Duration
 	next     time.Time
 	last     cleanup.Stats
-	// scanned is set once the app's first scan has gone to intake: the
-	// periodic runs wait for it, so that the first does not read every
-	// request of a backlog that intake is about to hold (held requests
-	// are not read), competing with serving it.
+	// scanned is set once intake has taken what the app's first scan
+	// found: the periodic runs wait for it, so that the first does not
+	// read every request of a backlog that intake is about to hold (held
+	// requests are not read), competing with serving it.
 	scanned bool
 }
 
 // set applies an app's cleanup settings; zero keeps what is set. A
 // new app's first run is due at once, as syft-event cleans on start
-// (once its first scan has gone to intake: scanned).
+// (once intake has taken what its first scan found: scanned).
 func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	a.cleanup.mu.Lock()
 	if expiry > 0 {
@@ -63,8 +63,8 @@ func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	}
 }
 
-// scanned lets a's periodic cleanup run, its first scan having gone to
-// intake.
+// scanned lets a's periodic cleanup run, intake having taken what its
+// first scan found.
 func (c *cleaner) scanned(a *app) {
 	a.cleanup.mu.Lock()
 	a.cleanup.scanned = true

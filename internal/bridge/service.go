@@ -152,10 +152,16 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			defer b.cleaner.scanned(a) // its first periodic run waits for this
 			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
 				b.logger.Error("watch app", "app", a.name, "err", err)
 			}
+			// The app's first periodic cleanup waits until intake holds
+			// what the scan found (the cleanup reads no held request).
+			select {
+			case <-b.intake.drained():
+			case <-b.ctx.Done():
+			}
+			b.cleaner.scanned(a)
 		}()
 	}
 	return nil
