@@ -51,6 +51,7 @@ var (
 	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, and sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare)")
 	root   = flag.String("root", "/dev/shm", "where the throw-away data folders go")
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
+	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
 )
 
 func main() {
@@ -253,8 +254,9 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		return nil, fmt.Errorf("no contender %q", who)
 	}
 	sock := filepath.Join(s.top, "s.sock")
-	c.server = cmd(filepath.Join(dir, "syft-sidecar"), "--data-dir", s.data, "--email", owner,
-		"--listen", "unix://"+sock, "--metrics-listen", "", "--log-level", "warn")
+	args := []string{filepath.Join(dir, "syft-sidecar"), "--data-dir", s.data, "--email", owner,
+		"--listen", "unix://" + sock, "--metrics-listen", "", "--log-level", "warn"}
+	c.server = cmd(append(args, strings.Fields(*extra)...)...)
 	if err := c.server.Start(); err != nil {
 		return nil, err
 	}

@@ -154,6 +154,7 @@ type dispatcher struct {
 	undecided int
 	unwritten int
 	allDone   chan struct{} // closed when unwritten drops to 0
+	empty     chan struct{} // closed when byPath empties
 	timers    timerHeap
 	inflight  int
 	draining  bool
@@ -273,6 +274,7 @@ func (d *dispatcher) written(abs string) {
 		return
 	}
 	delete(d.byPath, abs)
+	d.checkEmpty()
 	d.unwritten--
 	if d.unwritten == 0 && d.allDone != nil {
 		close(d.allDone)
@@ -296,6 +298,29 @@ func (d *dispatcher) allWritten() <-chan struct{} {
 	return d.allDone
 }
 
+// idle returns a channel that is closed once the dispatcher holds no
+// request (at once if it holds none now).
+func (d *dispatcher) idle() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.byPath) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if d.empty == nil {
+		d.empty = make(chan struct{})
+	}
+	return d.empty
+}
+
+func (d *dispatcher) checkEmpty() {
+	if d.empty != nil && len(d.byPath) == 0 {
+		close(d.empty)
+		d.empty = nil
+	}
+}
+
 // removed releases, with nothing to write, a request whose file disappeared
 // before it was handed out: its sender gave up, so nobody would read the
 // response. One in flight stays until its handler answers.
@@ -309,6 +334,7 @@ func (d *dispatcher) removed(abs string) []writeJob {
 	d.unhook(p)
 	p.state = stateReleased
 	delete(d.byPath, abs)
+	d.checkEmpty()
 	d.freeID(p)
 	return d.routePromoted(nil)
 }

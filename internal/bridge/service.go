@@ -155,12 +155,21 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
 				b.logger.Error("watch app", "app", a.name, "err", err)
 			}
-			// The app's first periodic cleanup waits until intake holds
-			// what the scan found (the cleanup reads no held request).
+			// The app's first periodic cleanup waits until intake has
+			// taken what the scan found, and then until that backlog is
+			// served, for firstCleanupWait at most: it reads and stats
+			// every request file, which competes with serving them.
 			select {
 			case <-b.intake.drained():
 			case <-b.ctx.Done():
 			}
+			wait := time.NewTimer(firstCleanupWait)
+			select {
+			case <-b.d.idle():
+			case <-wait.C:
+			case <-b.ctx.Done():
+			}
+			wait.Stop()
 			b.cleaner.scanned(a)
 		}()
 	}
