@@ -287,15 +287,7 @@ func (d *dispatcher) written(abs string) {
 func (d *dispatcher) allWritten() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.unwritten == 0 {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	if d.allDone == nil {
-		d.allDone = make(chan struct{})
-	}
-	return d.allDone
+	return signal(&d.allDone, d.unwritten == 0)
 }
 
 // idle returns a channel that is closed once the dispatcher holds no
@@ -303,15 +295,21 @@ func (d *dispatcher) allWritten() <-chan struct{} {
 func (d *dispatcher) idle() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.byPath) == 0 {
-		c := make(chan struct{})
-		close(c)
-		return c
+	return signal(&d.empty, len(d.byPath) == 0)
+}
+
+// signal returns a closed channel if done is true, else *c, made if need
+// be, for whoever makes done true to close.
+func signal(c *chan struct{}, done bool) <-chan struct{} {
+	if done {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
 	}
-	if d.empty == nil {
-		d.empty = make(chan struct{})
+	if *c == nil {
+		*c = make(chan struct{})
 	}
-	return d.empty
+	return *c
 }
 
 func (d *dispatcher) checkEmpty() {
