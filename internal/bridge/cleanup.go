@@ -30,7 +30,7 @@ func newCleaner(apps *sync.Map, holds func(abs string) bool, cleaned func(), m *
 }
 
 // firstCleanupWait bounds how long a new app's first periodic cleanup
-// waits for the backlog its registration found to be served.
+// waits for intake to take what the registration's scan found.
 const firstCleanupWait = time.Minute
 
 // appCleanup is one app's periodic cleanup. Its fields are guarded by mu,
@@ -42,15 +42,15 @@ type appCleanup struct {
 	next     time.Time
 	last     cleanup.Stats
 	// scanned is set once intake has taken what the app's first scan
-	// found and that backlog is served (or firstCleanupWait passed): the
-	// periodic runs wait for it, so that the first does not read and
-	// stat every request of a backlog, competing with serving it.
+	// found (or firstCleanupWait passed): the periodic runs wait for it, so that the first does not
+	// read every request of a backlog that intake is about to hold (held
+	// requests are not read), competing with serving it.
 	scanned bool
 }
 
 // set applies an app's cleanup settings; zero keeps what is set. A
 // new app's first run is due at once, as syft-event cleans on start
-// (once the backlog its first scan found is served: scanned).
+// (once intake has taken what its first scan found: scanned).
 func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	a.cleanup.mu.Lock()
 	if expiry > 0 {
@@ -67,8 +67,8 @@ func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	}
 }
 
-// scanned lets a's periodic cleanup run, the backlog its first scan
-// found having been served.
+// scanned lets a's periodic cleanup run, intake having taken what its
+// first scan found.
 func (c *cleaner) scanned(a *app) {
 	a.cleanup.mu.Lock()
 	a.cleanup.scanned = true

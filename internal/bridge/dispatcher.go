@@ -154,7 +154,6 @@ type dispatcher struct {
 	undecided int
 	unwritten int
 	allDone   chan struct{} // closed when unwritten drops to 0
-	empty     chan struct{} // closed when byPath empties
 	timers    timerHeap
 	inflight  int
 	draining  bool
@@ -274,7 +273,6 @@ func (d *dispatcher) written(abs string) {
 		return
 	}
 	delete(d.byPath, abs)
-	d.checkEmpty()
 	d.unwritten--
 	if d.unwritten == 0 && d.allDone != nil {
 		close(d.allDone)
@@ -287,36 +285,15 @@ func (d *dispatcher) written(abs string) {
 func (d *dispatcher) allWritten() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return signal(&d.allDone, d.unwritten == 0)
-}
-
-// idle returns a channel that is closed once the dispatcher holds no
-// request (at once if it holds none now).
-func (d *dispatcher) idle() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return signal(&d.empty, len(d.byPath) == 0)
-}
-
-// signal returns a closed channel if done is true, else *c, made if need
-// be, for whoever makes done true to close.
-func signal(c *chan struct{}, done bool) <-chan struct{} {
-	if done {
-		closed := make(chan struct{})
-		close(closed)
-		return closed
+	if d.unwritten == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
 	}
-	if *c == nil {
-		*c = make(chan struct{})
+	if d.allDone == nil {
+		d.allDone = make(chan struct{})
 	}
-	return *c
-}
-
-func (d *dispatcher) checkEmpty() {
-	if d.empty != nil && len(d.byPath) == 0 {
-		close(d.empty)
-		d.empty = nil
-	}
+	return d.allDone
 }
 
 // removed releases, with nothing to write, a request whose file disappeared
@@ -332,7 +309,6 @@ func (d *dispatcher) removed(abs string) []writeJob {
 	d.unhook(p)
 	p.state = stateReleased
 	delete(d.byPath, abs)
-	d.checkEmpty()
 	d.freeID(p)
 	return d.routePromoted(nil)
 }

@@ -401,36 +401,6 @@ func TestDispatcher(t *testing.T) {
 				r.t.Fatal("a reserved response held after it was written")
 			}
 		}},
-		{"idle once nothing is held: written or let go", nil, func(r *rig) {
-			if !closed(r.d.idle()) {
-				r.t.Fatal("not idle with nothing held")
-			}
-			h, _ := r.connect(1, "/echo")
-			r.submit("a", "a", "/echo", time.Hour)
-			r.submit("b", "b", "/echo", time.Hour)
-			idle := r.d.idle()
-			r.reply(h, "a", 1, 200)
-			r.writeAll()
-			if closed(idle) || closed(r.d.idle()) {
-				r.t.Fatal("idle with b waiting")
-			}
-			r.answers = nil
-			r.take(r.d.removed("/rpc/echo/bob@example.org/b.request")) // b went to h when a was answered
-			r.reply(h, "b", 1, 200)
-			if closed(idle) {
-				r.t.Fatal("idle with b's response unwritten")
-			}
-			r.writeAll()
-			if !closed(idle) || !closed(r.d.idle()) {
-				r.t.Fatal("not idle once b's response was written")
-			}
-			r.submit("c", "c", "/undeclared", time.Hour)
-			idle = r.d.idle()
-			r.take(r.d.removed("/rpc/undeclared/bob@example.org/c.request"))
-			if !closed(idle) {
-				r.t.Fatal("not idle once the waiting c was let go")
-			}
-		}},
 		{"a waiting request whose file goes is let go", nil, func(r *rig) {
 			_, f := r.connect(1, "/echo")
 			r.submit("a", "a", "/echo", time.Hour)

@@ -102,12 +102,13 @@ func (in *intake) drained() <-chan struct{} {
 
 func (in *intake) wake() {
 	in.waitMu.Lock()
-	for _, ch := range in.waiters {
+	woken := in.waiters
+	in.waiters = nil
+	in.nwaiters.Add(-int32(len(woken)))
+	in.waitMu.Unlock()
+	for _, ch := range woken {
 		close(ch)
 	}
-	in.nwaiters.Add(-int32(len(in.waiters)))
-	in.waiters = nil
-	in.waitMu.Unlock()
 }
 
 func (in *intake) handle(ctx context.Context, ev watcher.Event) {

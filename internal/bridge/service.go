@@ -155,17 +155,13 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
 				b.logger.Error("watch app", "app", a.name, "err", err)
 			}
-			// The app's first periodic cleanup waits until intake has
-			// taken what the scan found, and then until that backlog is
-			// served, for firstCleanupWait at most: it reads and stats
-			// every request file, which competes with serving them.
-			select {
-			case <-b.intake.drained():
-			case <-b.ctx.Done():
-			}
+			// The app's first periodic cleanup waits until intake holds
+			// what the scan found (the cleanup reads no held request),
+			// for firstCleanupWait at most: under a steady flood of
+			// events intake's queue may never be empty.
 			wait := time.NewTimer(firstCleanupWait)
 			select {
-			case <-b.d.idle():
+			case <-b.intake.drained():
 			case <-wait.C:
 			case <-b.ctx.Done():
 			}
