@@ -343,6 +343,7 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 	}
 	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
 	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
+	a.cleanup.unscannedUntil = time.Now().Add(firstCleanupWait)
 	if err := writePermissions(root); err != nil {
 		b.logger.Warn("write permission file", "app", name, "err", err)
 	}

@@ -42,10 +42,14 @@ type appCleanup struct {
 	next     time.Time
 	last     cleanup.Stats
 	// scanned is set once intake has taken what the app's first scan
-	// found (or firstCleanupWait passed): the periodic runs wait for it, so that the first does not
-	// read every request of a backlog that intake is about to hold (held
-	// requests are not read), competing with serving it.
-	scanned bool
+	// found: the periodic runs wait for it, or for unscannedUntil, so
+	// that the first does not read every request of a backlog that
+	// intake is about to hold (held requests are not read), competing
+	// with serving it. The bound is for a flood of events that never
+	// lets intake's queue empty, and for an app whose first
+	// registration failed before its scan began.
+	scanned        bool
+	unscannedUntil time.Time
 }
 
 // set applies an app's cleanup settings; zero keeps what is set. A
@@ -86,8 +90,13 @@ func (c *cleaner) loop(ctx context.Context) {
 		c.apps.Range(func(_, v any) bool {
 			a := v.(*app)
 			a.cleanup.mu.Lock()
-			periodic := a.cleanup.interval > 0 && a.cleanup.scanned
-			due, at := periodic && !time.Now().Before(a.cleanup.next), a.cleanup.next
+			now := time.Now()
+			periodic := a.cleanup.interval > 0
+			ready := a.cleanup.scanned || !now.Before(a.cleanup.unscannedUntil)
+			due, at := periodic && ready && !now.Before(a.cleanup.next), a.cleanup.next
+			if !ready && at.Before(a.cleanup.unscannedUntil) {
+				at = a.cleanup.unscannedUntil
+			}
 			a.cleanup.mu.Unlock()
 			if due {
 				c.run(a, 0)

@@ -157,16 +157,12 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 			}
 			// The app's first periodic cleanup waits until intake holds
 			// what the scan found (the cleanup reads no held request),
-			// for firstCleanupWait at most: under a steady flood of
-			// events intake's queue may never be empty.
-			wait := time.NewTimer(firstCleanupWait)
+			// for firstCleanupWait at most (cleaner.loop).
 			select {
 			case <-b.intake.drained():
-			case <-wait.C:
+				b.cleaner.scanned(a)
 			case <-b.ctx.Done():
 			}
-			wait.Stop()
-			b.cleaner.scanned(a)
 		}()
 	}
 	return nil
