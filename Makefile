@@ -23,7 +23,7 @@ RUFF         := ruff==0.17.5
 WHEEL        := wheel==0.48.0
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-large bench-percall bench-go bench-build fuzz soak clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-large bench-percall bench-hotpath bench-go bench-build fuzz soak clean image
 
 all: build
 
@@ -201,6 +201,7 @@ BENCH_DEPS := matplotlib==3.11.2
 
 bench-build: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/floor ./bench/floor
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/hotpath ./bench/hotpath
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PY) -m pip install -q --disable-pip-version-check $(BENCH_DEPS)
@@ -217,6 +218,13 @@ bench-large: bench-build $(VENV)/.bench-deps
 
 bench-percall: bench-build $(VENV)/.deps
 	$(PY) bench/percall.py
+
+# Issue 15's figures, sidecar with the Go echo against the floor in turns
+# (bench/hotpath): 20,000 pending pinned to one CPU and to two, then one
+# request at a time; medians of three rounds, on tmpfs. About 20 seconds.
+bench-hotpath: bench-build
+	$(BIN)/hotpath -mode pending -n 20000 -rounds 3 -cpus "0 0,1"
+	$(BIN)/hotpath -mode latency -n 1000 -rounds 3 -cpus -
 
 # The Go benchmarks of test/bench (burst and latency beside the floor, file
 # events through the sidecar beside in-process fsnotify).

@@ -163,7 +163,9 @@ type Bridge struct {
 	evWatcher *watcher.Watcher
 	evMu      sync.Mutex      // serializes syncRoots
 	evRoots   map[string]bool // watched for subscriptions, datasites-relative
-	// intakeBusy is how long intake has been on its current event.
+	// intake turns the watcher's events into requests; intakeBusy is how
+	// long it has been on its current event.
+	intake     *intake
 	intakeBusy stall
 	// refused logs refusals at info, rate-limited per reason.
 	refused *refusals
@@ -223,9 +225,9 @@ func (b *Bridge) Open() error {
 	}
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	in := newIntake(b, b.watcher.Events())
+	b.intake = newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
-	go func() { defer b.wg.Done(); in.run(b.ctx) }()
+	go func() { defer b.wg.Done(); b.intake.run(b.ctx) }()
 	b.w.start(b.ctx, &b.wg, 4)
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.timerLoop(b.ctx) }()
@@ -341,6 +343,7 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 	}
 	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
 	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval
+	a.cleanup.unscannedUntil = time.Now().Add(firstCleanupWait)
 	if err := writePermissions(root); err != nil {
 		b.logger.Warn("write permission file", "app", name, "err", err)
 	}

@@ -29,6 +29,10 @@ func newCleaner(apps *sync.Map, holds func(abs string) bool, cleaned func(), m *
 	return &cleaner{apps: apps, holds: holds, cleaned: cleaned, metrics: m, logger: logger, wake: make(chan struct{}, 1)}
 }
 
+// firstCleanupWait bounds how long a new app's first periodic cleanup
+// waits for intake to take what the registration's scan found.
+const firstCleanupWait = time.Minute
+
 // appCleanup is one app's periodic cleanup. Its fields are guarded by mu,
 // which also keeps two runs of one app from overlapping.
 type appCleanup struct {
@@ -37,10 +41,20 @@ type appCleanup struct {
 	interval time.Duration
 	next     time.Time
 	last     cleanup.Stats
+	// scanned is set once intake has taken what the app's first scan
+	// found: the periodic runs wait for it, or for unscannedUntil, so
+	// that the first does not read every request of a backlog that
+	// intake is about to hold (held requests are not read), competing
+	// with serving it. The bound is for a flood of events that never
+	// lets intake's queue empty, and for an app whose first
+	// registration failed before its scan began.
+	scanned        bool
+	unscannedUntil time.Time
 }
 
 // set applies an app's cleanup settings; zero keeps what is set. A
-// new app's first run is due at once, as syft-event cleans on start.
+// new app's first run is due at once, as syft-event cleans on start
+// (once intake has taken what its first scan found: scanned).
 func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	a.cleanup.mu.Lock()
 	if expiry > 0 {
@@ -57,6 +71,18 @@ func (c *cleaner) set(a *app, expiry, interval time.Duration) {
 	}
 }
 
+// scanned lets a's periodic cleanup run, intake having taken what its
+// first scan found.
+func (c *cleaner) scanned(a *app) {
+	a.cleanup.mu.Lock()
+	a.cleanup.scanned = true
+	a.cleanup.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 // loop runs each app's cleanup when it is due.
 func (c *cleaner) loop(ctx context.Context) {
 	wakeLoop(ctx, c.wake, func() time.Duration {
@@ -64,7 +90,13 @@ func (c *cleaner) loop(ctx context.Context) {
 		c.apps.Range(func(_, v any) bool {
 			a := v.(*app)
 			a.cleanup.mu.Lock()
-			due, at := a.cleanup.interval > 0 && !time.Now().Before(a.cleanup.next), a.cleanup.next
+			now := time.Now()
+			periodic := a.cleanup.interval > 0
+			ready := a.cleanup.scanned || !now.Before(a.cleanup.unscannedUntil)
+			due, at := periodic && ready && !now.Before(a.cleanup.next), a.cleanup.next
+			if !ready && at.Before(a.cleanup.unscannedUntil) {
+				at = a.cleanup.unscannedUntil
+			}
 			a.cleanup.mu.Unlock()
 			if due {
 				c.run(a, 0)
@@ -72,7 +104,7 @@ func (c *cleaner) loop(ctx context.Context) {
 				at = a.cleanup.next
 				a.cleanup.mu.Unlock()
 			}
-			if a.cleanup.interval > 0 && at.Before(next) {
+			if periodic && at.Before(next) {
 				next = at
 			}
 			return ctx.Err() == nil

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +45,11 @@ type intake struct {
 	// ignored holds files left alone by rule, so that rescans, which see
 	// them again, count and log each once; bounded by maxIgnored.
 	ignored map[string]struct{}
+	// waiters are those waiting for the queue of events to empty
+	// (drained); nwaiters lets the hot path skip the lock when none wait.
+	waitMu   sync.Mutex
+	waiters  []chan struct{}
+	nwaiters atomic.Int32
 }
 
 // maxIgnored bounds intake.ignored: past it, a file ignored again is
@@ -70,6 +77,37 @@ func (in *intake) run(ctx context.Context) {
 			in.handle(ctx, ev)
 			in.b.intakeBusy.end()
 		}
+		if in.nwaiters.Load() > 0 && len(in.events) == 0 {
+			in.wake()
+		}
+	}
+}
+
+// drained is closed once intake has taken every event queued by now, but
+// for the one it may be handling: what a scan that has returned reported
+// is then held or answered.
+func (in *intake) drained() <-chan struct{} {
+	ch := make(chan struct{})
+	in.waitMu.Lock()
+	in.waiters = append(in.waiters, ch)
+	in.nwaiters.Add(1)
+	in.waitMu.Unlock()
+	// Registered first, looked second: if the queue empties after this
+	// look, run sees the waiter when it takes the last event.
+	if len(in.events) == 0 {
+		in.wake()
+	}
+	return ch
+}
+
+func (in *intake) wake() {
+	in.waitMu.Lock()
+	woken := in.waiters
+	in.waiters = nil
+	in.nwaiters.Add(-int32(len(woken)))
+	in.waitMu.Unlock()
+	for _, ch := range woken {
+		close(ch)
 	}
 }
 

@@ -155,6 +155,14 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
 				b.logger.Error("watch app", "app", a.name, "err", err)
 			}
+			// The app's first periodic cleanup waits until intake holds
+			// what the scan found (the cleanup reads no held request),
+			// for firstCleanupWait at most (cleaner.loop).
+			select {
+			case <-b.intake.drained():
+				b.cleaner.scanned(a)
+			case <-b.ctx.Done():
+			}
 		}()
 	}
 	return nil

@@ -99,8 +99,14 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 			}
 		case strings.HasSuffix(name, rpcpath.RequestExt) && !rpcpath.Ignored(name):
 			req := path.Join(rel, name)
-			if !c.age(req, e).Before(cutoff) || (c.Busy != nil && c.Busy(req)) {
+			// A request being handled stays whatever its age. Asking
+			// first spares reading every pending request of a backlog;
+			// one old by its file time is old whatever its created says.
+			if c.busy(req) {
 				continue
+			}
+			if !e.ModTime.Before(cutoff) && (!c.createdBefore(req, cutoff) || c.busy(req)) {
+				continue // the read took a while: it may have been taken up meanwhile
 			}
 			if remove(name, "request") {
 				st.RequestsDeleted++
@@ -167,16 +173,18 @@ func (c *Cleaner) removeSenderFolder(rel string) {
 // sidecar refuses anyway, ages from its file time.
 const maxAgeRead = 1 << 20
 
-// age is the time a request's age counts from.
-func (c *Cleaner) age(rel string, e safefs.Entry) time.Time {
-	t := e.ModTime
-	if data, err := c.Root.ReadFile(rel, maxAgeRead); err == nil {
-		if req, err := syftrpc.ParseRequest(data); err == nil && req.Created.Before(t) {
-			t = req.Created
-		}
+// createdBefore says whether the request at rel says it was created
+// before t; an unreadable or unparsable one does not.
+func (c *Cleaner) createdBefore(rel string, t time.Time) bool {
+	data, err := c.Root.ReadFile(rel, maxAgeRead)
+	if err != nil {
+		return false
 	}
-	return t
+	req, err := syftrpc.ParseRequest(data)
+	return err == nil && req.Created.Before(t)
 }
+
+func (c *Cleaner) busy(rel string) bool { return c.Busy != nil && c.Busy(rel) }
 
 // isRejected matches the markers the SyftBox client leaves for requests the
 // server refused: {id}.rejected.request, {id}.rejected.{stamp}.request and

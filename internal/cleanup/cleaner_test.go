@@ -129,3 +129,36 @@ func TestRun(t *testing.T) {
 		t.Errorf("removed = %v", st.Removed)
 	}
 }
+
+// A request old only by its created is read before it goes; one taken up
+// by the sidecar during that read stays.
+func TestRunBusyDuringRead(t *testing.T) {
+	dir := t.TempDir()
+	const id = "00000000-0000-4000-8000-000000000009"
+	rel := "ep/alice@example.com/" + id + ".request"
+	p := MustFile(t, dir, rel, request(id, now.Add(-expiry-time.Hour)), now.Add(-time.Hour))
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	asked := 0
+	c := &cleanup.Cleaner{
+		Root: root, Expiry: expiry, Logger: slog.Default(),
+		// Not busy when first asked; busy from then on, as if intake took
+		// it up while the cleanup read it.
+		Busy: func(r string) bool {
+			if r != rel {
+				t.Errorf("Busy(%q)", r)
+			}
+			asked++
+			return asked > 1
+		},
+	}
+	if st := c.Run(now); st.RequestsDeleted != 0 || !exists(p) {
+		t.Errorf("a request taken up during the read was removed: %+v", st)
+	}
+	if asked != 2 {
+		t.Errorf("Busy asked %d times, want before and after the read", asked)
+	}
+}
