@@ -116,6 +116,12 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 	if err != nil {
 		return status.Errorf(codes.Internal, "register %s: %v", r.GetApp(), err)
 	}
+	if created {
+		// Deferred: on success the endpoints are joined before the scan
+		// finds the backlog; on failure the app is watched all the same,
+		// since no later registration creates it again.
+		defer b.watchApp(a)
+	}
 	for _, e := range eps {
 		if err := prepareEndpoint(a.root, e.path); err != nil {
 			return status.Errorf(codes.Internal, "register %s: endpoint %s: %v", a.name, e.path, err)
@@ -146,26 +152,28 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		b.writeSchema(a)
 	}
 	b.cleaner.set(a, expiry, interval)
-	if created {
-		// Scanning a large backlog takes a while; the stream must go on
-		// receiving replies meanwhile, or their deadlines would pass.
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
-				b.logger.Error("watch app", "app", a.name, "err", err)
-			}
-			// The app's first periodic cleanup waits until intake holds
-			// what the scan found (the cleanup reads no held request),
-			// for firstCleanupWait at most (cleaner.loop).
-			select {
-			case <-b.intake.drained():
-				b.cleaner.scanned(a)
-			case <-b.ctx.Done():
-			}
-		}()
-	}
 	return nil
+}
+
+// watchApp watches a new app's rpc folder and scans it. Scanning a large
+// backlog takes a while, so it runs on its own: the stream must go on
+// receiving replies meanwhile, or their deadlines would pass.
+func (b *Bridge) watchApp(a *app) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.watcher.Add(b.ctx, a.rpcDir); err != nil && !errors.Is(err, context.Canceled) {
+			b.logger.Error("watch app", "app", a.name, "err", err)
+		}
+		// The app's first periodic cleanup waits until intake holds
+		// what the scan found (the cleanup reads no held request),
+		// for firstCleanupWait at most (cleaner.loop).
+		select {
+		case <-b.intake.drained():
+			b.cleaner.scanned(a)
+		case <-b.ctx.Done():
+		}
+	}()
 }
 
 var errAckFull = fmt.Errorf("stream send buffer full")

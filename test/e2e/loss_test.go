@@ -275,3 +275,25 @@ func TestLostResponseAnsweredAgain(t *testing.T) {
 		t.Fatalf("a response came back for a request its sender removed: %v", err)
 	}
 }
+
+// An app whose first registration failed after its rpc folder was made is
+// watched all the same: the registration that later succeeds finds the app
+// made already and starts no watch of its own.
+func TestAppWatchedAfterAFailedFirstRegistration(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	blocker := e.EndpointDir("echo", "/echo") // a file where the endpoint's folder goes
+	MustMkdir(t, filepath.Dir(blocker))
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	echo := e.echo("echo")
+	sidecartest.WaitFor(t, 10*time.Second, "the first registration refused", func() bool {
+		return strings.Contains(echo.Output(), "endpoint /echo")
+	})
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	_, req := e.drop(request{app: "echo", endpoint: "/echo", body: []byte("after")})
+	sidecartest.MustResponse(t, req, 30*time.Second)
+}
