@@ -37,6 +37,7 @@ type app struct {
 	unknown   *metrics.Endpoint
 
 	schemaMu sync.Mutex // one rpc.schema.json writer at a time
+	schema   []byte     // what rpc.schema.json was last written with
 	cleanup  appCleanup
 }
 

@@ -16,12 +16,14 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -352,12 +354,25 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 }
 
 // writeSchema publishes rpc.schema.json for the endpoints declared so far
-// with a schema. With none, no file is written (a file already there is
-// the user's or an earlier run's, and stays).
-func (b *Bridge) writeSchema(a *app) {
+// with a schema, and those of eps, about to join, so that the file is in
+// place before their Registered. With none, no file is written (a file
+// already there is the user's or an earlier run's, and stays); the same
+// content is not written twice.
+func (b *Bridge) writeSchema(a *app, eps []declared) {
 	a.schemaMu.Lock()
 	defer a.schemaMu.Unlock()
 	entries := b.d.schema(a)
+	for _, de := range eps {
+		if de.schema == "" {
+			continue
+		}
+		i := slices.IndexFunc(entries, func(e syftrpc.SchemaEntry) bool { return e.Endpoint == de.path })
+		if i < 0 {
+			entries = append(entries, syftrpc.SchemaEntry{Endpoint: de.path, JSON: de.schema})
+		} else {
+			entries[i].JSON = de.schema
+		}
+	}
 	if len(entries) == 0 {
 		return
 	}
@@ -366,9 +381,14 @@ func (b *Bridge) writeSchema(a *app) {
 		b.logger.Warn("format schema", "app", a.name, "err", err)
 		return
 	}
+	if bytes.Equal(data, a.schema) {
+		return
+	}
 	if err := a.root.WriteFile(schemaFile, data, 0o644); err != nil {
 		b.logger.Warn("write schema", "app", a.name, "err", err)
+		return
 	}
+	a.schema = data
 }
 
 // ignoreName says which names the watcher need not report or enter: hidden

@@ -140,6 +140,7 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		SidecarVersion: b.cfg.Version,
 		Capabilities:   pb.Capabilities,
 	}
+	b.writeSchema(a, eps)
 	changed, jobs, err := b.d.join(s.h, a, eps, r.GetMaxInFlight(), func(n int) bool {
 		ack.MaxInFlight = uint32(n)
 		return s.trySend(&pb.ConnectResponse{Msg: &pb.ConnectResponse_Registered{Registered: ack}})
@@ -149,7 +150,8 @@ func (svc *Service) register(ctx context.Context, s *stream, r *pb.Register) err
 		return status.Errorf(codes.ResourceExhausted, "register %s: %v", a.name, err)
 	}
 	if changed {
-		b.writeSchema(a)
+		// Another registration of the app may have joined in between.
+		b.writeSchema(a, nil)
 	}
 	b.cleaner.set(a, expiry, interval)
 	return nil

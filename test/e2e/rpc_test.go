@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -397,5 +398,38 @@ func TestDeadlines(t *testing.T) {
 	wantResponse(t, sidecartest.MustResponse(t, p, 10*time.Second), 200, "worth the wait")
 	if b, _ := os.ReadFile(sidecartest.ResponsePath(lp)); strings.Contains(string(b), "dG9vIGxhdGU") {
 		t.Fatal("late reply replaced the 504")
+	}
+}
+
+// rpc.schema.json is in place when a handler hears Registered: an app that
+// publishes its schema at start (as syft-event does) can rely on it then.
+func TestSchemaWrittenBeforeRegistered(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	for i := range 10 {
+		app := fmt.Sprintf("schema%d", i)
+		found := make(chan error, 1)
+		c, err := sidecar.New(e.addr(), sidecar.WithOnRegistered(func(r sidecar.Registered) {
+			_, err := os.Stat(filepath.Join(r.RPCDir, "rpc.schema.json"))
+			select {
+			case found <- err:
+			default:
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HandleFunc(app, "/echo", echoHandler, sidecar.WithSchema(`{"returns": "bytes"}`)); err != nil {
+			t.Fatal(err)
+		}
+		runClient(t, c)
+		select {
+		case err := <-found:
+			if err != nil {
+				t.Fatalf("%s: rpc.schema.json not there at Registered: %v", app, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not registered within 10s", app)
+		}
 	}
 }
