@@ -51,9 +51,10 @@ def context_switches(pid: int) -> int:
     return n
 
 
-def pending(name: str, n: int) -> dict[str, Any]:
+def pending(name: str, n: int, floor_workers: int = 1) -> dict[str, Any]:
     site = bench.Site()
     c = bench.Contender(name, site)
+    c.workers = floor_workers
     reqs = bench.generate(n)
     try:
         site.stage(reqs)
@@ -88,11 +89,17 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=20000, help="pending requests")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", nargs="+", choices=NAMES, default=NAMES)
+    ap.add_argument(
+        "--floor-workers",
+        type=int,
+        default=1,
+        help="the floor's workers (issue 15 allows two: the floor at its best)",
+    )
     args = ap.parse_args()
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.only}
     for i in range(args.rounds):
         for name in args.only:
-            r = pending(name, args.n)
+            r = pending(name, args.n, args.floor_workers)
             runs[name].append(r)
             us = ", ".join(
                 f"{k} {v:.1f} us, {r['switches'][k]:.2f} switches"
