@@ -62,6 +62,8 @@ type intakeShard struct {
 	events chan watcher.Event
 	// busy is how long it has been on its current event.
 	busy stall
+	// queued counts the events handed to the worker and not yet handled.
+	queued atomic.Int32
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
 	// ignored holds files left alone by rule, so that rescans, which see
@@ -95,8 +97,9 @@ func newIntakeShards(b *Bridge, events <-chan watcher.Event, n int) *intake {
 	return in
 }
 
-// run hands each event to its path's shard. With one shard it handles
-// the event itself, as a hand-off to one worker would only add a wake-up.
+// run hands each event to its path's shard's worker, or handles it
+// itself when that is as fast: with one shard, or one event and an idle
+// shard.
 func (in *intake) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -114,11 +117,17 @@ func (in *intake) run(ctx context.Context) {
 		case ev = <-in.events:
 		case ev = <-in.retry:
 		}
-		if len(in.shards) == 1 {
-			in.shards[0].take(ctx, ev)
+		s := in.shard(ev.Path)
+		// An event alone, for a shard with nothing to do, is handled here:
+		// a hand-off would only add a wake-up to its latency. The shard's
+		// worker has finished all it was given (queued is 0) and is given
+		// nothing while this runs, so its state is this goroutine's now.
+		if len(in.shards) == 1 || (len(in.events) == 0 && s.queued.Load() == 0) {
+			s.take(ctx, ev)
 		} else {
+			s.queued.Add(1)
 			select {
-			case in.shard(ev.Path).events <- ev:
+			case s.events <- ev:
 			case <-ctx.Done():
 				return
 			}
@@ -146,6 +155,7 @@ func (s *intakeShard) run(ctx context.Context) {
 			return
 		case ev := <-s.events:
 			s.take(ctx, ev)
+			s.queued.Add(-1)
 		}
 	}
 }
