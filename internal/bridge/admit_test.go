@@ -33,4 +33,10 @@ func TestDispatcherAdmitFile(t *testing.T) {
 			r.submit(step.submitFile, step.submitFile, "/echo", time.Hour)
 		}
 	}
+	// A file admitted before the bound was reached (another shard's
+	// submit came first) is turned away when it is submitted.
+	r.submit("c", "c", "/echo", time.Hour)
+	if r.d.holds(c) {
+		t.Fatal("submit held a request past MaxPending")
+	}
 }

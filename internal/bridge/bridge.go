@@ -165,10 +165,8 @@ type Bridge struct {
 	evWatcher *watcher.Watcher
 	evMu      sync.Mutex      // serializes syncRoots
 	evRoots   map[string]bool // watched for subscriptions, datasites-relative
-	// intake turns the watcher's events into requests; intakeBusy is how
-	// long it has been on its current event.
-	intake     *intake
-	intakeBusy stall
+	// intake turns the watcher's events into requests.
+	intake *intake
 	// refused logs refusals at info, rate-limited per reason.
 	refused *refusals
 
@@ -425,7 +423,7 @@ func (b *Bridge) locate(p string) (*app, string, bool) {
 // Stuck is how long request intake has been on one file event, when that
 // is more than StuckAfter; 0 otherwise.
 func (b *Bridge) Stuck() time.Duration {
-	if d := b.intakeBusy.busy(time.Now()); d > StuckAfter {
+	if d := b.intake.stuck(time.Now()); d > StuckAfter {
 		return d
 	}
 	return 0

@@ -227,11 +227,14 @@ func (d *dispatcher) admitLocked() bool {
 }
 
 // submit takes a request that passed every check at intake, and counts it
-// received.
+// received. It asks admit again: intake's shards read files at once, each
+// admitted before it was read, and only this count under the lock keeps
+// the bound exact; a request turned away here stays on disk, as one that
+// admitFile turned away.
 func (d *dispatcher) submit(p *pending) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.byPath[p.abs]; ok {
+	if _, ok := d.byPath[p.abs]; ok || !d.admitLocked() {
 		return nil
 	}
 	d.metricsForLocked(p.app, path.Dir(p.rel)).Received.Inc()

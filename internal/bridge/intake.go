@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,24 +34,46 @@ const lostResponseDelay = 2 * time.Second
 // syft-rpc only reads responses whose id is one.
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
-// intake turns file events into requests, one event at a time, so the files
-// of a folder are taken in the order they arrived. Timers for files that are
-// still settling send their events back in through retry.
+// intake turns file events into requests. Reading and parsing a request
+// file is most of the work per request, so it runs on several workers
+// (shards), one per CPU: an event goes to the shard its path hashes to,
+// and each shard takes its events one at a time, so the events of one file
+// keep their order (a Delete never overtakes the Create before it) and the
+// per-file state (settling, ignored) is its shard's alone, with no lock.
+// Files of one folder are taken in about the order they arrived: exactly
+// on one shard, across shards as the workers keep up. Timers for files
+// that are still settling send their events back in through retry.
 type intake struct {
 	b      *Bridge
 	events <-chan watcher.Event
 	retry  chan watcher.Event
-	// settling holds files that did not parse yet, with their last change.
-	settling map[string]time.Time
-	// ignored holds files left alone by rule, so that rescans, which see
-	// them again, count and log each once; bounded by maxIgnored.
-	ignored map[string]struct{}
+	shards []*intakeShard
 	// waiters are those waiting for the queue of events to empty
 	// (drained); nwaiters lets the hot path skip the lock when none wait.
 	waitMu   sync.Mutex
 	waiters  []chan struct{}
 	nwaiters atomic.Int32
 }
+
+// intakeShard is one worker of intake and the state of the files whose
+// paths hash to it.
+type intakeShard struct {
+	in     *intake
+	events chan watcher.Event
+	// busy is how long it has been on its current event.
+	busy stall
+	// queued counts the events handed to the worker and not yet handled.
+	queued atomic.Int32
+	// settling holds files that did not parse yet, with their last change.
+	settling map[string]time.Time
+	// ignored holds files left alone by rule, so that rescans, which see
+	// them again, count and log each once; bounded by maxIgnored.
+	ignored map[string]struct{}
+}
+
+// shardQueue is how many events a shard may have waiting: enough that
+// the loop handing them out rarely waits for a worker that is behind.
+const shardQueue = 256
 
 // maxIgnored bounds intake.ignored: past it, a file ignored again is
 // counted again, which only overstates the counter.
@@ -60,22 +83,54 @@ const maxIgnored = 10000
 const maxNameBytes = 255
 
 func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return &intake{b: b, events: events, retry: make(chan watcher.Event, 64), settling: make(map[string]time.Time), ignored: make(map[string]struct{})}
+	return newIntakeShards(b, events, runtime.GOMAXPROCS(0))
 }
 
+func newIntakeShards(b *Bridge, events <-chan watcher.Event, n int) *intake {
+	in := &intake{b: b, events: events, retry: make(chan watcher.Event, 64)}
+	for range max(n, 1) {
+		in.shards = append(in.shards, &intakeShard{
+			in: in, events: make(chan watcher.Event, shardQueue),
+			settling: make(map[string]time.Time), ignored: make(map[string]struct{}),
+		})
+	}
+	return in
+}
+
+// run hands each event to its path's shard's worker, or handles it
+// itself when that is as fast: with one shard, or one event and an idle
+// shard.
 func (in *intake) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if len(in.shards) > 1 {
+		for _, s := range in.shards {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.run(ctx) }()
+		}
+	}
 	for {
+		var ev watcher.Event
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-in.events:
-			in.b.intakeBusy.begin()
-			in.handle(ctx, ev)
-			in.b.intakeBusy.end()
-		case ev := <-in.retry:
-			in.b.intakeBusy.begin()
-			in.handle(ctx, ev)
-			in.b.intakeBusy.end()
+		case ev = <-in.events:
+		case ev = <-in.retry:
+		}
+		s := in.shard(ev.Path)
+		// An event alone, for a shard with nothing to do, is handled here:
+		// a hand-off would only add a wake-up to its latency. The shard's
+		// worker has finished all it was given (queued is 0) and is given
+		// nothing while this runs, so its state is this goroutine's now.
+		if len(in.shards) == 1 || (len(in.events) == 0 && s.queued.Load() == 0) {
+			s.take(ctx, ev)
+		} else {
+			s.queued.Add(1)
+			select {
+			case s.events <- ev:
+			case <-ctx.Done():
+				return
+			}
 		}
 		if in.nwaiters.Load() > 0 && len(in.events) == 0 {
 			in.wake()
@@ -83,9 +138,48 @@ func (in *intake) run(ctx context.Context) {
 	}
 }
 
-// drained is closed once intake has taken every event queued by now, but
-// for the one it may be handling: what a scan that has returned reported
-// is then held or answered.
+// shard is the shard of the file at p: FNV-1a of the path.
+func (in *intake) shard(p string) *intakeShard {
+	h := uint32(2166136261)
+	for i := 0; i < len(p); i++ {
+		h ^= uint32(p[i])
+		h *= 16777619
+	}
+	return in.shards[h%uint32(len(in.shards))]
+}
+
+func (s *intakeShard) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-s.events:
+			s.take(ctx, ev)
+			s.queued.Add(-1)
+		}
+	}
+}
+
+func (s *intakeShard) take(ctx context.Context, ev watcher.Event) {
+	s.busy.begin()
+	s.handle(ctx, ev)
+	s.busy.end()
+}
+
+// stuck is how long the shard longest on its current event has been on
+// it; 0 when every one is idle.
+func (in *intake) stuck(now time.Time) time.Duration {
+	var d time.Duration
+	for _, s := range in.shards {
+		d = max(d, s.busy.busy(now))
+	}
+	return d
+}
+
+// drained is closed once intake has taken every event queued by now: what
+// a scan that has returned reported is then held or answered, but for
+// what the shards have yet to handle (shardQueue each at most, and each
+// is busy with it).
 func (in *intake) drained() <-chan struct{} {
 	ch := make(chan struct{})
 	in.waitMu.Lock()
@@ -111,7 +205,8 @@ func (in *intake) wake() {
 	}
 }
 
-func (in *intake) handle(ctx context.Context, ev watcher.Event) {
+func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
+	in := s.in
 	b := in.b
 	a, rel, ok := b.locate(ev.Path)
 	if !ok {
@@ -125,8 +220,8 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		return
 	}
 	if ev.Op&watcher.Delete != 0 {
-		delete(in.settling, ev.Path)
-		delete(in.ignored, ev.Path)
+		delete(s.settling, ev.Path)
+		delete(s.ignored, ev.Path)
 		b.w.write(b.d.removed(ev.Path)...)
 		return
 	}
@@ -134,16 +229,16 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	switch {
 	case !utf8.ValidString(rel):
 		// Its response could not be named in a message or synced.
-		in.ignore(ev.Path, "not_utf8")
+		s.ignore(ev.Path, "not_utf8")
 		return
 	case !ok:
 		if !rpcpath.Ignored(path.Base(rel)) {
-			in.ignore(ev.Path, "bad_path")
+			s.ignore(ev.Path, "bad_path")
 		}
 		return
 	case len(rp.ID)+len(rpcpath.ResponseExt) > maxNameBytes:
 		// {id}.request fits in 255 bytes, {id}.response does not.
-		in.ignore(ev.Path, "name_too_long")
+		s.ignore(ev.Path, "name_too_long")
 		return
 	}
 	held, ok := b.d.admitFile(ev.Path)
@@ -151,7 +246,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		return
 	}
 	if !ok {
-		delete(in.settling, ev.Path)
+		delete(s.settling, ev.Path)
 		return // stays on disk for the rescan once the backlog halves
 	}
 	// A file that was just created or renamed in is almost never answered
@@ -160,14 +255,14 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	if ev.Op&watcher.Create == 0 {
 		respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
 		if answered, _ := a.root.Exists(respRel); answered {
-			delete(in.settling, ev.Path)
+			delete(s.settling, ev.Path)
 			return
 		}
 	}
 	seen := time.Now()
 	data, err := a.root.ReadFile(rel, b.cfg.MaxRequestSize)
 	if err != nil {
-		delete(in.settling, ev.Path)
+		delete(s.settling, ev.Path)
 		switch {
 		case errors.Is(err, safefs.ErrTooLarge):
 			in.reject(a, rel, rp, seen, 413, fmt.Sprintf("Request too large: the file is over the limit of %d bytes", b.cfg.MaxRequestSize))
@@ -180,7 +275,7 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 		}
 		switch {
 		case errors.Is(err, safefs.ErrNotRegular):
-			in.ignore(ev.Path, "not_regular")
+			s.ignore(ev.Path, "not_regular")
 		case !errors.Is(err, fs.ErrNotExist):
 			// A link, or no permission: not a request we may read.
 			b.logger.Debug("skip request file", "path", ev.Path, "err", err)
@@ -189,13 +284,13 @@ func (in *intake) handle(ctx context.Context, ev watcher.Event) {
 	}
 	req, err := syftrpc.ParseRequest(data)
 	if err != nil {
-		if !in.settled(ctx, ev, seen) {
+		if !s.settled(ctx, ev, seen) {
 			return
 		}
 		in.reject(a, rel, rp, seen, 400, "Error loading request: "+err.Error())
 		return
 	}
-	delete(in.settling, ev.Path)
+	delete(s.settling, ev.Path)
 	if code, msg := in.check(a, rp, req, seen); code != 0 {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
@@ -233,8 +328,8 @@ func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
 
 // settled says whether an unreadable file has been left alone long enough
 // to call it garbage; if not, it arranges to look again.
-func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
-	last, ok := in.settling[ev.Path]
+func (s *intakeShard) settled(ctx context.Context, ev watcher.Event, now time.Time) bool {
+	last, ok := s.settling[ev.Path]
 	switch {
 	case ev.Op&(watcher.Create|watcher.Modify) != 0 || !ok:
 		last = now
@@ -245,17 +340,17 @@ func (in *intake) settled(ctx context.Context, ev watcher.Event, now time.Time) 
 			}
 		}
 	}
-	wait := in.b.cfg.RequestSettle - now.Sub(last)
+	wait := s.in.b.cfg.RequestSettle - now.Sub(last)
 	if wait <= 0 {
-		delete(in.settling, ev.Path)
+		delete(s.settling, ev.Path)
 		return true
 	}
-	in.settling[ev.Path] = last
+	s.settling[ev.Path] = last
 	p := ev.Path
 	time.AfterFunc(wait, func() {
 		select {
 		// No op: nothing happened to the file; it is due a second look.
-		case in.retry <- watcher.Event{Path: p}:
+		case s.in.retry <- watcher.Event{Path: p}:
 		case <-ctx.Done():
 		}
 	})
@@ -288,15 +383,15 @@ func (in *intake) check(a *app, rp rpcpath.RequestPath, req *syftrpc.Request, no
 }
 
 // ignore leaves a file alone by rule, counting and logging it once.
-func (in *intake) ignore(p, reason string) {
-	if _, done := in.ignored[p]; done {
+func (s *intakeShard) ignore(p, reason string) {
+	if _, done := s.ignored[p]; done {
 		return
 	}
-	if len(in.ignored) < maxIgnored {
-		in.ignored[p] = struct{}{}
+	if len(s.ignored) < maxIgnored {
+		s.ignored[p] = struct{}{}
 	}
-	in.b.metrics.RequestsIgnored.WithLabelValues(reason).Inc()
-	in.b.refused.note(reason, "path", p, "answered", false)
+	s.in.b.metrics.RequestsIgnored.WithLabelValues(reason).Inc()
+	s.in.b.refused.note(reason, "path", p, "answered", false)
 }
 
 // reject answers a request file that could not be read as a request.
