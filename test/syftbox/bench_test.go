@@ -72,10 +72,19 @@ func BenchmarkSyftBox(b *testing.B) {
 		b.ReportMetric(float64(len(answered)), c.name+"_burst_answered")
 		drops = world.logCount(b, world.serverLog(), "buffer full") - drops
 		again = world.logCount(b, world.sidecarLog(), "answering the request again") - again
-		rows[i] += fmt.Sprintf(" %d | %.1f s | %.1f s | %d | %d | %d | %d |", len(answered), quantile(answered, 0.5), slices.Max(answered), len(lost), unanswered, drops, again)
+		// The k-th answer's time compares contenders over as many calls
+		// each; a median over the answered calls alone would not, since
+		// each loses a different number to SyftBox's drops.
+		k := burst * 2 / 5
+		kth := "–"
+		if len(answered) >= k {
+			slices.Sort(answered)
+			kth = fmt.Sprintf("%.1f s", answered[k-1])
+		}
+		rows[i] += fmt.Sprintf(" %d | %s | %.1f s | %.1f s | %d | %d | %d | %d |", len(answered), kth, quantile(answered, 0.5), slices.Max(answered), len(lost), unanswered, drops, again)
 	}
-	b.Logf("\n| bob's side | round trip p50 (%d calls) | p90 | not 200 | burst of %d: answered | half answered by | last answered | request lost (404 or raised) | no answer in 120 s | server drops | answered again by the sidecar |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
-		calls, burst, strings.Join(rows, "\n"))
+	b.Logf("\n| bob's side | round trip p50 (%d calls) | p90 | not 200 | burst of %d: answered | %d answered by | half of those answered by | last answered | request lost (404 or raised) | no answer in 120 s | server drops | answered again by the sidecar |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
+		calls, burst, burst*2/5, strings.Join(rows, "\n"))
 }
 
 // seconds returns the times of the answered calls, and how many were not
