@@ -49,6 +49,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--memory-limit", "lots"}, "-memory-limit"},
 		{[]string{"--memory-limit", "0"}, "-memory-limit"},
 		{[]string{"--memory-limit", "128MB"}, "-memory-limit"},
+		{[]string{"--gc-percent", "0"}, "-gc-percent"},
+		{[]string{"--gc-percent", "lots"}, "-gc-percent"},
 		{[]string{"--max-request-size", "off"}, "-max-request-size"},
 		{[]string{"--max-request-size", "100B"}, "-max-request-size"},
 		{[]string{"--max-request-size", "1GiB"}, "-max-request-size"},
@@ -239,6 +241,41 @@ func TestMemoryLimit(t *testing.T) {
 			})
 			if got := metric(t, addr, "go_gc_gomemlimit_bytes"); got != tc.want {
 				t.Fatalf("go_gc_gomemlimit_bytes = %q, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The garbage collector's target: 400% unless the flag says otherwise, and
+// GOGC when it is set and the flag is not.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		flags     []string
+		want      string
+	}{
+		{"default", "", nil, "400"},
+		{"flag", "", []string{"--gc-percent", "150"}, "150"},
+		{"env", "250", nil, "250"},
+		{"flag over env", "250", []string{"--gc-percent", "100"}, "100"},
+		// runtime/metrics reports off as the largest uint64.
+		{"off", "", []string{"--gc-percent", "off"}, "1.8446744073709552e+19"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.env)
+			addr := sidecartest.FreeAddr(t)
+			e := newEnv(t, append([]string{"--metrics-listen", addr}, tc.flags...)...)
+			e.start()
+			// The gRPC socket listens before /metrics does.
+			sidecartest.WaitFor(t, 10*time.Second, "/metrics", func() bool {
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil
+			})
+			if got := metric(t, addr, "go_gc_gogc_percent"); got != tc.want {
+				t.Fatalf("go_gc_gogc_percent = %q, want %s", got, tc.want)
 			}
 		})
 	}
