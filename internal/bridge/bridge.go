@@ -219,6 +219,10 @@ func (b *Bridge) Open() error {
 	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
 	// Intake never asks where a request was renamed from.
 	b.watcher.MovedFrom = false
+	// A scan says which requests have a response beside them, and the
+	// dispatcher which it let go since a listing (intake's answered check).
+	b.watcher.Partners = watcher.Partners{Of: rpcpath.RequestExt, Is: rpcpath.ResponseExt}
+	b.d.listings = b.watcher.Listings
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)

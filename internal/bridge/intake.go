@@ -241,7 +241,7 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 		s.ignore(ev.Path, "name_too_long")
 		return
 	}
-	held, ok := b.d.admitFile(ev.Path)
+	held, ok, unsure := b.d.admitFile(ev.Path, ev.Listing)
 	if held {
 		return
 	}
@@ -251,10 +251,17 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 	}
 	// A file that was just created or renamed in is almost never answered
 	// already, and if it is, the response write refuses to replace it; the
-	// check is for scans, which see every answered request again.
+	// check is for scans, which see every answered request again. A scan's
+	// listing shows the responses beside the requests; only a response
+	// this sidecar wrote after the listing began, or an event that no
+	// listing reported, needs a look at the disk.
 	if ev.Op&watcher.Create == 0 {
-		respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
-		if answered, _ := a.root.Exists(respRel); answered {
+		answered := ev.Partnered
+		if !answered && unsure {
+			respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
+			answered, _ = a.root.Exists(respRel)
+		}
+		if answered {
 			delete(s.settling, ev.Path)
 			return
 		}

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,7 +58,17 @@ type Event struct {
 	// that was inside the watched trees too.
 	From string
 	Dir  bool
+	// Listing numbers the folder listing that reported the file (see
+	// Watcher.Listings); 0 for an event from inotify.
+	Listing uint64
+	// Partnered says that the listing showed the file's partner beside it
+	// (see Watcher.Partners).
+	Partnered bool
 }
+
+// Partners pairs file names by their ending: the partner of a file whose
+// name ends in Of is the same name ending in Is (a request's response).
+type Partners struct{ Of, Is string }
 
 // Default settings, copied into a Watcher by New.
 const (
@@ -106,8 +118,13 @@ type Watcher struct {
 	// because fsnotify shows the old path only in Event.String, which
 	// formats every create event to find it.
 	MovedFrom bool
-	Stats     Stats
-	Logger    *slog.Logger
+	// Partners, if set, has each scan report whether a file's partner was
+	// listed beside it (Event.Partnered), hidden by Ignore or not: what a
+	// consumer would otherwise look up with a system call per file.
+	Partners Partners
+	listings atomic.Uint64
+	Stats    Stats
+	Logger   *slog.Logger
 
 	events chan Event
 	fsw    *fsnotify.Watcher
@@ -252,10 +269,17 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 	return err
 }
 
+// Listings is the number of folder listings begun so far. A file's event
+// carries its listing's number (Event.Listing), taken before the folder
+// was read: what was in the folder when Listings returned n or less is in
+// every listing numbered above n.
+func (w *Watcher) Listings() uint64 { return w.listings.Load() }
+
 // report reports the regular files in dir with op and hands each folder in
 // it to sub, skipping ignored names; it stops at sub's first error or the
 // first event that ctx refuses.
 func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p string) error) error {
+	listing := w.listings.Add(1)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -271,12 +295,41 @@ func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p stri
 				return err
 			}
 		case e.Type().IsRegular():
-			if !w.emit(ctx, Event{Path: p, Op: op}) {
+			ev := Event{Path: p, Op: op, Listing: listing, Partnered: w.Partners.listed(entries, e.Name())}
+			if !w.emit(ctx, ev) {
 				return ctx.Err()
 			}
 		}
 	}
 	return nil
+}
+
+// listed says whether the partner of name is among entries, which
+// os.ReadDir sorts by name.
+func (ps Partners) listed(entries []fs.DirEntry, name string) bool {
+	if ps.Of == "" {
+		return false
+	}
+	stem, ok := strings.CutSuffix(name, ps.Of)
+	if !ok {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(entries, stem, func(e fs.DirEntry, stem string) int {
+		return compareJoined(e.Name(), stem, ps.Is)
+	})
+	return found
+}
+
+// compareJoined compares s with a+b without joining them.
+func compareJoined(s, a, b string) int {
+	n := min(len(s), len(a))
+	if c := strings.Compare(s[:n], a[:n]); c != 0 {
+		return c
+	}
+	if len(s) < len(a) {
+		return -1
+	}
+	return strings.Compare(s[len(a):], b)
 }
 
 func (w *Watcher) watch(dir string) error {

@@ -323,3 +323,54 @@ func TestRemoveNestedRootKeepsWatches(t *testing.T) {
 	MustWrite(t, p)
 	MustSee(t, w, watcher.Create, p)
 }
+
+// A scan says, for each file, whether its partner was listed beside it,
+// whether or not Ignore hides the partner, and numbers its listings.
+func TestScanReportsPartners(t *testing.T) {
+	root := t.TempDir()
+	// b's partner is not there, but names that sort between b.request and
+	// b.response are; c's partner is a folder, which counts as listed.
+	for _, name := range []string{"a.request", "a.response", "b.request", "b.request.tmp", "b.requestz", "b.resp", "c.request", "x/d.request", "x/d.response", "x/e.request", "f.other"} {
+		MustWrite(t, filepath.Join(root, name))
+	}
+	if err := os.Mkdir(filepath.Join(root, "c.response"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Partners = watcher.Partners{Of: ".request", Is: ".response"}
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	before := w.Listings()
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"a.request": true, "b.request": false, "b.request.tmp": false, "b.requestz": false, "b.resp": false, "c.request": true, "x/d.request": true, "x/e.request": false, "f.other": false}
+	listings := map[string]uint64{}
+	for len(want) > 0 {
+		select {
+		case ev := <-w.Events():
+			rel, _ := filepath.Rel(root, ev.Path)
+			partnered, ok := want[filepath.ToSlash(rel)]
+			if !ok {
+				t.Fatalf("reported %s", rel)
+			}
+			if ev.Partnered != partnered {
+				t.Errorf("%s: Partnered %v, want %v", rel, ev.Partnered, partnered)
+			}
+			if ev.Listing <= before || ev.Listing > w.Listings() {
+				t.Errorf("%s: Listing %d, not in (%d, %d]", rel, ev.Listing, before, w.Listings())
+			}
+			listings[filepath.Dir(rel)] = ev.Listing
+			delete(want, filepath.ToSlash(rel))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not reported within 5s: %v", want)
+		}
+	}
+	if listings["."] == listings["x"] {
+		t.Errorf("both folders reported with listing %d", listings["."])
+	}
+}
