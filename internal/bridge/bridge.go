@@ -223,13 +223,16 @@ func (b *Bridge) Open() error {
 	// dispatcher which it let go since a listing (intake's answered check).
 	b.watcher.Partners = watcher.Partners{Of: rpcpath.RequestExt, Is: rpcpath.ResponseExt}
 	b.d.listings = b.watcher.Listings
+	// Events go straight to intake's shards, on the goroutine that found
+	// them: no goroutine of its own between the watcher and intake.
+	b.intake = newIntake(b)
+	b.watcher.Sink = b.intake.put
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)
 	}
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.intake = newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.intake.run(b.ctx) }()
 	b.w.start(b.ctx, &b.wg, 4)

@@ -374,3 +374,67 @@ func TestScanReportsPartners(t *testing.T) {
 		t.Errorf("both folders reported with listing %d", listings["."])
 	}
 }
+
+// A Sink takes the events in place of Events: a scan's with more set, since
+// the rest of its listing follows; an inotify event with none wanted behind
+// it (the ignored names written before it are dropped unseen) without.
+func TestSink(t *testing.T) {
+	root := t.TempDir()
+	MustWrite(t, filepath.Join(root, "old/a.request"))
+	MustWrite(t, filepath.Join(root, "old/b.request"))
+	type got struct {
+		path string
+		op   watcher.Op
+		more bool
+	}
+	events := make(chan got, 16)
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	w.Sink = func(ctx context.Context, ev watcher.Event, more bool) bool {
+		events <- got{ev.Path, ev.Op, more}
+		return true
+	}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	next := func() got {
+		t.Helper()
+		select {
+		case g := <-events:
+			return g
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event within 5s")
+			return got{}
+		}
+	}
+	for range 2 {
+		if g := next(); g.op != watcher.Found || !g.more {
+			t.Fatalf("scan: %+v, want Found with more", g)
+		}
+	}
+	for _, name := range []string{"x.response", "y.response", "c.request"} {
+		MustWrite(t, filepath.Join(root, name))
+	}
+	c := filepath.Join(root, "c.request")
+	// c.request's create, then its write: the last one is last.
+	var last got
+	for last.path != c || last.op != watcher.Modify {
+		last = next()
+		if last.path != c {
+			t.Fatalf("reported %s", last.path)
+		}
+	}
+	if last.more {
+		t.Fatal("the last event reported with more")
+	}
+	select {
+	case ev := <-w.Events():
+		t.Fatalf("Events got %v with a Sink set", ev)
+	default:
+	}
+}
