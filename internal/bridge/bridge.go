@@ -190,7 +190,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 	b.appDataPrefix = filepath.ToSlash(b.appDataDir) + "/"
 	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
 	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
-	b.cleaner = newCleaner(&b.apps, b.d.holds, b.w.keeps.forget, m, logger)
+	b.cleaner = newCleaner(&b.apps, b.d.holds, b.d.backlogged, b.w.keeps.forget, m, logger)
 	return b
 }
 

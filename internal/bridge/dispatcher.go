@@ -819,6 +819,14 @@ func (d *dispatcher) checkDrained() {
 	}
 }
 
+// backlogged says whether requests wait for a handler: queued for one,
+// or for their endpoint to be declared, or behind another with their id.
+func (d *dispatcher) backlogged() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.undecided > d.inflight
+}
+
 func (d *dispatcher) inFlight() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
