@@ -37,8 +37,9 @@ const (
 	// before the garbage collector runs, where Go's default is twice: the
 	// sidecar's live heap is small (a few MB idle, the requests it holds
 	// under load), so collecting less often saves CPU on every request
-	// (2 µs of about 42 on 20,000 pending, see docs/performance.md) for a
-	// few MB more, while the memory limit above still bounds the heap.
+	// (2 µs of about 42 on 20,000 pending, see docs/performance.md) for
+	// 10-25 MB more at the peak of a burst or backlog (idle unchanged),
+	// while the memory limit above still bounds the heap.
 	DefaultGCPercent = 400
 	// MaxReplyBytes bounds one reply message from a handler, as both
 	// clients bound what they send (their MaxReplySize / MAX_REPLY_BYTES);
