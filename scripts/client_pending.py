@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import sys
 import time
@@ -34,6 +35,8 @@ sys.modules["bench_run"] = bench  # its dataclasses look their module up
 _spec.loader.exec_module(bench)
 
 NAMES = ["floor", "sidecar-go", "sidecar-py"]
+# The Python client from another source tree (--before), beside this one.
+BEFORE = "sidecar-py-before"
 
 
 def context_switches(pid: int) -> int:
@@ -51,9 +54,21 @@ def context_switches(pid: int) -> int:
     return n
 
 
-def pending(name: str, n: int, floor_workers: int = 1) -> dict[str, Any]:
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) seconds of all CPUs so far, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + f[4]  # idle, iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(f[:8]) - idle) / hz, idle / hz
+
+
+def pending(
+    name: str, n: int, floor_workers: int = 1, before: str | None = None
+) -> dict[str, Any]:
     site = bench.Site()
-    c = bench.Contender(name, site)
+    c = bench.Contender(BEFORE if name == BEFORE else name, site)
+    if name == BEFORE:
+        c.name = "sidecar-py"
     c.workers = floor_workers
     reqs = bench.generate(n)
     try:
@@ -63,8 +78,19 @@ def pending(name: str, n: int, floor_workers: int = 1) -> dict[str, Any]:
         ino = bench.Responses(site.folder)
         try:
             t0 = time.perf_counter()
-            c.start()
+            m0 = machine_cpu()
+            env = os.environ.get("PYTHONPATH")
+            if name == BEFORE and before:
+                os.environ["PYTHONPATH"] = before  # the handler imports that tree
+            try:
+                c.start()
+            finally:
+                if env is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = env
             end = bench.answer_all(c, ino, {r.id for r in reqs}, 60)
+            m1 = machine_cpu()
         finally:
             ino.close()
         cpu = {k: bench.proc_cpu(p) for k, p in c.procs().items()}
@@ -74,10 +100,14 @@ def pending(name: str, n: int, floor_workers: int = 1) -> dict[str, Any]:
         missing = site.check(name, reqs)
         if missing:
             raise bench.BenchError(f"{name}: {missing} of {n} not answered")
+        busy, idle = m1[0] - m0[0], m1[1] - m0[1]
         return {
             "rate": n / (end - t0),
             "us": {k: v / n * 1e6 for k, v in cpu.items()},
             "switches": {k: v / n for k, v in switches.items()},
+            # The machine's CPUs over the run (this driver and others' work
+            # included): how much of them stood idle.
+            "idle": idle / (busy + idle) if busy + idle else 0.0,
         }
     finally:
         c.stop()
@@ -88,7 +118,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-n", type=int, default=20000, help="pending requests")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", nargs="+", choices=NAMES, default=NAMES)
+    ap.add_argument("--only", nargs="+", choices=[*NAMES, BEFORE], default=NAMES)
+    ap.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run the Python client imported from SRC (a checkout's "
+        "clients/python/src), as sidecar-py-before, in the same rounds",
+    )
     ap.add_argument(
         "--floor-workers",
         type=int,
@@ -96,23 +132,27 @@ def main() -> int:
         help="the floor's workers (issue 15 allows two: the floor at its best)",
     )
     args = ap.parse_args()
+    if args.before and BEFORE not in args.only:
+        args.only.append(BEFORE)
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.only}
     for i in range(args.rounds):
         for name in args.only:
-            r = pending(name, args.n, args.floor_workers)
+            r = pending(name, args.n, args.floor_workers, args.before)
             runs[name].append(r)
             us = ", ".join(
                 f"{k} {v:.1f} us, {r['switches'][k]:.2f} switches"
                 for k, v in r["us"].items()
             )
             print(
-                f"round {i + 1} {name}: {r['rate']:,.0f} req/s; CPU per request {us}",
+                f"round {i + 1} {name}: {r['rate']:,.0f} req/s; CPU per request {us};"
+                f" CPUs idle {r['idle']:.0%}",
                 flush=True,
             )
     print(f"\nmedians over {args.rounds} rounds, {args.n:,} pending:")
     med = {
         name: {
             "rate": statistics.median(r["rate"] for r in rs),
+            "idle": statistics.median(r["idle"] for r in rs),
             "us": {k: statistics.median(r["us"][k] for r in rs) for k in rs[0]["us"]},
             "switches": {
                 k: statistics.median(r["switches"][k] for r in rs) for k in rs[0]["us"]
@@ -130,7 +170,9 @@ def main() -> int:
         ratio = ""
         if floor and "handler" in m["us"]:
             ratio = f"; handler {m['us']['handler'] / floor['us']['server']:.2f}x the floor's CPU"
-        print(f"  {name}: {m['rate']:,.0f} req/s{share}; {us}{ratio}")
+        print(
+            f"  {name}: {m['rate']:,.0f} req/s{share}; {us}{ratio}; CPUs idle {m['idle']:.0%}"
+        )
     return 0
 
 

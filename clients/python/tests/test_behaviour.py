@@ -759,28 +759,32 @@ def test_batches(datasite, make_app, caplog):
 
 def test_session_packs_replies():
     """Replies queued behind one go in one ReplyBatch, up to the sidecar's
-    size and the byte limit; any other message ends the batch, in order."""
+    size and the byte limit; any other message ends the batch, in order.
+    Replies travel serialized, framed by hand: what goes out must read back
+    as the messages they are."""
     from syft_sidecar._pb.syftsidecar.v1 import sidecar_pb2 as pb
-    from syft_sidecar._session import MAX_BATCH_BYTES, Session
+    from syft_sidecar._session import MAX_BATCH_BYTES, Session, encode
 
     s = Session(None, None, None, None, None, None)  # type: ignore[arg-type]
     s._max_batch = 3
     ext = pb.ConnectRequest(extend_deadline=pb.ExtendDeadline(request_id="x"))
-    for m in [
-        *(pb.Reply(request_id=i, body=b"x") for i in "abcd"),
-        ext,
-        pb.Reply(request_id="e", body=b"x"),
-        pb.Reply(request_id="big", body=b"x" * MAX_BATCH_BYTES),
-        pb.Reply(request_id="f", body=b"x"),
-        None,
-    ]:
-        s._q.put(m)
+    replies = {
+        i: pb.Reply(request_id=i, attempt=7, status_code=201, headers={"h": i}, body=b"x")
+        for i in "abcdef"
+    }
+    replies["big"] = pb.Reply(request_id="big", body=b"x" * MAX_BATCH_BYTES)
+    for m in [*(replies[i] for i in "abcd"), ext, replies["e"], replies["big"], replies["f"]]:
+        s._q.put(m.SerializeToString() if isinstance(m, pb.Reply) else m)
+    s._q.put(None)
     sent = []
-    for m in s._messages():
+    for out in s._messages():
+        m = pb.ConnectRequest.FromString(encode(out))
         kind = m.WhichOneof("msg")
         if kind == "replies":
+            assert list(m.replies.replies) == [replies[r.request_id] for r in m.replies.replies]
             sent.append("[" + " ".join(r.request_id for r in m.replies.replies) + "]")
         elif kind == "reply":
+            assert m.reply == replies[m.reply.request_id]
             sent.append(m.reply.request_id)
         else:
             sent.append(kind)
