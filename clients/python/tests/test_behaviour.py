@@ -277,7 +277,9 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     box = make_app("restart", max_in_flight=4)
     calls: Counter[str] = Counter()
     lock = threading.Lock()
-    # Requests from 10 on wait for the sidecar to go. The bound is only a
+    # The calls after the first 10 wait for the sidecar to go (counted as
+    # they start: the sidecar need not deliver in the order they were sent,
+    # and four later ones first would hold every slot). The bound is only a
     # backstop for a failed run: under load the drain can take over 10 s to
     # show, and a handler let go before it answers more than the 14.
     gate = threading.Event()
@@ -286,7 +288,8 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     def work(n: str) -> str:
         with lock:
             calls[n] += 1
-        if int(n) >= 10:
+            later = sum(calls.values()) > 10
+        if later:
             gate.wait(60)
         return f"done {n}"
 
@@ -298,6 +301,7 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     wait_for(lambda: len(datasite.responses("restart")) >= 10, "the first responses", 60)
     wait_for(lambda: sum(calls.values()) >= 14, "four requests in flight", 60)
     # The sidecar goes while four requests are in flight and 46 wait.
+    assert len(datasite.responses("restart")) == 10
     assert sidecar.proc is not None
     if kill:
         sidecar.proc.kill()

@@ -248,12 +248,16 @@ def extend_deadline(seconds: float) -> None:
 
 
 def _request(m: pb.Request) -> Request:
+    body: Optional[bytes] = m.body
+    if not body and not m.HasField("body"):  # null, not empty
+        body = None
+    headers = m.headers
     return make_request(
         m.id,
         m.sender,
         _url(m.url),
-        dict(m.headers) if m.headers else {},
-        m.body if m.HasField("body") else None,
+        dict(headers.items()) if headers else {},  # items(): dict(map) goes key by key
+        body,
         m.method or "GET",
     )
 

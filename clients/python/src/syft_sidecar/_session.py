@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -217,14 +217,13 @@ class Session:
             with self._lock:
                 self._rpc = rpc
             for m in rpc:
-                if m.HasField("request"):  # the common case, without WhichOneof's cost
-                    self._on_request(m.request)
-                    continue
                 kind = m.WhichOneof("msg")
                 if kind == "requests":
-                    log.debug("a batch of %d requests", len(m.requests.requests))
-                    for r in m.requests.requests:
-                        self._on_request(r)
+                    reqs = m.requests.requests
+                    log.debug("a batch of %d requests", len(reqs))
+                    self._on_requests(reqs)
+                elif kind == "request":
+                    self._on_requests((m.request,))
                 elif kind == "registered":
                     self._max_batch = m.registered.max_batch
                     self.registered_at = time.monotonic()
@@ -262,27 +261,37 @@ class Session:
             self._cancel(c)
 
     def _on_request(self, m: pb.Request) -> None:
-        key = (m.id, m.attempt)
+        self._on_requests((m,))
+
+    def _on_requests(self, reqs: Sequence[pb.Request]) -> None:
+        """Take the requests of one message: each becomes a call, all under
+        one lock, and goes to the dispatcher."""
+        new: List[Tuple[Call, pb.Request]] = []
         with self._lock:
             if self._draining or self._dead:
-                log.debug("stopping: request %s left for redelivery", m.id)
+                log.debug("stopping: %d requests left for redelivery", len(reqs))
                 return
-            if key in self._calls:
-                log.debug("ignoring duplicate delivery of %s attempt %d", m.id, m.attempt)
-                return
-            call = Call(self, key)
-            self._calls[key] = call
-        self._tracker.add()
-        try:
-            self._dispatch(call, m)
-        except Exception:
-            log.exception("dispatch %s attempt %d, answering 500", m.id, m.attempt)
-            self.finish(
-                call,
-                pb.Reply(
-                    request_id=m.id, attempt=m.attempt, status_code=500, body=GENERIC_500_BYTES
-                ),
-            )
+            calls = self._calls
+            for m in reqs:
+                key = (m.id, m.attempt)
+                if key in calls:
+                    log.debug("ignoring duplicate delivery of %s attempt %d", m.id, m.attempt)
+                    continue
+                call = calls[key] = Call(self, key)
+                new.append((call, m))
+        self._tracker.add(len(new))
+        dispatch = self._dispatch
+        for call, m in new:
+            try:
+                dispatch(call, m)
+            except Exception:
+                log.exception("dispatch %s attempt %d, answering 500", m.id, m.attempt)
+                self.finish(
+                    call,
+                    pb.Reply(
+                        request_id=m.id, attempt=m.attempt, status_code=500, body=GENERIC_500_BYTES
+                    ),
+                )
 
     def finish(self, call: Call, msg: pb.Reply) -> None:
         """Send the reply of ``call`` unless the sidecar no longer waits for it."""
@@ -387,9 +396,9 @@ class InFlight:
         self._n = 0
         self._waiting = 0
 
-    def add(self) -> None:
+    def add(self, n: int = 1) -> None:
         with self._lock:
-            self._n += 1
+            self._n += n
 
     def done(self) -> None:
         with self._lock:
