@@ -12,7 +12,11 @@ steadier figure there; the rate moves with the machine's load. It imports
 bench/run.py for all of that, so it measures what make bench measures.
 
 For the clients (issue 15): the Go echo handler's CPU per request against the
-floor's, and the Python client's pending rate against the floor's. Needs
+floor's, and the Python client's pending rate against the floor's. Each run
+is also split at its first answer: before it, the handler starts (the
+sidecar reads nothing until a handler registers) while a CPU stands idle;
+after it, the CPU per request and the CPUs' idle share say how much of the
+rest is work and how much stalls between the processes. Needs
 make bench-build (bin/syft-sidecar, bin/echo, bin/floor).
 """
 
@@ -24,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,31 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(f[:8]) - idle) / hz, idle / hz
 
 
+def answer_all(
+    c: Any, ino: Any, remaining: set[str], stall: float, at_first: Callable[[], None]
+) -> float | None:
+    """bench.answer_all, calling at_first when the first responses land."""
+    n = len(remaining)
+    last = time.perf_counter()
+    while remaining:
+        before = len(remaining)
+        remaining.difference_update(ino.read())
+        if ino.overflowed:
+            remaining.difference_update(ino.scan())
+        now = time.perf_counter()
+        if before == n and len(remaining) < n:
+            at_first()
+        if not remaining:
+            return now
+        if len(remaining) < before:
+            last = now
+        elif now - last > stall:
+            return None
+        c.alive()
+        ino.wait(0.2)
+    return time.perf_counter()
+
+
 def pending(
     name: str, n: int, floor_workers: int = 1, before: str | None = None
 ) -> dict[str, Any]:
@@ -89,7 +119,13 @@ def pending(
                     os.environ.pop("PYTHONPATH", None)
                 else:
                     os.environ["PYTHONPATH"] = env
-            end = bench.answer_all(c, ino, {r.id for r in reqs}, 60)
+            first: dict[str, Any] = {}
+
+            def at_first() -> None:
+                first["t"], first["m"] = time.perf_counter(), machine_cpu()
+                first["cpu"] = {k: bench.proc_cpu(p) for k, p in c.procs().items()}
+
+            end = answer_all(c, ino, {r.id for r in reqs}, 60, at_first)
             m1 = machine_cpu()
         finally:
             ino.close()
@@ -101,6 +137,8 @@ def pending(
         if missing:
             raise bench.BenchError(f"{name}: {missing} of {n} not answered")
         busy, idle = m1[0] - m0[0], m1[1] - m0[1]
+        mf = first["m"]
+        rest_busy, rest_idle = m1[0] - mf[0], m1[1] - mf[1]
         return {
             "rate": n / (end - t0),
             "us": {k: v / n * 1e6 for k, v in cpu.items()},
@@ -108,10 +146,29 @@ def pending(
             # The machine's CPUs over the run (this driver and others' work
             # included): how much of them stood idle.
             "idle": idle / (busy + idle) if busy + idle else 0.0,
+            # Until the first answer (the handler's start: the sidecar reads
+            # nothing before it registers) and after it.
+            "start": first["t"] - t0,
+            "start_idle": mf[1] - m0[1],
+            "rest_idle": rest_idle / (rest_busy + rest_idle)
+            if rest_busy + rest_idle
+            else 0.0,
+            "rest_us": {
+                k: (v - first["cpu"].get(k, 0.0)) / n * 1e6 for k, v in cpu.items()
+            },
         }
     finally:
         c.stop()
         bench.remove_left()
+
+
+def split(r: dict[str, Any]) -> str:
+    """The run as start (until the first answer) and rest."""
+    us = ", ".join(f"{k} {v:.1f} us" for k, v in r["rest_us"].items())
+    return (
+        f"first answer at {r['start']:.3f} s (CPUs idle {r['start_idle']:.2f} CPU-s by then);"
+        f" after it, CPU per request {us}, CPUs idle {r['rest_idle']:.0%}"
+    )
 
 
 def main() -> int:
@@ -145,7 +202,7 @@ def main() -> int:
             )
             print(
                 f"round {i + 1} {name}: {r['rate']:,.0f} req/s; CPU per request {us};"
-                f" CPUs idle {r['idle']:.0%}",
+                f" CPUs idle {r['idle']:.0%}; {split(r)}",
                 flush=True,
             )
     print(f"\nmedians over {args.rounds} rounds, {args.n:,} pending:")
@@ -153,6 +210,12 @@ def main() -> int:
         name: {
             "rate": statistics.median(r["rate"] for r in rs),
             "idle": statistics.median(r["idle"] for r in rs),
+            "start": statistics.median(r["start"] for r in rs),
+            "start_idle": statistics.median(r["start_idle"] for r in rs),
+            "rest_idle": statistics.median(r["rest_idle"] for r in rs),
+            "rest_us": {
+                k: statistics.median(r["rest_us"][k] for r in rs) for k in rs[0]["us"]
+            },
             "us": {k: statistics.median(r["us"][k] for r in rs) for k in rs[0]["us"]},
             "switches": {
                 k: statistics.median(r["switches"][k] for r in rs) for k in rs[0]["us"]
@@ -172,6 +235,7 @@ def main() -> int:
             ratio = f"; handler {m['us']['handler'] / floor['us']['server']:.2f}x the floor's CPU"
         print(
             f"  {name}: {m['rate']:,.0f} req/s{share}; {us}{ratio}; CPUs idle {m['idle']:.0%}"
+            f"\n    {split(m)}"
         )
     return 0
 
