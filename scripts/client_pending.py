@@ -68,29 +68,27 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(f[:8]) - idle) / hz, idle / hz
 
 
-def answer_all(
-    c: Any, ino: Any, remaining: set[str], stall: float, at_first: Callable[[], None]
-) -> float | None:
-    """bench.answer_all, calling at_first when the first responses land."""
-    n = len(remaining)
-    last = time.perf_counter()
-    while remaining:
-        before = len(remaining)
-        remaining.difference_update(ino.read())
-        if ino.overflowed:
-            remaining.difference_update(ino.scan())
-        now = time.perf_counter()
-        if before == n and len(remaining) < n:
-            at_first()
-        if not remaining:
-            return now
-        if len(remaining) < before:
-            last = now
-        elif now - last > stall:
-            return None
-        c.alive()
-        ino.wait(0.2)
-    return time.perf_counter()
+class FirstAnswer:
+    """A bench.Responses that calls at_first when the first responses land
+    (for bench.answer_all)."""
+
+    def __init__(self, ino: Any, at_first: Callable[[], None]) -> None:
+        self.ino, self.at_first, self.seen = ino, at_first, False
+
+    def _note(self, got: list[str]) -> list[str]:
+        if got and not self.seen:
+            self.seen = True
+            self.at_first()
+        return got
+
+    def read(self) -> list[str]:
+        return self._note(self.ino.read())
+
+    def scan(self) -> list[str]:
+        return self._note(self.ino.scan())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ino, name)
 
 
 def pending(
@@ -126,7 +124,9 @@ def pending(
                 first["t"], first["m"] = time.perf_counter(), machine_cpu()
                 first["cpu"] = {k: bench.proc_cpu(p) for k, p in c.procs().items()}
 
-            end = answer_all(c, ino, {r.id for r in reqs}, 60, at_first)
+            end = bench.answer_all(
+                c, FirstAnswer(ino, at_first), {r.id for r in reqs}, 60
+            )
             m1 = machine_cpu()
         finally:
             ino.close()
