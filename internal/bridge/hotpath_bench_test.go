@@ -70,7 +70,7 @@ func BenchmarkHotPath(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	in := newIntakeShards(br, nil, 1).shards[0]
+	in := newIntakeShards(br, 1).shards[0]
 	ctx := context.Background()
 	var buf []byte
 	b.ReportAllocs()
