@@ -277,7 +277,9 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     box = make_app("restart", max_in_flight=4)
     calls: Counter[str] = Counter()
     lock = threading.Lock()
-    # Requests from 10 on wait for the sidecar to go. The bound is only a
+    # The calls after the first 10 wait for the sidecar to go (counted as
+    # they start: the sidecar need not deliver in the order they were sent,
+    # and four later ones first would hold every slot). The bound is only a
     # backstop for a failed run: under load the drain can take over 10 s to
     # show, and a handler let go before it answers more than the 14.
     gate = threading.Event()
@@ -286,7 +288,8 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     def work(n: str) -> str:
         with lock:
             calls[n] += 1
-        if int(n) >= 10:
+            later = sum(calls.values()) > 10
+        if later:
             gate.wait(60)
         return f"done {n}"
 
@@ -298,6 +301,7 @@ def test_sidecar_restart_mid_run(datasite, sidecar: Sidecar, make_app, kill):
     wait_for(lambda: len(datasite.responses("restart")) >= 10, "the first responses", 60)
     wait_for(lambda: sum(calls.values()) >= 14, "four requests in flight", 60)
     # The sidecar goes while four requests are in flight and 46 wait.
+    assert len(datasite.responses("restart")) == 10
     assert sidecar.proc is not None
     if kill:
         sidecar.proc.kill()
@@ -759,28 +763,32 @@ def test_batches(datasite, make_app, caplog):
 
 def test_session_packs_replies():
     """Replies queued behind one go in one ReplyBatch, up to the sidecar's
-    size and the byte limit; any other message ends the batch, in order."""
+    size and the byte limit; any other message ends the batch, in order.
+    Replies travel serialized, framed by hand: what goes out must read back
+    as the messages they are."""
     from syft_sidecar._pb.syftsidecar.v1 import sidecar_pb2 as pb
-    from syft_sidecar._session import MAX_BATCH_BYTES, Session
+    from syft_sidecar._session import MAX_BATCH_BYTES, Session, encode
 
     s = Session(None, None, None, None, None, None)  # type: ignore[arg-type]
     s._max_batch = 3
     ext = pb.ConnectRequest(extend_deadline=pb.ExtendDeadline(request_id="x"))
-    for m in [
-        *(pb.Reply(request_id=i, body=b"x") for i in "abcd"),
-        ext,
-        pb.Reply(request_id="e", body=b"x"),
-        pb.Reply(request_id="big", body=b"x" * MAX_BATCH_BYTES),
-        pb.Reply(request_id="f", body=b"x"),
-        None,
-    ]:
-        s._q.put(m)
+    replies = {
+        i: pb.Reply(request_id=i, attempt=7, status_code=201, headers={"h": i}, body=b"x")
+        for i in "abcdef"
+    }
+    replies["big"] = pb.Reply(request_id="big", body=b"x" * MAX_BATCH_BYTES)
+    for m in [*(replies[i] for i in "abcd"), ext, replies["e"], replies["big"], replies["f"]]:
+        s._q.put(m.SerializeToString() if isinstance(m, pb.Reply) else m)
+    s._q.put(None)
     sent = []
-    for m in s._messages():
+    for out in s._messages():
+        m = pb.ConnectRequest.FromString(encode(out))
         kind = m.WhichOneof("msg")
         if kind == "replies":
+            assert list(m.replies.replies) == [replies[r.request_id] for r in m.replies.replies]
             sent.append("[" + " ".join(r.request_id for r in m.replies.replies) + "]")
         elif kind == "reply":
+            assert m.reply == replies[m.reply.request_id]
             sent.append(m.reply.request_id)
         else:
             sent.append(kind)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 from google.protobuf.duration_pb2 import Duration
 
 from . import _crypto
-from ._deps import func_args_from_request
+from ._deps import plan_args
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
 from ._serialize import serialize
 from ._session import GENERIC_500_BYTES, Call, InFlight
@@ -62,6 +62,7 @@ class CallServer:
 
     def __init__(self, app: Any, app_name: str, loop: LoopThread) -> None:
         self._app = app
+        self._app_type = type(app)
         self._app_name = app_name
         self.endpoints: Dict[str, Endpoint] = {}
         self.in_flight = InFlight()
@@ -122,7 +123,7 @@ class CallServer:
             return self._reply(ep, m, req, prepared)
         try:
             result = ep.func(**prepared)
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN and inspect.isawaitable(result):
                 result = self._loop.wait(result)
         except Exception as e:
             result = self._error(ep, e)
@@ -174,7 +175,9 @@ class CallServer:
         if ep.auto_decrypt and _crypto.maybe_encrypted(req.body):
             req = _crypto.decrypt_request(req, self._app.client)
         try:
-            return func_args_from_request(ep.func, req, self._app)
+            # The request was made for this call: handlers get it, not a copy.
+            app, plan = self._app, plan_args(ep.func, self._app_type, True)
+            return {name: resolve(req, app) for name, resolve in plan}
         except Exception as e:
             log.warning("invalid request body schema %s: %s", req.url, e)
             return Response(body=f"Invalid request schema: {e!s}", status_code=400)
@@ -198,6 +201,8 @@ class CallServer:
         return Response(body=GENERIC_500, status_code=500)
 
     def _reply(self, ep: Endpoint, m: pb.Request, req: Request, result: Any) -> pb.Reply:
+        if type(result) is bytes and not ep.encrypt_reply:  # the common case, at least cost
+            return pb.Reply(request_id=m.id, attempt=m.attempt, status_code=200, body=result)
         if isinstance(result, Response):
             body, code, headers = result.body, result.status_code, result.headers
         else:
@@ -243,12 +248,16 @@ def extend_deadline(seconds: float) -> None:
 
 
 def _request(m: pb.Request) -> Request:
+    body: Optional[bytes] = m.body
+    if not body and not m.HasField("body"):  # null, not empty
+        body = None
+    headers = m.headers
     return make_request(
         m.id,
         m.sender,
         _url(m.url),
-        dict(m.headers) if m.headers else {},
-        m.body if m.HasField("body") else None,
+        dict(headers.items()) if headers else {},  # items(): dict(map) goes key by key
+        body,
         m.method or "GET",
     )
 
@@ -272,6 +281,10 @@ def _url(s: str) -> Any:
             _URLS.clear()
         _URLS[s] = u
     return u
+
+
+# Results that are not awaitable, told by their type alone (the common case).
+_PLAIN = frozenset({bytes, str, dict, list, type(None), Response})
 
 
 def _reply(m: pb.Request, code: int, headers: Dict[str, str], body: Optional[bytes]) -> pb.Reply:

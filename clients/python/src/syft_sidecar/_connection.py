@@ -31,6 +31,7 @@ from ._session import (
     Call,
     InFlight,
     Session,
+    connect_method,
     handler_name,
 )
 from ._spawn import SpawnPolicy
@@ -148,13 +149,13 @@ class Connection:
 
     def _run(self) -> None:
         assert self.channel is not None and self.dial is not None
-        sidecar = stub(self.channel)
+        connect = connect_method(self.channel)
         address, metadata = self.dial.address, self.dial.metadata
         delay, down = MIN_BACKOFF, False
         while not self._stopping.is_set():
             with self._lock:
                 register, opening = self._hello()
-                s = Session(sidecar, register, self._dispatch, self._registered, self._cancel,
+                s = Session(connect, register, self._dispatch, self._registered, self._cancel,
                             self._in_flight, metadata, opening, self._event)  # fmt: skip
                 self._awaiting = {m.watch.id or m.listen.id for m in opening}
                 if register is not None:

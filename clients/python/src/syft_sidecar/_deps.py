@@ -30,30 +30,35 @@ _Resolve = Callable[[Request, Any], Any]
 _Plan = List[Tuple[str, _Resolve]]
 
 _lock = threading.Lock()
-_plans: Dict[Tuple[Callable[..., Any], type], _Plan] = {}
+_plans: Dict[Tuple[Callable[..., Any], type, bool], _Plan] = {}
 _adapters: Dict[Any, Any] = {}
 _NO_ADAPTER = object()
 
 
 def func_args_from_request(func: Callable[..., Any], request: Request, app: Any) -> Dict[str, Any]:
-    """The keyword arguments for ``func``; raises when the body does not fit."""
-    key = (func, type(app))
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plan(func, key[1])  # raises on annotations it cannot read, each time
-        with _lock:
-            _plans[key] = plan
+    """The keyword arguments for ``func``; raises when the body does not fit.
+    A parameter annotated ``Request`` gets a copy of ``request``."""
+    plan = plan_args(func, type(app), False)
     return {name: resolve(request, app) for name, resolve in plan}
 
 
-def _plan(func: Callable[..., Any], app_type: type) -> _Plan:
-    """How to build each argument, decided once per function (and app
-    class) from its annotations (the order of the checks is syft-event's)."""
-    hints = get_type_hints(func)
-    return [
-        (name, _resolver(name, hints.get(name, Any), app_type))
-        for name in inspect.signature(func).parameters
-    ]
+def plan_args(func: Callable[..., Any], app_type: type, own: bool) -> _Plan:
+    """How to build each argument of ``func``, decided once per function (and
+    app class) from its annotations (the order of the checks is
+    syft-event's); raises on annotations it cannot read, each time. ``own``:
+    the request is the handler's alone (made for this call), so a parameter
+    annotated ``Request`` gets it as it is, not a copy."""
+    key = (func, app_type, own)
+    plan = _plans.get(key)
+    if plan is None:
+        hints = get_type_hints(func)
+        plan = [
+            (name, _resolver(name, hints.get(name, Any), app_type, own))
+            for name in inspect.signature(func).parameters
+        ]
+        with _lock:
+            _plans[key] = plan
+    return plan
 
 
 def _adapter(ptype: Any) -> Any:
@@ -90,6 +95,10 @@ def _copy_request(request: Request, app: Any) -> Request:
     )
 
 
+def _same_request(request: Request, app: Any) -> Request:
+    return request
+
+
 def _the_app(request: Request, app: Any) -> Any:
     return app
 
@@ -119,9 +128,9 @@ def _is_app_class(ptype: Any, app_type: type) -> bool:
         return False
 
 
-def _resolver(pname: str, ptype: Any, app_type: type) -> _Resolve:
+def _resolver(pname: str, ptype: Any, app_type: type, own: bool) -> _Resolve:
     if inspect.isclass(ptype) and ptype is Request:
-        return _copy_request
+        return _same_request if own else _copy_request
     if _is_app_class(ptype, app_type):
         return _the_app
     if is_dataclass(ptype):

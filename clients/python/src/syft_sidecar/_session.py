@@ -4,6 +4,13 @@ replies; ``_connection`` opens a new one, with backoff, when it breaks.
 Shaped like the Go client (clients/go/session.go): the request iterator that
 gRPC consumes is the only sender and reads a queue; the runner thread
 receives and hands requests to the dispatcher.
+
+A reply is serialized once, by the thread that made it, and queued as bytes;
+the sender frames the replies waiting into one ReplyBatch as the protobuf
+wire format lays out a repeated field (each one's tag, length and bytes), with
+no message built around them: building the batch as a message copied each
+reply into it, then into the ConnectRequest, and measured their sizes three
+times (about 1.3 us a reply against 0.4).
 """
 
 from __future__ import annotations
@@ -15,12 +22,11 @@ import sys
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
 from ._pb.syftsidecar.v1 import sidecar_pb2 as pb
-from ._pb.syftsidecar.v1 import sidecar_pb2_grpc as pb_grpc
 
 log = logging.getLogger("syft_sidecar")
 
@@ -51,6 +57,8 @@ def _client_version() -> str:
 CLIENT_VERSION = _client_version()
 
 Key = Tuple[str, int]
+# What goes out: a message, or a ConnectRequest already serialized.
+Outgoing = Union[pb.ConnectRequest, bytes]
 
 _EVENTS = frozenset({"file_event", "listener_event", "missed_events", "subscribed"})
 
@@ -77,12 +85,54 @@ class Call:
         self.session.extend(self, by)
 
 
+def encode(m: Outgoing) -> bytes:
+    """The Connect stream's request serializer: replies come serialized."""
+    return m if type(m) is bytes else m.SerializeToString()  # type: ignore[union-attr]
+
+
+def connect_method(channel: grpc.Channel) -> Callable[..., Any]:
+    """The Connect call, taking serialized messages as well as messages."""
+    method: Callable[..., Any] = channel.stream_stream(
+        _CONNECT,
+        request_serializer=encode,
+        response_deserializer=pb.ConnectResponse.FromString,
+    )
+    return method
+
+
+_CONNECT = "/{}/Connect".format(pb.DESCRIPTOR.services_by_name["SidecarService"].full_name)
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+
+
+def _tag(message: Any, field: str) -> bytes:
+    """The key of a length-delimited field (wire type 2)."""
+    return _varint(message.DESCRIPTOR.fields_by_name[field].number << 3 | 2)
+
+
+_REPLY_TAG = _tag(pb.ConnectRequest, "reply")
+_REPLIES_TAG = _tag(pb.ConnectRequest, "replies")
+_BATCH_ENTRY_TAG = _tag(pb.ReplyBatch, "replies")
+
+
 class Session:
     """One Connect stream."""
 
     def __init__(
         self,
-        stub: pb_grpc.SidecarServiceStub,
+        connect: Callable[..., Any],
         register: Optional[pb.ConnectRequest],
         dispatch: Callable[[Call, pb.Request], None],
         on_registered: Callable[[pb.Registered], None],
@@ -92,7 +142,7 @@ class Session:
         opening: Sequence[pb.ConnectRequest] = (),
         on_event: Optional[Callable[[pb.ConnectResponse], None]] = None,
     ) -> None:
-        self._stub = stub
+        self._connect = connect
         # No Register when the app serves no endpoint (watches, listeners
         # and publishing need none); the subscriptions follow it.
         self._register = register
@@ -103,9 +153,9 @@ class Session:
         self._cancel = cancel
         self._tracker = tracker
         self._metadata = tuple(metadata)
-        # Replies go in as pb.Reply, to be packed into batches; everything
-        # else as pb.ConnectRequest; None ends the stream.
-        self._q: queue.SimpleQueue[Union[pb.ConnectRequest, pb.Reply, None]] = queue.SimpleQueue()
+        # Replies go in serialized (bytes), to be packed into batches;
+        # everything else as pb.ConnectRequest; None ends the stream.
+        self._q: queue.SimpleQueue[Union[pb.ConnectRequest, bytes, None]] = queue.SimpleQueue()
         # The sidecar's Registered.max_batch: above 1 it takes ReplyBatch.
         self._max_batch = 0
         self._lock = threading.Lock()
@@ -116,64 +166,64 @@ class Session:
         self._rpc: Optional[grpc.Future] = None
         self.registered_at: Optional[float] = None
 
-    def _messages(self) -> Iterator[pb.ConnectRequest]:
+    def _messages(self) -> Iterator[Outgoing]:
         if self._register is not None:
             yield self._register
         yield from self._opening
-        held: Union[pb.ConnectRequest, pb.Reply, None] = None
+        held: Union[pb.ConnectRequest, bytes, None] = None
         while True:
             m = held if held is not None else self._q.get()
             held = None
             if m is None:
                 return
-            if isinstance(m, pb.Reply):
+            if type(m) is bytes:
                 m, held = self._batch(m)
             yield m
 
-    def _batch(
-        self, first: pb.Reply
-    ) -> Tuple[pb.ConnectRequest, Union[pb.ConnectRequest, pb.Reply, None]]:
-        """``first`` alone, or with the replies queued behind it in one
-        ReplyBatch; also returns the message that ended the batch, to go next."""
+    def _batch(self, first: bytes) -> Tuple[bytes, Union[pb.ConnectRequest, bytes, None]]:
+        """The ConnectRequest, serialized, of the reply ``first`` alone or
+        with the replies queued behind it in one ReplyBatch; also returns the
+        message that ended the batch, to go next."""
         if self._max_batch <= 1 or self._q.empty():
-            return pb.ConnectRequest(reply=first), None
-        replies = [first]
-        size = first.ByteSize()
-        held: Union[pb.ConnectRequest, pb.Reply, None] = None
-        while len(replies) < self._max_batch and not self._q.empty():
+            return _REPLY_TAG + _varint(len(first)) + first, None
+        entry, q = _BATCH_ENTRY_TAG, self._q
+        parts = [entry + _varint(len(first)) + first]
+        size = len(first)
+        held: Union[pb.ConnectRequest, bytes, None] = None
+        while len(parts) < self._max_batch and not q.empty():
             try:
-                n = self._q.get_nowait()
+                n = q.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(n, pb.Reply) and size + n.ByteSize() <= MAX_BATCH_BYTES:
-                replies.append(n)
-                size += n.ByteSize()
+            if type(n) is bytes and size + len(n) <= MAX_BATCH_BYTES:
+                parts.append(entry + _varint(len(n)) + n)
+                size += len(n)
                 continue
             if n is None:
-                self._q.put(None)  # the end, after this batch
+                q.put(None)  # the end, after this batch
             held = n
             break
-        if len(replies) == 1:
-            return pb.ConnectRequest(reply=first), held
-        return pb.ConnectRequest(replies=pb.ReplyBatch(replies=replies)), held
+        if len(parts) == 1:
+            return _REPLY_TAG + _varint(len(first)) + first, held
+        batch = b"".join(parts)
+        return _REPLIES_TAG + _varint(len(batch)) + batch, held
 
     def serve(self) -> Optional[BaseException]:
         """Run the stream until it ends; return why (``None``: the sidecar
         closed it)."""
         err: Optional[BaseException] = None
         try:
-            rpc = self._stub.Connect(self._messages(), metadata=self._metadata or None)
+            rpc = self._connect(self._messages(), metadata=self._metadata or None)
             with self._lock:
                 self._rpc = rpc
             for m in rpc:
-                if m.HasField("request"):  # the common case, without WhichOneof's cost
-                    self._on_request(m.request)
-                    continue
                 kind = m.WhichOneof("msg")
                 if kind == "requests":
-                    log.debug("a batch of %d requests", len(m.requests.requests))
-                    for r in m.requests.requests:
-                        self._on_request(r)
+                    reqs = m.requests.requests
+                    log.debug("a batch of %d requests", len(reqs))
+                    self._on_requests(reqs)
+                elif kind == "request":
+                    self._on_requests((m.request,))
                 elif kind == "registered":
                     self._max_batch = m.registered.max_batch
                     self.registered_at = time.monotonic()
@@ -211,52 +261,62 @@ class Session:
             self._cancel(c)
 
     def _on_request(self, m: pb.Request) -> None:
-        key = (m.id, m.attempt)
+        self._on_requests((m,))
+
+    def _on_requests(self, reqs: Sequence[pb.Request]) -> None:
+        """Take the requests of one message: each becomes a call, all under
+        one lock, and goes to the dispatcher."""
+        new: List[Tuple[Call, pb.Request]] = []
         with self._lock:
             if self._draining or self._dead:
-                log.debug("stopping: request %s left for redelivery", m.id)
+                log.debug("stopping: %d requests left for redelivery", len(reqs))
                 return
-            if key in self._calls:
-                log.debug("ignoring duplicate delivery of %s attempt %d", m.id, m.attempt)
-                return
-            call = Call(self, key)
-            self._calls[key] = call
-        self._tracker.add()
-        try:
-            self._dispatch(call, m)
-        except Exception:
-            log.exception("dispatch %s attempt %d, answering 500", m.id, m.attempt)
-            self.finish(
-                call,
-                pb.Reply(
-                    request_id=m.id, attempt=m.attempt, status_code=500, body=GENERIC_500_BYTES
-                ),
-            )
+            calls = self._calls
+            for m in reqs:
+                key = (m.id, m.attempt)
+                if key in calls:
+                    log.debug("ignoring duplicate delivery of %s attempt %d", m.id, m.attempt)
+                    continue
+                call = calls[key] = Call(self, key)
+                new.append((call, m))
+        self._tracker.add(len(new))
+        dispatch = self._dispatch
+        for call, m in new:
+            try:
+                dispatch(call, m)
+            except Exception:
+                log.exception("dispatch %s attempt %d, answering 500", m.id, m.attempt)
+                self.finish(
+                    call,
+                    pb.Reply(
+                        request_id=m.id, attempt=m.attempt, status_code=500, body=GENERIC_500_BYTES
+                    ),
+                )
 
     def finish(self, call: Call, msg: pb.Reply) -> None:
         """Send the reply of ``call`` unless the sidecar no longer waits for it."""
-        size = msg.ByteSize()
-        if size > MAX_REPLY_BYTES:
+        data = msg.SerializeToString()
+        if len(data) > MAX_REPLY_BYTES:
             log.error(
                 "reply to %s attempt %d is %d bytes, over the sidecar's limit of %d: answering 500",
                 msg.request_id,
                 msg.attempt,
-                size,
+                len(data),
                 MAX_REPLY_BYTES,
             )
-            msg = pb.Reply(
+            data = pb.Reply(
                 request_id=msg.request_id,
                 attempt=msg.attempt,
                 status_code=500,
                 body=GENERIC_500_BYTES,
-            )
+            ).SerializeToString()
         with self._lock:
             send = not self._dead and not call.cancelled
             # Queued before the call is forgotten, so that a drain that sees
             # no calls left also sees every reply queued; first, so that the
             # sending thread wakes while this one does the bookkeeping.
             if send:
-                self._q.put(msg)
+                self._q.put(data)
             known = self._calls.pop(call.key, None) is not None
             if self._draining and not self._calls:
                 self._idle.notify_all()
@@ -336,9 +396,9 @@ class InFlight:
         self._n = 0
         self._waiting = 0
 
-    def add(self) -> None:
+    def add(self, n: int = 1) -> None:
         with self._lock:
-            self._n += 1
+            self._n += n
 
     def done(self) -> None:
         with self._lock:

@@ -4,8 +4,16 @@ loop of async ones.
 ``Workers`` is a ThreadPoolExecutor with a cheaper way in: ``go`` queues a call with no
 Future around it (the handlers answer their call themselves), which keeps a
 lone request's path short; ``submit`` is the Executor one, for
-``run_in_executor``. Threads start as work finds none idle, up to ``size``.
-``LoopThread`` runs one asyncio loop on a thread of its own.
+``run_in_executor``. ``LoopThread`` runs one asyncio loop on a thread of its own.
+
+The pool wakes a thread only when no awake one will take the work. A batch
+of requests queued at once is taken by one thread after the other while their
+handlers return quickly (only one of them runs Python at a time anyway, under
+the GIL), instead of waking a thread for each request: each wake-up costs a
+context switch and a hand-off of the GIL. A handler that blocks is not waited
+for: the thread that takes a piece of work while more is queued makes sure
+another is awake to take the rest, so every queued piece starts as soon as a
+thread is free, up to ``size`` threads.
 """
 
 from __future__ import annotations
@@ -14,37 +22,46 @@ import asyncio
 import logging
 import queue
 import threading
+from collections import deque
 from concurrent.futures import Executor, Future
-from typing import Any, Awaitable, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Deque, List, Optional, Tuple, TypeVar
 
 log = logging.getLogger("syft_sidecar")
 
 T = TypeVar("T")
 
-_Item = Optional[Tuple[Callable[..., Any], Tuple[Any, ...]]]
+_Item = Tuple[Callable[..., Any], Tuple[Any, ...]]
 
 
 class Workers(Executor):
     def __init__(self, size: int, name: str) -> None:
         self._size = size
         self._name = name
-        self._q: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        # Threads waiting for work, under _lock (a plain lock: its with-block
-        # costs no Python frames, where a Semaphore's does).
-        self._idle = 0
+        # All of the below under _lock (a plain lock: its with-block costs no
+        # Python frames, where a Condition's does).
         self._lock = threading.Lock()
+        self._work: Deque[_Item] = deque()
+        # Threads awake and not running work: each takes what is queued
+        # before it sleeps, so work queued while one is awake wakes nobody.
+        self._awake = 0
+        # Threads asleep on _wake; a token wakes one, counted awake by the
+        # thread that put it.
+        self._asleep = 0
+        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
         self._closed = False
 
     def go(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on a pool thread; an exception it raises is lost."""
-        if self._closed:
-            raise RuntimeError("the pool is shut down")
-        self._q.put((fn, args))
         with self._lock:
-            if self._idle >= self._q.qsize():
-                return  # a waiting thread for each piece of work
-        self._grow()
+            if self._closed:
+                raise RuntimeError("the pool is shut down")
+            self._work.append((fn, args))
+            if self._awake:
+                return
+            more = self._another()
+        if more is not None:
+            self._rouse(more)
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         fut: Future[T] = Future()
@@ -62,32 +79,58 @@ class Workers(Executor):
         self.go(run)
         return fut
 
-    def _grow(self) -> None:
-        with self._lock:
-            if len(self._threads) >= self._size or self._closed:
-                return
-            t = threading.Thread(
-                target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
-            )
-            self._threads.append(t)
-        t.start()
+    def _another(self) -> Optional[threading.Thread]:
+        """Under _lock: count one more thread awake, a sleeping one or a new
+        one (returned with the sleeping ones' wake-up token, ``_rouse`` it
+        outside the lock); none when all ``size`` are running work."""
+        if self._asleep:
+            self._asleep -= 1
+            self._awake += 1
+            return _TOKEN
+        if len(self._threads) >= self._size:
+            return None
+        t = threading.Thread(
+            target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
+        )
+        self._threads.append(t)
+        self._awake += 1
+        return t
 
-    def _work(self) -> None:
-        q, lock = self._q, self._lock
+    def _rouse(self, t: threading.Thread) -> None:
+        if t is _TOKEN:
+            self._wake.put(True)
+        else:
+            t.start()
+
+    def _run(self) -> None:
+        lock, work = self._lock, self._work
         while True:
             with lock:
-                self._idle += 1
-            item = q.get()
-            with lock:
-                self._idle -= 1
-            if item is None:
-                return
-            fn, args = item
+                if work:
+                    fn, args = work.popleft()
+                    self._awake -= 1
+                    # Whoever takes the rest may be a thread whose handler blocks:
+                    # another must be awake to take it.
+                    more = self._another() if work and not self._awake else None
+                elif self._closed:
+                    self._awake -= 1
+                    return
+                else:
+                    self._awake -= 1
+                    self._asleep += 1
+                    fn = None
+            if fn is None:
+                self._wake.get()
+                continue
+            if more is not None:
+                self._rouse(more)
             try:
                 fn(*args)
             except BaseException:
                 log.exception("a pool thread's work raised")
-            del item, fn, args
+            del fn, args
+            with lock:
+                self._awake += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Queued work still runs; then the threads end."""
@@ -96,11 +139,17 @@ class Workers(Executor):
                 return
             self._closed = True
             threads = list(self._threads)
-        for _ in threads:
-            self._q.put(None)
+            asleep, self._asleep = self._asleep, 0
+            self._awake += asleep
+        for _ in range(asleep):
+            self._wake.put(True)
         if wait:
             for t in threads:
                 t.join()
+
+
+# What _another returns for "wake a sleeping thread".
+_TOKEN = threading.Thread()
 
 
 class LoopThread:
