@@ -13,6 +13,8 @@
 //
 // latency renames one request at a time into place and waits, woken by
 // inotify, for its response: the floor is woken by inotify as the sidecar is.
+// The contenders relay-grpc and relay-unix are that floor with the sidecar's
+// design: a second process asked for every body (bench/floor/relay.go).
 //
 // Each round runs every contender on every CPU list, so that the machine's
 // load moves them alike; the summary gives medians over the rounds.
@@ -48,7 +50,7 @@ var (
 	n      = flag.Int("n", 20000, "requests per run")
 	rounds = flag.Int("rounds", 3, "rounds; each runs every contender on every CPU list")
 	cpus   = flag.String("cpus", "0 0,1", "taskset CPU lists, space-separated; \"-\" for no pinning (the floor then has 2 workers)")
-	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, and sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare)")
+	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes)")
 	root   = flag.String("root", "/dev/shm", "where the throw-away data folders go")
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
 	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
@@ -118,7 +120,11 @@ func run() error {
 				fmt.Printf("cpus %s: %s at %.0f%% of the floor's rate; its CPU per request %.2fx the floor's, echo's %.2fx\n",
 					c, who, 100*f.seconds/s.seconds, s.cpuServer/f.cpuServer, s.cpuHand/f.cpuServer)
 			} else {
-				fmt.Printf("cpus %s: %s p50 %.2fx the floor's\n", c, who, s.seconds/f.seconds)
+				fmt.Printf("cpus %s: %s p50 %.2fx the floor's", c, who, s.seconds/f.seconds)
+				if rl := med[[2]string{"relay-grpc", c}]; rl.seconds > 0 && who != "relay-grpc" {
+					fmt.Printf(", %.2fx relay-grpc's", s.seconds/rl.seconds)
+				}
+				fmt.Println()
 			}
 		}
 	}
@@ -246,6 +252,9 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		c.server = cmd(filepath.Join(*bin, "floor"), "serve", "--root", s.rpc, "--dir", s.dir, "--owner", owner, "--workers", strconv.Itoa(workers))
 		return c, c.server.Start()
 	}
+	if via, ok := strings.CutPrefix(who, "relay-"); ok {
+		return c, c.startRelay(cmd, via, s)
+	}
 	dir, ok := strings.CutPrefix(who, "sidecar:")
 	if who == "sidecar" {
 		dir, ok = *bin, true
@@ -277,6 +286,35 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// startRelay starts floor relay and its peer (bench/floor/relay.go): the
+// floor of the sidecar's design, two processes and a round trip between them.
+func (c *contender) startRelay(cmd func(args ...string) *exec.Cmd, via string, s *site) error {
+	sock := filepath.Join(s.top, "r.sock")
+	floor := filepath.Join(*bin, "floor")
+	c.server = cmd(floor, "relay", "--via", via, "--listen", sock, "--root", s.rpc, "--dir", s.dir, "--owner", owner)
+	if err := c.server.Start(); err != nil {
+		return err
+	}
+	// Not dialled to see: over unix the relay takes the first connection
+	// as its peer's.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return errors.New("the relay's socket did not appear in 30 s")
+		}
+	}
+	c.handler = cmd(floor, "peer", "--via", via, "--connect", sock)
+	c.handler.Stderr = &c.handlerLog
+	if err := c.handler.Start(); err != nil {
+		c.stop()
+		return err
+	}
+	return nil
 }
 
 func (c *contender) stop() {
