@@ -34,6 +34,7 @@ func relay(args []string) error {
 	fs, c := flags("floor relay")
 	via := fs.String("via", "grpc", "grpc or unix")
 	listen := fs.String("listen", "", "unix socket path the peer connects to")
+	window := fs.Int("window", 0, "gRPC: static flow-control windows of this many bytes (0: grpc-go's dynamic windows)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,7 +72,11 @@ func relay(args []string) error {
 			<-done
 			return nil
 		})
-		srv := grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
+		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20)}
+		if *window > 0 {
+			opts = append(opts, grpc.StaticStreamWindowSize(int32(*window)), grpc.StaticConnWindowSize(int32(*window)))
+		}
+		srv := grpc.NewServer(opts...)
 		srv.RegisterService(&desc, struct{}{})
 		go func() { _ = srv.Serve(lis) }()
 		defer srv.Stop()
@@ -173,6 +178,7 @@ func peer(args []string) error {
 	fs := flag.NewFlagSet("floor peer", flag.ContinueOnError)
 	via := fs.String("via", "grpc", "grpc or unix")
 	connect := fs.String("connect", "", "the relay's unix socket")
+	window := fs.Int("window", 0, "gRPC: static flow-control windows of this many bytes (0: grpc-go's dynamic windows)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -195,8 +201,12 @@ func peer(args []string) error {
 			}
 		}
 	case "grpc":
-		conn, err := grpc.NewClient("unix://"+*connect, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))}
+		if *window > 0 {
+			opts = append(opts, grpc.WithStaticStreamWindowSize(int32(*window)), grpc.WithStaticConnWindowSize(int32(*window)))
+		}
+		conn, err := grpc.NewClient("unix://"+*connect, opts...)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ var (
 	n      = flag.Int("n", 20000, "requests per run")
 	rounds = flag.Int("rounds", 3, "rounds; each runs every contender on every CPU list")
 	cpus   = flag.String("cpus", "0 0,1", "taskset CPU lists, space-separated; \"-\" for no pinning (the floor then has 2 workers)")
-	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes)")
+	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes; relay-grpc:BYTES with static flow-control windows)")
 	root   = flag.String("root", "/dev/shm", "where the throw-away data folders go")
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
 	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
@@ -253,7 +253,8 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		return c, c.server.Start()
 	}
 	if via, ok := strings.CutPrefix(who, "relay-"); ok {
-		return c, c.startRelay(cmd, via, s)
+		via, window, _ := strings.Cut(via, ":")
+		return c, c.startRelay(cmd, via, window, s)
 	}
 	dir, ok := strings.CutPrefix(who, "sidecar:")
 	if who == "sidecar" {
@@ -290,10 +291,13 @@ func start(who, cpuList string, s *site) (*contender, error) {
 
 // startRelay starts floor relay and its peer (bench/floor/relay.go): the
 // floor of the sidecar's design, two processes and a round trip between them.
-func (c *contender) startRelay(cmd func(args ...string) *exec.Cmd, via string, s *site) error {
+func (c *contender) startRelay(cmd func(args ...string) *exec.Cmd, via, window string, s *site) error {
 	sock := filepath.Join(s.top, "r.sock")
 	floor := filepath.Join(*bin, "floor")
-	c.server = cmd(floor, "relay", "--via", via, "--listen", sock, "--root", s.rpc, "--dir", s.dir, "--owner", owner)
+	if window == "" {
+		window = "0"
+	}
+	c.server = cmd(floor, "relay", "--via", via, "--window", window, "--listen", sock, "--root", s.rpc, "--dir", s.dir, "--owner", owner)
 	if err := c.server.Start(); err != nil {
 		return err
 	}
@@ -308,7 +312,7 @@ func (c *contender) startRelay(cmd func(args ...string) *exec.Cmd, via string, s
 			return errors.New("the relay's socket did not appear in 30 s")
 		}
 	}
-	c.handler = cmd(floor, "peer", "--via", via, "--connect", sock)
+	c.handler = cmd(floor, "peer", "--via", via, "--window", window, "--connect", sock)
 	c.handler.Stderr = &c.handlerLog
 	if err := c.handler.Start(); err != nil {
 		c.stop()
