@@ -105,16 +105,22 @@ func run(args []string) error {
 		return err
 	}
 	defer r.Close()
+	return serve(*c.dir, workers(r, *c.workers))
+}
+
+// serve answers the requests in dir: those there at start, then each one
+// inotify reports, woken as the sidecar is (a rescan when its queue
+// overflows).
+func serve(dir string, answer func(name string)) error {
 	w, err := fsnotify.NewBufferedWatcher(1 << 17)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	if err := w.Add(*c.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", *c.dir, err)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
 	}
-	answer := workers(r, *c.workers)
-	scan(*c.dir, answer)
+	scan(dir, answer)
 	for {
 		select {
 		case ev, ok := <-w.Events:
@@ -129,7 +135,7 @@ func run(args []string) error {
 				return nil
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				scan(*c.dir, answer)
+				scan(dir, answer)
 				continue
 			}
 			return fmt.Errorf("watch: %w", err)

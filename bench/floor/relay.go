@@ -9,16 +9,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/fsnotify/fsnotify"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/openmined/syft-sidecar/api/proto/syftsidecar/v1"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
-	"github.com/openmined/syft-sidecar/rpcpath"
 )
 
 // relay is floor serve with the sidecar's design and none of its code: woken
@@ -84,36 +80,7 @@ func relay(args []string) error {
 	default:
 		return fmt.Errorf("unknown --via %q", *via)
 	}
-	w, err := fsnotify.NewBufferedWatcher(1 << 17)
-	if err != nil {
-		return fmt.Errorf("watch: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(*c.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", *c.dir, err)
-	}
-	answer := func(name string) { report(r.AnswerVia(name, ask)) }
-	scan(*c.dir, answer)
-	for {
-		select {
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Has(fsnotify.Create) && strings.HasSuffix(ev.Name, rpcpath.RequestExt) {
-				answer(filepath.Base(ev.Name))
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				scan(*c.dir, answer)
-				continue
-			}
-			return fmt.Errorf("watch: %w", err)
-		}
-	}
+	return serve(*c.dir, func(name string) { report(r.AnswerVia(name, ask)) })
 }
 
 // relayDesc is the relay's one gRPC method, a bidirectional stream of the

@@ -24,32 +24,7 @@ import (
 // writers, so that the receiver goes back to receiving. Either way the
 // response is written whole, once, and never over a file.
 func TestWriteReplyHereOnlyWhenAlone(t *testing.T) {
-	const owner, sender = "bob@example.com", "alice@example.com"
-	dir := t.TempDir()
-	cfg := NewConfig(owner, filepath.Join(dir, "datasites"))
-	br := New(cfg, metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := mkdirAll(filepath.Join(cfg.DatasitesDir, owner)); err != nil {
-		t.Fatal(err)
-	}
-	root, err := safefs.OpenRoot(filepath.Join(cfg.DatasitesDir, owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	br.ownerRoot = root
-	a, _, err := br.openApp("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.root.Close()
-	if err := prepareEndpoint(a.root, "/echo"); err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeStream{}
-	h := newHandler(1, f, MaxInFlightLimit)
-	if _, _, err := br.d.join(h, a, []declared{{path: "/echo", deadline: time.Minute}}, 0, func(int) bool { return true }); err != nil {
-		t.Fatal(err)
-	}
+	br, h, f, reqDir := echoBridge(t)
 	// No writer runs: a response handed to them stays queued, one written
 	// here is on disk when writeReply returns.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,25 +32,10 @@ func TestWriteReplyHereOnlyWhenAlone(t *testing.T) {
 	br.w.start(ctx, &wg, 0)
 	defer func() { cancel(); wg.Wait() }()
 
-	reqDir := filepath.Join(a.rpcDir, "echo", sender)
-	if err := os.MkdirAll(reqDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	in := newIntakeShards(br, nil, 1).shards[0]
-	var paths []string
-	for i := range 2 {
-		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
-		req := syftrpc.Request{
-			ID: id, Sender: sender, URL: "syft://" + owner + "/app_data/echo/rpc/echo",
-			Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Headers: map[string]string{},
-			Created: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC(), Method: "POST",
-		}
-		p := filepath.Join(reqDir, id+".request")
-		if err := os.WriteFile(p, req.AppendJSON(nil), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	paths := writeRequests(t, reqDir, 2)
+	for _, p := range paths {
 		in.handle(ctx, watcher.Event{Path: p, Op: watcher.Create})
-		paths = append(paths, p)
 	}
 	if len(f.got) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(f.got))
@@ -146,4 +106,63 @@ func TestWriteHereOneAtATime(t *testing.T) {
 	if w.idle() {
 		t.Fatal("idle with a job queued")
 	}
+}
+
+// echoBridge is a Bridge with the app echo, its endpoint /echo joined by
+// one handler whose deliveries f records, and the folder of the sender's
+// requests, on real files in a temporary folder; nothing runs.
+func echoBridge(tb testing.TB) (br *Bridge, h *handler, f *fakeStream, reqDir string) {
+	tb.Helper()
+	cfg := NewConfig(echoOwner, filepath.Join(tb.TempDir(), "datasites"))
+	br = New(cfg, metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := mkdirAll(filepath.Join(cfg.DatasitesDir, echoOwner)); err != nil {
+		tb.Fatal(err)
+	}
+	root, err := safefs.OpenRoot(filepath.Join(cfg.DatasitesDir, echoOwner))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { root.Close() })
+	br.ownerRoot = root
+	a, _, err := br.openApp("echo")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.root.Close() })
+	if err := prepareEndpoint(a.root, "/echo"); err != nil {
+		tb.Fatal(err)
+	}
+	f = &fakeStream{}
+	h = newHandler(1, f, MaxInFlightLimit)
+	if _, _, err := br.d.join(h, a, []declared{{path: "/echo", deadline: time.Minute}}, 0, func(int) bool { return true }); err != nil {
+		tb.Fatal(err)
+	}
+	reqDir = filepath.Join(a.rpcDir, "echo", echoSender)
+	if err := os.MkdirAll(reqDir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return br, h, f, reqDir
+}
+
+// echoOwner's app echo takes requests from echoSender (echoBridge).
+const echoOwner, echoSender = "bob@example.com", "alice@example.com"
+
+// writeRequests writes n requests to /echo in reqDir, the i-th with the
+// body {"n":i}, and returns their paths.
+func writeRequests(tb testing.TB, reqDir string, n int) []string {
+	tb.Helper()
+	paths := make([]string, n)
+	for i := range paths {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		req := syftrpc.Request{
+			ID: id, Sender: echoSender, URL: "syft://" + echoOwner + "/app_data/echo/rpc/echo",
+			Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Headers: map[string]string{},
+			Created: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC(), Method: "POST",
+		}
+		paths[i] = filepath.Join(reqDir, id+".request")
+		if err := os.WriteFile(paths[i], req.AppendJSON(nil), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return paths
 }
