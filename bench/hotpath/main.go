@@ -50,9 +50,10 @@ var (
 	n      = flag.Int("n", 20000, "requests per run")
 	rounds = flag.Int("rounds", 3, "rounds; each runs every contender on every CPU list")
 	cpus   = flag.String("cpus", "0 0,1", "taskset CPU lists, space-separated; \"-\" for no pinning (the floor then has 2 workers)")
-	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes; relay-grpc:BYTES with static flow-control windows)")
+	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes; relay-grpc:BYTES with static flow-control windows), sidecar-py and sidecar-py:DIR (the Python client echoing)")
 	root   = flag.String("root", "/dev/shm", "where the throw-away data folders go")
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
+	python = flag.String("python", ".venv/bin/python", "Python with the syft_sidecar client, for sidecar-py")
 	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
 )
 
@@ -227,6 +228,26 @@ func (s *site) check() error {
 	return nil
 }
 
+// pyEcho is bench/run.py's echo app on this repo's Python client, for the
+// site's owner, and the path of the script that runs it.
+func (s *site) pyEcho() (string, error) {
+	cfg := filepath.Join(s.top, "bob.json")
+	data := fmt.Sprintf(`{"email": %q, "data_dir": %q}`, owner, s.data)
+	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
+		return "", err
+	}
+	script := filepath.Join(s.top, "echo_app.py")
+	return script, os.WriteFile(script, []byte(`import sys
+from syft_core import Client
+from syft_sidecar import SyftEvents, Request
+box = SyftEvents("`+app+`", client=Client.load("`+cfg+`"), sidecar=sys.argv[1])
+@box.on_request("/echo")
+def echo(req: Request) -> bytes:
+    return req.body or b""
+box.run_forever()
+`), 0o644)
+}
+
 // contender is the processes of one contender: the server, and the
 // sidecar's handler.
 type contender struct {
@@ -256,8 +277,10 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		via, window, _ := strings.Cut(via, ":")
 		return c, c.startRelay(cmd, via, window, s)
 	}
-	dir, ok := strings.CutPrefix(who, "sidecar:")
-	if who == "sidecar" {
+	// sidecar-py[:DIR] is the sidecar with the Python client echoing.
+	py := who == "sidecar-py" || strings.HasPrefix(who, "sidecar-py:")
+	dir, ok := strings.CutPrefix(strings.Replace(who, "sidecar-py", "sidecar", 1), "sidecar:")
+	if who == "sidecar" || who == "sidecar-py" {
 		dir, ok = *bin, true
 	}
 	if !ok {
@@ -281,6 +304,14 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		}
 	}
 	c.handler = cmd(filepath.Join(dir, "echo"), "--sidecar", "unix://"+sock, "--app", app)
+	if py {
+		script, err := s.pyEcho()
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.handler = cmd(*python, script, "unix://"+sock)
+	}
 	c.handler.Stderr = &c.handlerLog
 	if err := c.handler.Start(); err != nil {
 		c.stop()
