@@ -86,6 +86,9 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 	if o.memoryLimit >= 0 {
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
+	if !o.gcFromEnv {
+		debug.SetGCPercent(o.gcPercent)
+	}
 	logFileLimit(logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

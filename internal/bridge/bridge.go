@@ -190,7 +190,7 @@ func New(cfg Config, m *metrics.Metrics, logger *slog.Logger) *Bridge {
 	b.appDataPrefix = filepath.ToSlash(b.appDataDir) + "/"
 	b.d = newDispatcher(cfg, systemClock{}, m, logger, b.refused)
 	b.w = newWriter(cfg.Owner, m, logger, b.d.written)
-	b.cleaner = newCleaner(&b.apps, b.d.holds, b.w.keeps.forget, m, logger)
+	b.cleaner = newCleaner(&b.apps, b.d.holds, b.d.backlogged, b.w.keeps.forget, m, logger)
 	return b
 }
 
@@ -219,13 +219,20 @@ func (b *Bridge) Open() error {
 	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
 	// Intake never asks where a request was renamed from.
 	b.watcher.MovedFrom = false
+	// A scan says which requests have a response beside them, and the
+	// dispatcher which it let go since a listing (intake's answered check).
+	b.watcher.Partners = watcher.Partners{Of: rpcpath.RequestExt, Is: rpcpath.ResponseExt}
+	b.d.listings = b.watcher.Listings
+	// Events go straight to intake's shards, on the goroutine that found
+	// them: no goroutine of its own between the watcher and intake.
+	b.intake = newIntake(b)
+	b.watcher.Sink = b.intake.put
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)
 	}
 
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.intake = newIntake(b, b.watcher.Events())
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.intake.run(b.ctx) }()
 	b.w.start(b.ctx, &b.wg, 4)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"container/heap"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"path"
 	"sync"
@@ -169,7 +170,34 @@ type dispatcher struct {
 	// backlog, having been full, is down to half, for a rescan.
 	wake chan struct{}
 	room chan struct{}
+
+	// listings, if set, is the watcher's count of folder listings begun
+	// (watcher.Listings). Each request let go while a listing may still
+	// be reporting is noted in released against it, so that intake can
+	// trust a listing that showed no response beside a request unless
+	// this sidecar let the request go (its response written) after that
+	// listing began: then it must look for the response itself.
+	listings func() uint64
+	released releases
 }
+
+// releases are the requests let go since listing number from (by a hash
+// of their path, to the count of listings at their release); what was
+// let go earlier is forgotten. It is cleared, and from moved to the count
+// then, once it holds maxReleased or has been filling for releaseWindow.
+type releases struct {
+	seed  maphash.Seed
+	at    map[uint64]uint64
+	from  uint64
+	since time.Time
+}
+
+// maxReleased and releaseWindow bound releases: a listing whose events
+// intake takes after a clear only costs a system call per request.
+const (
+	maxReleased   = 1 << 16
+	releaseWindow = time.Minute
+)
 
 func newDispatcher(cfg Config, c clock, m *metrics.Metrics, logger *slog.Logger, refused *refusals) *dispatcher {
 	return &dispatcher{
@@ -182,6 +210,8 @@ func newDispatcher(cfg Config, c clock, m *metrics.Metrics, logger *slog.Logger,
 		byPath:  make(map[string]*pending),
 		wake:    make(chan struct{}, 1),
 		room:    make(chan struct{}, 1),
+
+		released: releases{seed: maphash.MakeSeed(), at: make(map[uint64]uint64)},
 	}
 }
 
@@ -205,14 +235,49 @@ func (d *dispatcher) admit() bool {
 
 // admitFile is holds and admit in one step, as intake asks both of every
 // file before it reads it: held says the dispatcher has abs already, ok
-// that intake may take it.
-func (d *dispatcher) admitFile(abs string) (held, ok bool) {
+// that intake may take it. unsure says that a response to abs may have
+// been written since the watcher's listing numbered listing (0: none)
+// began, so that the listing cannot tell whether abs is answered.
+func (d *dispatcher) admitFile(abs string, listing uint64) (held, ok, unsure bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, held := d.byPath[abs]; held {
-		return true, false
+		return true, false, true
 	}
-	return false, d.admitLocked()
+	return false, d.admitLocked(), d.releasedSince(abs, listing)
+}
+
+// releasedSince says whether abs may have been let go since the listing
+// numbered listing began.
+func (d *dispatcher) releasedSince(abs string, listing uint64) bool {
+	r := &d.released
+	if listing == 0 || listing <= r.from {
+		return true
+	}
+	at, ok := r.at[maphash.String(r.seed, abs)]
+	return ok && at >= listing
+}
+
+// noteRelease notes that abs was let go, for releasedSince.
+func (d *dispatcher) noteRelease(abs string) {
+	if d.listings == nil {
+		return
+	}
+	r := &d.released
+	n := d.listings()
+	if n <= r.from {
+		// Every listing begun after from began after this release too.
+		return
+	}
+	now := d.clock.Now()
+	if len(r.at) == 0 {
+		r.since = now
+	} else if len(r.at) >= maxReleased || now.Sub(r.since) >= releaseWindow {
+		clear(r.at)
+		r.from = n
+		return
+	}
+	r.at[maphash.String(r.seed, abs)] = n
 }
 
 func (d *dispatcher) admitLocked() bool {
@@ -276,6 +341,7 @@ func (d *dispatcher) written(abs string) {
 		return
 	}
 	delete(d.byPath, abs)
+	d.noteRelease(abs)
 	d.unwritten--
 	if d.unwritten == 0 && d.allDone != nil {
 		close(d.allDone)
@@ -751,6 +817,14 @@ func (d *dispatcher) checkDrained() {
 			close(d.drained)
 		}
 	}
+}
+
+// backlogged says whether requests wait for a handler: queued for one,
+// or for their endpoint to be declared, or behind another with their id.
+func (d *dispatcher) backlogged() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.undecided > d.inflight
 }
 
 func (d *dispatcher) inFlight() int {

@@ -19,7 +19,7 @@ import (
 func BenchmarkHotPath(b *testing.B) {
 	br, h, f, reqDir := echoBridge(b)
 	paths := writeRequests(b, reqDir, b.N)
-	in := newIntakeShards(br, nil, 1).shards[0]
+	in := newIntakeShards(br, 1).shards[0]
 	ctx := context.Background()
 	var buf []byte
 	b.ReportAllocs()

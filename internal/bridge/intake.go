@@ -36,19 +36,18 @@ const nilUUID = "00000000-0000-0000-0000-000000000000"
 
 // intake turns file events into requests. Reading and parsing a request
 // file is most of the work per request, so it runs on several workers
-// (shards), one per CPU: an event goes to the shard its path hashes to,
-// and each shard takes its events one at a time, so the events of one file
-// keep their order (a Delete never overtakes the Create before it) and the
-// per-file state (settling, ignored) is its shard's alone, with no lock.
-// Files of one folder are taken in about the order they arrived: exactly
-// on one shard, across shards as the workers keep up. Timers for files
-// that are still settling send their events back in through retry.
+// (shards), one per CPU: the watcher hands each event straight to the
+// shard its path hashes to (put), on the goroutine that found it, and each
+// shard takes its events one at a time, so the events of one file keep
+// their order (a Delete never overtakes the Create before it) and the
+// per-file state (settling, ignored) is its shard's alone, under its
+// lock. Files of one folder are taken in about the order they arrived:
+// exactly on one shard, across shards as the workers keep up. No
+// goroutine or lock is shared by every event: a shard is one per CPU.
 type intake struct {
 	b      *Bridge
-	events <-chan watcher.Event
-	retry  chan watcher.Event
 	shards []*intakeShard
-	// waiters are those waiting for the queue of events to empty
+	// waiters are those waiting for every event put so far to be taken
 	// (drained); nwaiters lets the hot path skip the lock when none wait.
 	waitMu   sync.Mutex
 	waiters  []chan struct{}
@@ -60,9 +59,13 @@ type intake struct {
 type intakeShard struct {
 	in     *intake
 	events chan watcher.Event
+	// mu is held while an event is handled, by the worker or by the
+	// goroutine that put the event and handles it itself; it guards
+	// settling and ignored.
+	mu sync.Mutex
 	// busy is how long it has been on its current event.
 	busy stall
-	// queued counts the events handed to the worker and not yet handled.
+	// queued counts the events put to the shard and not yet handled.
 	queued atomic.Int32
 	// settling holds files that did not parse yet, with their last change.
 	settling map[string]time.Time
@@ -72,7 +75,7 @@ type intakeShard struct {
 }
 
 // shardQueue is how many events a shard may have waiting: enough that
-// the loop handing them out rarely waits for a worker that is behind.
+// a scan handing them out rarely waits for a worker that is behind.
 const shardQueue = 256
 
 // maxIgnored bounds intake.ignored: past it, a file ignored again is
@@ -82,12 +85,12 @@ const maxIgnored = 10000
 // maxNameBytes is the longest file name Linux filesystems take.
 const maxNameBytes = 255
 
-func newIntake(b *Bridge, events <-chan watcher.Event) *intake {
-	return newIntakeShards(b, events, runtime.GOMAXPROCS(0))
+func newIntake(b *Bridge) *intake {
+	return newIntakeShards(b, runtime.GOMAXPROCS(0))
 }
 
-func newIntakeShards(b *Bridge, events <-chan watcher.Event, n int) *intake {
-	in := &intake{b: b, events: events, retry: make(chan watcher.Event, 64)}
+func newIntakeShards(b *Bridge, n int) *intake {
+	in := &intake{b: b}
 	for range max(n, 1) {
 		in.shards = append(in.shards, &intakeShard{
 			in: in, events: make(chan watcher.Event, shardQueue),
@@ -97,49 +100,71 @@ func newIntakeShards(b *Bridge, events <-chan watcher.Event, n int) *intake {
 	return in
 }
 
-// run hands each event to its path's shard's worker, or handles it
-// itself when that is as fast: with one shard, or one event and an idle
-// shard.
+// run runs the shards' workers until ctx ends. With one shard there is no
+// worker: whoever puts an event handles it.
 func (in *intake) run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if len(in.shards) > 1 {
-		for _, s := range in.shards {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.run(ctx) }()
-		}
+	if len(in.shards) == 1 {
+		<-ctx.Done()
+		return
 	}
-	for {
-		var ev watcher.Event
-		select {
-		case <-ctx.Done():
-			return
-		case ev = <-in.events:
-		case ev = <-in.retry:
-		}
-		s := in.shard(ev.Path)
-		// An event alone, for a shard with nothing to do, is handled here:
-		// a hand-off would only add a wake-up to its latency. The shard's
-		// worker has finished all it was given (queued is 0) and is given
-		// nothing while this runs, so its state is this goroutine's now.
-		if len(in.shards) == 1 || (len(in.events) == 0 && s.queued.Load() == 0) {
-			s.take(ctx, ev)
-		} else {
+	var wg sync.WaitGroup
+	for _, s := range in.shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run(ctx) }()
+	}
+	wg.Wait()
+}
+
+// put hands ev to its path's shard, or handles it on the calling
+// goroutine when that is as fast: with one shard, or when no other event
+// follows at once (more is false) and the shard has nothing to do, where
+// a hand-off would only add a wake-up to the event's latency. It is false
+// when ctx ended first.
+func (in *intake) put(ctx context.Context, ev watcher.Event, more bool) bool {
+	s := in.shard(ev.Path)
+	if len(in.shards) == 1 {
+		s.mu.Lock()
+		s.queued.Add(1)
+		s.take(ctx, ev)
+		s.mu.Unlock()
+		in.taken(s)
+		return true
+	}
+	// Nothing queued under the lock: every event put to the shard before
+	// this one is handled, so this one keeps its place.
+	if !more && s.queued.Load() == 0 && s.mu.TryLock() {
+		if s.queued.Load() == 0 {
 			s.queued.Add(1)
-			select {
-			case s.events <- ev:
-			case <-ctx.Done():
-				return
-			}
+			s.take(ctx, ev)
+			s.mu.Unlock()
+			in.taken(s)
+			return true
 		}
-		if in.nwaiters.Load() > 0 && len(in.events) == 0 {
-			in.wake()
-		}
+		s.mu.Unlock()
+	}
+	s.queued.Add(1)
+	select {
+	case s.events <- ev:
+		return true
+	case <-ctx.Done():
+	}
+	in.taken(s)
+	return false
+}
+
+// taken counts one event of s handled (or abandoned), and wakes those
+// waiting for intake to drain once none is left.
+func (in *intake) taken(s *intakeShard) {
+	if s.queued.Add(-1) == 0 && in.nwaiters.Load() > 0 && in.idle() {
+		in.wake()
 	}
 }
 
 // shard is the shard of the file at p: FNV-1a of the path.
 func (in *intake) shard(p string) *intakeShard {
+	if len(in.shards) == 1 {
+		return in.shards[0]
+	}
 	h := uint32(2166136261)
 	for i := 0; i < len(p); i++ {
 		h ^= uint32(p[i])
@@ -154,8 +179,10 @@ func (s *intakeShard) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-s.events:
+			s.mu.Lock()
 			s.take(ctx, ev)
-			s.queued.Add(-1)
+			s.mu.Unlock()
+			s.in.taken(s)
 		}
 	}
 }
@@ -176,19 +203,28 @@ func (in *intake) stuck(now time.Time) time.Duration {
 	return d
 }
 
-// drained is closed once intake has taken every event queued by now: what
-// a scan that has returned reported is then held or answered, but for
-// what the shards have yet to handle (shardQueue each at most, and each
-// is busy with it).
+// idle says whether every event put so far has been handled.
+func (in *intake) idle() bool {
+	for _, s := range in.shards {
+		if s.queued.Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// drained is closed once intake has handled every event put by now (and
+// any put meanwhile): what a scan that has returned reported is then
+// held or answered.
 func (in *intake) drained() <-chan struct{} {
 	ch := make(chan struct{})
 	in.waitMu.Lock()
 	in.waiters = append(in.waiters, ch)
 	in.nwaiters.Add(1)
 	in.waitMu.Unlock()
-	// Registered first, looked second: if the queue empties after this
-	// look, run sees the waiter when it takes the last event.
-	if len(in.events) == 0 {
+	// Registered first, looked second: if the last event is handled after
+	// this look, taken sees the waiter.
+	if in.idle() {
 		in.wake()
 	}
 	return ch
@@ -241,7 +277,7 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 		s.ignore(ev.Path, "name_too_long")
 		return
 	}
-	held, ok := b.d.admitFile(ev.Path)
+	held, ok, unsure := b.d.admitFile(ev.Path, ev.Listing)
 	if held {
 		return
 	}
@@ -251,10 +287,17 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 	}
 	// A file that was just created or renamed in is almost never answered
 	// already, and if it is, the response write refuses to replace it; the
-	// check is for scans, which see every answered request again.
+	// check is for scans, which see every answered request again. A scan's
+	// listing shows the responses beside the requests; only a response
+	// this sidecar wrote after the listing began, or an event that no
+	// listing reported, needs a look at the disk.
 	if ev.Op&watcher.Create == 0 {
-		respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
-		if answered, _ := a.root.Exists(respRel); answered {
+		answered := ev.Partnered
+		if !answered && unsure {
+			respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
+			answered, _ = a.root.Exists(respRel)
+		}
+		if answered {
 			delete(s.settling, ev.Path)
 			return
 		}
@@ -319,10 +362,7 @@ func (in *intake) responseRemoved(ctx context.Context, a *app, rel string) {
 		}
 		in.b.metrics.ResponsesLost.Inc()
 		in.b.logger.Info("response removed while its request stayed: answering the request again", "path", path.Join(a.rpcDir, rel))
-		select {
-		case in.retry <- watcher.Event{Path: filepath.Join(a.rpcDir, filepath.FromSlash(reqRel)), Op: watcher.Found}:
-		case <-ctx.Done():
-		}
+		in.put(ctx, watcher.Event{Path: filepath.Join(a.rpcDir, filepath.FromSlash(reqRel)), Op: watcher.Found}, false)
 	})
 }
 
@@ -348,11 +388,8 @@ func (s *intakeShard) settled(ctx context.Context, ev watcher.Event, now time.Ti
 	s.settling[ev.Path] = last
 	p := ev.Path
 	time.AfterFunc(wait, func() {
-		select {
 		// No op: nothing happened to the file; it is due a second look.
-		case s.in.retry <- watcher.Event{Path: p}:
-		case <-ctx.Done():
-		}
+		s.in.put(ctx, watcher.Event{Path: p}, false)
 	})
 	return false
 }

@@ -32,7 +32,7 @@ func TestWriteReplyHereOnlyWhenAlone(t *testing.T) {
 	br.w.start(ctx, &wg, 0)
 	defer func() { cancel(); wg.Wait() }()
 
-	in := newIntakeShards(br, nil, 1).shards[0]
+	in := newIntakeShards(br, 1).shards[0]
 	paths := writeRequests(t, reqDir, 2)
 	for _, p := range paths {
 		in.handle(ctx, watcher.Event{Path: p, Op: watcher.Create})

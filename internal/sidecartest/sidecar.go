@@ -17,7 +17,8 @@ const StartTimeout = 10 * time.Second
 // handler connects at its first try.
 func MustStartSidecar(tb testing.TB, sock string, args ...string) *Proc {
 	tb.Helper()
-	p := MustStart(tb, exec.Command(MustBuild(tb).Sidecar, args...))
+	bin := MustBuild(tb).Sidecar
+	p := startLocked(tb, func() *Proc { return MustStart(tb, exec.Command(bin, args...)) })
 	WaitFor(tb, StartTimeout, "sidecar socket "+sock, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err != nil {

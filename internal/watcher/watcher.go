@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,7 +58,17 @@ type Event struct {
 	// that was inside the watched trees too.
 	From string
 	Dir  bool
+	// Listing numbers the folder listing that reported the file (see
+	// Watcher.Listings); 0 for an event from inotify.
+	Listing uint64
+	// Partnered says that the listing showed the file's partner beside it
+	// (see Watcher.Partners).
+	Partnered bool
 }
+
+// Partners pairs file names by their ending: the partner of a file whose
+// name ends in Of is the same name ending in Is (a request's response).
+type Partners struct{ Of, Is string }
 
 // Default settings, copied into a Watcher by New.
 const (
@@ -106,8 +118,20 @@ type Watcher struct {
 	// because fsnotify shows the old path only in Event.String, which
 	// formats every create event to find it.
 	MovedFrom bool
-	Stats     Stats
-	Logger    *slog.Logger
+	// Partners, if set, has each scan report whether a file's partner was
+	// listed beside it (Event.Partnered), hidden by Ignore or not: what a
+	// consumer would otherwise look up with a system call per file.
+	Partners Partners
+	// Sink, if set, takes the events in place of Events, on the goroutine
+	// that found them: the watcher's own for inotify's, the caller of Add
+	// or Rescan for a scan's. more says that other events follow at once
+	// (the rest of a listing, or inotify events already waiting), so that
+	// the sink may queue this one rather than handle it there and then.
+	// It returns false once ctx has ended. Set it before Open.
+	Sink     func(ctx context.Context, ev Event, more bool) bool
+	listings atomic.Uint64
+	Stats    Stats
+	Logger   *slog.Logger
 
 	events chan Event
 	fsw    *fsnotify.Watcher
@@ -140,8 +164,9 @@ func New() *Watcher {
 	}
 }
 
-// Events delivers file events. It is never closed: consumers stop on their
-// own context, so a scan racing Close never sends on a closed channel.
+// Events delivers file events, unless Sink takes them. It is never closed:
+// consumers stop on their own context, so a scan racing Close never sends
+// on a closed channel.
 func (w *Watcher) Events() <-chan Event { return w.events }
 
 // Open starts watching.
@@ -238,7 +263,7 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 		w.noteUnwatched(dir, err)
 	}
 	err = w.report(ctx, dir, op, func(p string) error {
-		if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}) {
+		if op == Create && w.Dirs && !w.emit(ctx, Event{Path: p, Op: Create, Dir: true}, true) {
 			return ctx.Err()
 		}
 		if err := w.scan(ctx, p, op); err != nil {
@@ -252,10 +277,17 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 	return err
 }
 
+// Listings is the number of folder listings begun so far. A file's event
+// carries its listing's number (Event.Listing), taken before the folder
+// was read: what was in the folder when Listings returned n or less is in
+// every listing numbered above n.
+func (w *Watcher) Listings() uint64 { return w.listings.Load() }
+
 // report reports the regular files in dir with op and hands each folder in
 // it to sub, skipping ignored names; it stops at sub's first error or the
 // first event that ctx refuses.
 func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p string) error) error {
+	listing := w.listings.Add(1)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -271,12 +303,41 @@ func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p stri
 				return err
 			}
 		case e.Type().IsRegular():
-			if !w.emit(ctx, Event{Path: p, Op: op}) {
+			ev := Event{Path: p, Op: op, Listing: listing, Partnered: w.Partners.listed(entries, e.Name())}
+			if !w.emit(ctx, ev, true) {
 				return ctx.Err()
 			}
 		}
 	}
 	return nil
+}
+
+// listed says whether the partner of name is among entries, which
+// os.ReadDir sorts by name.
+func (ps Partners) listed(entries []fs.DirEntry, name string) bool {
+	if ps.Of == "" {
+		return false
+	}
+	stem, ok := strings.CutSuffix(name, ps.Of)
+	if !ok {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(entries, stem, func(e fs.DirEntry, stem string) int {
+		return compareJoined(e.Name(), stem, ps.Is)
+	})
+	return found
+}
+
+// compareJoined compares s with a+b without joining them.
+func compareJoined(s, a, b string) int {
+	n := min(len(s), len(a))
+	if c := strings.Compare(s[:n], a[:n]); c != 0 {
+		return c
+	}
+	if len(s) < len(a) {
+		return -1
+	}
+	return strings.Compare(s[len(a):], b)
 }
 
 func (w *Watcher) watch(dir string) error {
@@ -428,7 +489,16 @@ func (w *Watcher) forget(dir string) bool {
 	return watched
 }
 
-func (w *Watcher) emit(ctx context.Context, ev Event) bool {
+// emit reports ev; more says that other events follow at once.
+func (w *Watcher) emit(ctx context.Context, ev Event, more bool) bool {
+	if w.Sink != nil {
+		select {
+		case <-w.done:
+			return false
+		default:
+		}
+		return w.Sink(ctx, ev, more)
+	}
 	select {
 	case w.events <- ev:
 		return true
@@ -440,6 +510,7 @@ func (w *Watcher) emit(ctx context.Context, ev Event) bool {
 }
 
 func (w *Watcher) run(ctx context.Context) {
+	batch := make([]fsnotify.Event, 0, eventBatch)
 	var reconcile <-chan time.Time
 	if w.ReconcileInterval > 0 {
 		t := time.NewTicker(w.ReconcileInterval)
@@ -460,7 +531,7 @@ func (w *Watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			w.handle(ctx, ev)
+			batch = w.handleWaiting(ctx, append(batch[:0], ev))
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
 				return
@@ -495,16 +566,57 @@ func (w *Watcher) rescan(ctx context.Context, reason string) {
 
 func (w *Watcher) ignored(name string) bool { return w.Ignore != nil && w.Ignore(name) }
 
-func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
-	if name := filepath.Base(ev.Name); w.ignored(name) {
-		removed := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
-		if !removed || w.Removals == nil || !w.Removals(name) {
-			return
+// eventBatch is how many waiting inotify events the watcher takes at once.
+const eventBatch = 64
+
+// handleWaiting handles batch, its first event and those waiting behind
+// it, up to eventBatch. The events it drops unseen (ignored names) are
+// left out first, so that the last event reported is known to be last
+// (more is false for it): a Sink may handle that one itself, where one
+// with others behind it is better queued for a worker. It returns batch
+// for reuse.
+func (w *Watcher) handleWaiting(ctx context.Context, batch []fsnotify.Event) []fsnotify.Event {
+take:
+	for len(batch) < eventBatch {
+		select {
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				break take
+			}
+			batch = append(batch, ev)
+		default:
+			break take
 		}
 	}
+	kept := batch[:0]
+	for _, ev := range batch {
+		if w.wanted(ev) {
+			kept = append(kept, ev)
+		}
+	}
+	for i, ev := range kept {
+		w.handle(ctx, ev, i < len(kept)-1)
+	}
+	return batch
+}
+
+// wanted says whether ev may be reported: its name is not ignored, or it
+// is a removal that Removals asks for.
+func (w *Watcher) wanted(ev fsnotify.Event) bool {
+	name := filepath.Base(ev.Name)
+	if !w.ignored(name) {
+		return true
+	}
+	removed := ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0
+	return removed && w.Removals != nil && w.Removals(name)
+}
+
+// handle reports ev, which wanted let through; more says that other
+// events follow at once.
+func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event, more bool) {
 	switch {
 	case ev.Has(fsnotify.Create) && w.File != nil && w.File(filepath.Base(ev.Name)):
-		w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)})
+		w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)}, more)
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
 		if err != nil {
@@ -512,7 +624,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		}
 		if fi.IsDir() {
 			if w.Dirs {
-				w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev), Dir: true})
+				w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev), Dir: true}, true)
 			}
 			// A folder created or moved in: watch it, then read it, since
 			// files made before the watch existed make no event.
@@ -522,16 +634,16 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			return
 		}
 		if fi.Mode().IsRegular() {
-			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)})
+			w.emit(ctx, Event{Path: ev.Name, Op: Create, From: w.renamedFrom(ev)}, more)
 		}
 	case ev.Has(fsnotify.Write):
-		w.emit(ctx, Event{Path: ev.Name, Op: Modify})
+		w.emit(ctx, Event{Path: ev.Name, Op: Modify}, more)
 	case ev.Has(fsnotify.Remove), ev.Has(fsnotify.Rename):
 		dir := w.forget(ev.Name)
 		if dir && !w.Dirs {
 			return
 		}
-		w.emit(ctx, Event{Path: ev.Name, Op: Delete, Dir: dir})
+		w.emit(ctx, Event{Path: ev.Name, Op: Delete, Dir: dir}, more)
 	}
 }
 

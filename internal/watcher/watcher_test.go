@@ -323,3 +323,118 @@ func TestRemoveNestedRootKeepsWatches(t *testing.T) {
 	MustWrite(t, p)
 	MustSee(t, w, watcher.Create, p)
 }
+
+// A scan says, for each file, whether its partner was listed beside it,
+// whether or not Ignore hides the partner, and numbers its listings.
+func TestScanReportsPartners(t *testing.T) {
+	root := t.TempDir()
+	// b's partner is not there, but names that sort between b.request and
+	// b.response are; c's partner is a folder, which counts as listed.
+	for _, name := range []string{"a.request", "a.response", "b.request", "b.request.tmp", "b.requestz", "b.resp", "c.request", "x/d.request", "x/d.response", "x/e.request", "f.other"} {
+		MustWrite(t, filepath.Join(root, name))
+	}
+	if err := os.Mkdir(filepath.Join(root, "c.response"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Partners = watcher.Partners{Of: ".request", Is: ".response"}
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	before := w.Listings()
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"a.request": true, "b.request": false, "b.request.tmp": false, "b.requestz": false, "b.resp": false, "c.request": true, "x/d.request": true, "x/e.request": false, "f.other": false}
+	listings := map[string]uint64{}
+	for len(want) > 0 {
+		select {
+		case ev := <-w.Events():
+			rel, _ := filepath.Rel(root, ev.Path)
+			partnered, ok := want[filepath.ToSlash(rel)]
+			if !ok {
+				t.Fatalf("reported %s", rel)
+			}
+			if ev.Partnered != partnered {
+				t.Errorf("%s: Partnered %v, want %v", rel, ev.Partnered, partnered)
+			}
+			if ev.Listing <= before || ev.Listing > w.Listings() {
+				t.Errorf("%s: Listing %d, not in (%d, %d]", rel, ev.Listing, before, w.Listings())
+			}
+			listings[filepath.Dir(rel)] = ev.Listing
+			delete(want, filepath.ToSlash(rel))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("not reported within 5s: %v", want)
+		}
+	}
+	if listings["."] == listings["x"] {
+		t.Errorf("both folders reported with listing %d", listings["."])
+	}
+}
+
+// A Sink takes the events in place of Events: a scan's with more set, since
+// the rest of its listing follows; an inotify event with none wanted behind
+// it (the ignored names written before it are dropped unseen) without.
+func TestSink(t *testing.T) {
+	root := t.TempDir()
+	MustWrite(t, filepath.Join(root, "old/a.request"))
+	MustWrite(t, filepath.Join(root, "old/b.request"))
+	type got struct {
+		path string
+		op   watcher.Op
+		more bool
+	}
+	events := make(chan got, 16)
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Ignore = func(name string) bool { return filepath.Ext(name) == ".response" }
+	w.Sink = func(ctx context.Context, ev watcher.Event, more bool) bool {
+		events <- got{ev.Path, ev.Op, more}
+		return true
+	}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	next := func() got {
+		t.Helper()
+		select {
+		case g := <-events:
+			return g
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event within 5s")
+			return got{}
+		}
+	}
+	for range 2 {
+		if g := next(); g.op != watcher.Found || !g.more {
+			t.Fatalf("scan: %+v, want Found with more", g)
+		}
+	}
+	for _, name := range []string{"x.response", "y.response", "c.request"} {
+		MustWrite(t, filepath.Join(root, name))
+	}
+	c := filepath.Join(root, "c.request")
+	// c.request's create, then its write: the last one is last.
+	var last got
+	for last.path != c || last.op != watcher.Modify {
+		last = next()
+		if last.path != c {
+			t.Fatalf("reported %s", last.path)
+		}
+	}
+	if last.more {
+		t.Fatal("the last event reported with more")
+	}
+	select {
+	case ev := <-w.Events():
+		t.Fatalf("Events got %v with a Sink set", ev)
+	default:
+	}
+}

@@ -49,6 +49,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--memory-limit", "lots"}, "-memory-limit"},
 		{[]string{"--memory-limit", "0"}, "-memory-limit"},
 		{[]string{"--memory-limit", "128MB"}, "-memory-limit"},
+		{[]string{"--gc-percent", "0"}, "-gc-percent"},
+		{[]string{"--gc-percent", "lots"}, "-gc-percent"},
 		{[]string{"--max-request-size", "off"}, "-max-request-size"},
 		{[]string{"--max-request-size", "100B"}, "-max-request-size"},
 		{[]string{"--max-request-size", "1GiB"}, "-max-request-size"},
@@ -210,22 +212,21 @@ func TestMetricsEndpoints(t *testing.T) {
 	}
 }
 
-// The heap's soft limit: 128MiB unless the flag says otherwise, and
-// GOMEMLIMIT when it is set and the flag is not.
-func TestMemoryLimit(t *testing.T) {
-	for _, tc := range []struct {
-		name, env string
-		flags     []string
-		want      string
-	}{
-		{"default", "", nil, "1.34217728e+08"},
-		{"flag", "", []string{"--memory-limit", "1GiB"}, "1.073741824e+09"},
-		{"env", "200MiB", nil, "2.097152e+08"},
-		{"flag over env", "200MiB", []string{"--memory-limit", "64MiB"}, "6.7108864e+07"},
-		{"off", "", []string{"--memory-limit", "off"}, "9.223372036854776e+18"},
-	} {
+// runtimeCase is a runtime setting given by flag, environment or neither,
+// and what the Go collector's metric then reads.
+type runtimeCase struct {
+	name, env string
+	flags     []string
+	want      string
+}
+
+// mustReadRuntimeSetting starts a sidecar for each case, with env set to the
+// case's, and checks the metric.
+func mustReadRuntimeSetting(t *testing.T, env, sample string, cases []runtimeCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("GOMEMLIMIT", tc.env)
+			t.Setenv(env, tc.env)
 			addr := sidecartest.FreeAddr(t)
 			e := newEnv(t, append([]string{"--metrics-listen", addr}, tc.flags...)...)
 			e.start()
@@ -237,9 +238,34 @@ func TestMemoryLimit(t *testing.T) {
 				}
 				return err == nil
 			})
-			if got := metric(t, addr, "go_gc_gomemlimit_bytes"); got != tc.want {
-				t.Fatalf("go_gc_gomemlimit_bytes = %q, want %s", got, tc.want)
+			if got := metric(t, addr, sample); got != tc.want {
+				t.Fatalf("%s = %q, want %s", sample, got, tc.want)
 			}
 		})
 	}
+}
+
+// The heap's soft limit: 128MiB unless the flag says otherwise, and
+// GOMEMLIMIT when it is set and the flag is not.
+func TestMemoryLimit(t *testing.T) {
+	mustReadRuntimeSetting(t, "GOMEMLIMIT", "go_gc_gomemlimit_bytes", []runtimeCase{
+		{"default", "", nil, "1.34217728e+08"},
+		{"flag", "", []string{"--memory-limit", "1GiB"}, "1.073741824e+09"},
+		{"env", "200MiB", nil, "2.097152e+08"},
+		{"flag over env", "200MiB", []string{"--memory-limit", "64MiB"}, "6.7108864e+07"},
+		{"off", "", []string{"--memory-limit", "off"}, "9.223372036854776e+18"},
+	})
+}
+
+// The garbage collector's target: 400% unless the flag says otherwise, and
+// GOGC when it is set and the flag is not.
+func TestGCPercent(t *testing.T) {
+	mustReadRuntimeSetting(t, "GOGC", "go_gc_gogc_percent", []runtimeCase{
+		{"default", "", nil, "400"},
+		{"flag", "", []string{"--gc-percent", "150"}, "150"},
+		{"env", "250", nil, "250"},
+		{"flag over env", "250", []string{"--gc-percent", "100"}, "100"},
+		// runtime/metrics reports off as the largest uint64.
+		{"off", "", []string{"--gc-percent", "off"}, "1.8446744073709552e+19"},
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -362,53 +360,6 @@ func TestMutualTLS(t *testing.T) {
 	e.mustEchoThrough(addr, "mtls", sidecar.WithTLS(withCert))
 }
 
-// lowerQueuedEvents sets fs.inotify.max_queued_events to n for the inotify
-// instances made until restore is called (each copies the limit when it is
-// made), and restores it when the test ends at the latest. The window is
-// kept short: other processes starting inotify meanwhile get the small queue
-// too.
-func lowerQueuedEvents(t *testing.T, n int) (restore func()) {
-	t.Helper()
-	const knob = "/proc/sys/fs/inotify/max_queued_events"
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to lower fs.inotify.max_queued_events")
-	}
-	old, err := os.ReadFile(knob)
-	if err != nil {
-		t.Skip(err)
-	}
-	if err := os.WriteFile(knob, []byte(strconv.Itoa(n)), 0o644); err != nil {
-		t.Skipf("cannot lower %s: %v", knob, err)
-	}
-	var once sync.Once
-	restore = func() {
-		once.Do(func() {
-			if err := os.WriteFile(knob, old, 0o644); err != nil {
-				t.Errorf("restore %s: %v", knob, err)
-			}
-		})
-	}
-	t.Cleanup(restore)
-	return restore
-}
-
-// inotifyInstances counts the inotify instances a process holds open.
-func inotifyInstances(t *testing.T, pid int) int {
-	t.Helper()
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	fds, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == "anon_inode:inotify" {
-			n++
-		}
-	}
-	return n
-}
-
 // When the kernel's event queue really overflows (lowered to 256 events for
 // the sidecar's watchers, which is then stopped while 1,000 requests and
 // files arrive), the overflow is counted, a rescan answers every request,
@@ -416,14 +367,7 @@ func inotifyInstances(t *testing.T, pid int) int {
 func TestOverflowRescan(t *testing.T) {
 	maddr := sidecartest.FreeAddr(t)
 	e := newEnv(t, "--metrics-listen", maddr)
-	restore := lowerQueuedEvents(t, 256)
-	e.start()
-	// Restored the moment the sidecar's two watchers hold their inotify
-	// instances, so that little else starts inotify with the small queue.
-	sidecartest.WaitFor(t, 10*time.Second, "the sidecar's two inotify instances", func() bool {
-		return inotifyInstances(t, e.sidecar.Pid()) >= 2
-	})
-	restore()
+	sidecartest.MustLowerQueuedEvents(t, 256, func() *sidecartest.Proc { e.start(); return e.sidecar })
 	e.echo("echo")
 	// An answered request shows the watch is in place; .syftkeep alone
 	// comes a moment before it.
