@@ -5,6 +5,8 @@
 //
 //	floor loop --tmp DIR --root RPC --dir FOLDER --owner EMAIL --mode burst|latency|steady [--rate R] [--workers W] < ids
 //	floor serve --root RPC --dir FOLDER --owner EMAIL [--workers W]
+//	floor relay --via grpc|unix --listen SOCK --root RPC --dir FOLDER --owner EMAIL
+//	floor peer --via grpc|unix --connect SOCK
 //
 // FOLDER is the request folder, RPC the app's rpc folder above it (default:
 // FOLDER itself), beneath which every path is resolved as the sidecar
@@ -19,6 +21,10 @@
 // serve answers the requests in a folder as they arrive, woken by inotify as
 // the sidecar is, and those already there at start (a rescan when inotify
 // overflows), with W workers: the floor when the responder must be woken.
+//
+// relay is serve with the sidecar's design: it asks floor peer, a second
+// process connected to SOCK, for each response's body over one round trip
+// (relay.go).
 package main
 
 import (
@@ -77,8 +83,15 @@ func (c common) open() (*floorfs.Responder, error) {
 }
 
 func run(args []string) error {
-	if len(args) > 0 && args[0] == "loop" {
-		return loop(args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "loop":
+			return loop(args[1:])
+		case "relay":
+			return relay(args[1:])
+		case "peer":
+			return peer(args[1:])
+		}
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
@@ -92,16 +105,22 @@ func run(args []string) error {
 		return err
 	}
 	defer r.Close()
+	return serve(*c.dir, workers(r, *c.workers))
+}
+
+// serve answers the requests in dir: those there at start, then each one
+// inotify reports, woken as the sidecar is (a rescan when its queue
+// overflows).
+func serve(dir string, answer func(name string)) error {
 	w, err := fsnotify.NewBufferedWatcher(1 << 17)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	if err := w.Add(*c.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", *c.dir, err)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
 	}
-	answer := workers(r, *c.workers)
-	scan(*c.dir, answer)
+	scan(dir, answer)
 	for {
 		select {
 		case ev, ok := <-w.Events:
@@ -116,7 +135,7 @@ func run(args []string) error {
 				return nil
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				scan(*c.dir, answer)
+				scan(dir, answer)
 				continue
 			}
 			return fmt.Errorf("watch: %w", err)

@@ -134,3 +134,26 @@ func (r *Responder) create(name string, data []byte) error {
 	_, err = unix.Pwrite(efd, data[:1], 0)
 	return err
 }
+
+// AnswerVia answers the request name as Answer does, except that the body
+// of the response is what via returns for the request: the floor of a
+// responder that asks another process for every answer (floor relay).
+func (r *Responder) AnswerVia(name string, via func(req *syftrpc.Request) ([]byte, error)) error {
+	rel := r.dir + "/" + name
+	data, err := r.read(rel)
+	if err != nil {
+		return err
+	}
+	req, err := syftrpc.ParseRequest(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	body, err := via(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	resp := req.Reply(r.owner, time.Now())
+	resp.Body = body
+	r.buf = resp.AppendJSON(r.buf[:0])
+	return r.create(strings.TrimSuffix(name, rpcpath.RequestExt)+rpcpath.ResponseExt, r.buf)
+}

@@ -2,6 +2,8 @@
 
 package floorfs
 
+import "github.com/openmined/syft-sidecar/internal/syftrpc"
+
 // Responder answers requests; only Linux has one.
 type Responder struct{}
 
@@ -16,3 +18,8 @@ func (r *Responder) Answer(name string) error { return ErrUnsupported }
 
 // Close does nothing.
 func (r *Responder) Close() error { return nil }
+
+// AnswerVia fails: see ErrUnsupported.
+func (r *Responder) AnswerVia(name string, via func(req *syftrpc.Request) ([]byte, error)) error {
+	return ErrUnsupported
+}

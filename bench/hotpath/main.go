@@ -13,6 +13,8 @@
 //
 // latency renames one request at a time into place and waits, woken by
 // inotify, for its response: the floor is woken by inotify as the sidecar is.
+// The contenders relay-grpc and relay-unix are that floor with the sidecar's
+// design: a second process asked for every body (bench/floor/relay.go).
 //
 // Each round runs every contender on every CPU list, so that the machine's
 // load moves them alike; the summary gives medians over the rounds.
@@ -48,9 +50,10 @@ var (
 	n      = flag.Int("n", 20000, "requests per run")
 	rounds = flag.Int("rounds", 3, "rounds; each runs every contender on every CPU list")
 	cpus   = flag.String("cpus", "0 0,1", "taskset CPU lists, space-separated; \"-\" for no pinning (the floor then has 2 workers)")
-	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, and sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare)")
+	only   = flag.String("only", "sidecar,floor", "contenders: floor, sidecar, sidecar:DIR for DIR's syft-sidecar and echo (another build, to compare), relay-grpc and relay-unix (floor relay and its peer: the floor of two processes; relay-grpc:BYTES with static flow-control windows), sidecar-py and sidecar-py:DIR (the Python client echoing)")
 	root   = flag.String("root", "/dev/shm", "where the throw-away data folders go")
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
+	python = flag.String("python", ".venv/bin/python", "Python with the syft_sidecar client, for sidecar-py")
 	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
 )
 
@@ -118,7 +121,11 @@ func run() error {
 				fmt.Printf("cpus %s: %s at %.0f%% of the floor's rate; its CPU per request %.2fx the floor's, echo's %.2fx\n",
 					c, who, 100*f.seconds/s.seconds, s.cpuServer/f.cpuServer, s.cpuHand/f.cpuServer)
 			} else {
-				fmt.Printf("cpus %s: %s p50 %.2fx the floor's\n", c, who, s.seconds/f.seconds)
+				fmt.Printf("cpus %s: %s p50 %.2fx the floor's", c, who, s.seconds/f.seconds)
+				if rl := med[[2]string{"relay-grpc", c}]; rl.seconds > 0 && who != "relay-grpc" {
+					fmt.Printf(", %.2fx relay-grpc's", s.seconds/rl.seconds)
+				}
+				fmt.Println()
 			}
 		}
 	}
@@ -221,6 +228,26 @@ func (s *site) check() error {
 	return nil
 }
 
+// pyEcho is bench/run.py's echo app on this repo's Python client, for the
+// site's owner, and the path of the script that runs it.
+func (s *site) pyEcho() (string, error) {
+	cfg := filepath.Join(s.top, "bob.json")
+	data := fmt.Sprintf(`{"email": %q, "data_dir": %q}`, owner, s.data)
+	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
+		return "", err
+	}
+	script := filepath.Join(s.top, "echo_app.py")
+	return script, os.WriteFile(script, []byte(`import sys
+from syft_core import Client
+from syft_sidecar import SyftEvents, Request
+box = SyftEvents("`+app+`", client=Client.load("`+cfg+`"), sidecar=sys.argv[1])
+@box.on_request("/echo")
+def echo(req: Request) -> bytes:
+    return req.body or b""
+box.run_forever()
+`), 0o644)
+}
+
 // contender is the processes of one contender: the server, and the
 // sidecar's handler.
 type contender struct {
@@ -246,8 +273,14 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		c.server = cmd(filepath.Join(*bin, "floor"), "serve", "--root", s.rpc, "--dir", s.dir, "--owner", owner, "--workers", strconv.Itoa(workers))
 		return c, c.server.Start()
 	}
-	dir, ok := strings.CutPrefix(who, "sidecar:")
-	if who == "sidecar" {
+	if via, ok := strings.CutPrefix(who, "relay-"); ok {
+		via, window, _ := strings.Cut(via, ":")
+		return c, c.startRelay(cmd, via, window, s)
+	}
+	// sidecar-py[:DIR] is the sidecar with the Python client echoing.
+	py := who == "sidecar-py" || strings.HasPrefix(who, "sidecar-py:")
+	dir, ok := strings.CutPrefix(strings.Replace(who, "sidecar-py", "sidecar", 1), "sidecar:")
+	if who == "sidecar" || who == "sidecar-py" {
 		dir, ok = *bin, true
 	}
 	if !ok {
@@ -271,12 +304,52 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		}
 	}
 	c.handler = cmd(filepath.Join(dir, "echo"), "--sidecar", "unix://"+sock, "--app", app)
+	if py {
+		script, err := s.pyEcho()
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.handler = cmd(*python, script, "unix://"+sock)
+	}
 	c.handler.Stderr = &c.handlerLog
 	if err := c.handler.Start(); err != nil {
 		c.stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// startRelay starts floor relay and its peer (bench/floor/relay.go): the
+// floor of the sidecar's design, two processes and a round trip between them.
+func (c *contender) startRelay(cmd func(args ...string) *exec.Cmd, via, window string, s *site) error {
+	sock := filepath.Join(s.top, "r.sock")
+	floor := filepath.Join(*bin, "floor")
+	if window == "" {
+		window = "0"
+	}
+	c.server = cmd(floor, "relay", "--via", via, "--window", window, "--listen", sock, "--root", s.rpc, "--dir", s.dir, "--owner", owner)
+	if err := c.server.Start(); err != nil {
+		return err
+	}
+	// Not dialled to see: over unix the relay takes the first connection
+	// as its peer's.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return errors.New("the relay's socket did not appear in 30 s")
+		}
+	}
+	c.handler = cmd(floor, "peer", "--via", via, "--window", window, "--connect", sock)
+	c.handler.Stderr = &c.handlerLog
+	if err := c.handler.Start(); err != nil {
+		c.stop()
+		return err
+	}
+	return nil
 }
 
 func (c *contender) stop() {

@@ -84,6 +84,10 @@ type Client struct {
 // only then does the backoff start over and the next failure log again.
 const stableAfter = time.Second
 
+// flowWindow is the fixed HTTP/2 flow-control window, of the stream and of
+// the connection, as the sidecar's (bridge.FlowWindow).
+const flowWindow = 1 << 20
+
 const (
 	stateNew = iota
 	stateStarted
@@ -148,6 +152,10 @@ func New(addr string, opts ...Option) (*Client, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(DefaultMaxRecvSize), grpc.MaxCallSendMsgSize(maxSendSize)),
+		// Fixed flow-control windows, as the sidecar's: gRPC's dynamic ones
+		// answer every lone message with a window update and a BDP ping,
+		// which wake the sidecar for nothing (one request at a time, each).
+		grpc.WithStaticStreamWindowSize(flowWindow), grpc.WithStaticConnWindowSize(flowWindow),
 	}
 	if c.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: c.token, secure: c.tlsConfig != nil}))

@@ -122,6 +122,7 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(streams...),
 	}
+	sopts = append(sopts, bridge.ServerOptions()...)
 	if o.tls != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(o.tls)))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/openmined/syft-sidecar/duration"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 	"github.com/openmined/syft-sidecar/rpcpath"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -28,6 +29,20 @@ type Service struct {
 }
 
 var _ pb.SidecarServiceServer = (*Service)(nil)
+
+// FlowWindow is the HTTP/2 flow-control window of a handler's stream and of
+// its connection, each way. It is fixed: with gRPC's default dynamic windows
+// every message that arrives when no estimate is under way makes the
+// receiver send a window update and a BDP ping, which the sender's reader
+// must wake for and answer; one request at a time that is every request,
+// four wake-ups that carry nothing. A message larger than the window still
+// goes through whole (the receiver widens the window for it).
+const FlowWindow = 1 << 20
+
+// ServerOptions are the gRPC settings the Service is served with.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.StaticStreamWindowSize(FlowWindow), grpc.StaticConnWindowSize(FlowWindow)}
+}
 
 // NewService returns the gRPC service of b.
 func NewService(b *Bridge) *Service { return &Service{b: b} }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,12 @@ type writer struct {
 
 	ctx  context.Context
 	jobs chan writeJob
+	// busy counts the writers writing now (idle).
+	busy atomic.Int32
+	// inline is held by the one caller of writeHere at a time; inlineBuf
+	// is its buffer.
+	inline    sync.Mutex
+	inlineBuf []byte
 	// rewrites takes the responses whose write failed, to try again.
 	rewrites chan rewrite
 }
@@ -80,6 +87,23 @@ func (w *writer) write(jobs ...writeJob) {
 	}
 }
 
+// idle says whether no writer has anything to do.
+func (w *writer) idle() bool { return len(w.jobs) == 0 && w.busy.Load() == 0 }
+
+// writeHere writes j on the caller's goroutine, as a writer would, and
+// reports true; false, having done nothing, when another caller is doing
+// so already. See stream.writeReply for when it is used.
+func (w *writer) writeHere(j writeJob) bool {
+	if !w.inline.TryLock() {
+		return false
+	}
+	defer w.inline.Unlock()
+	var err error
+	w.inlineBuf, err = w.writeResponse(j, w.inlineBuf[:0])
+	w.wrote(w.ctx, j, err)
+	return true
+}
+
 func (w *writer) writeLoop(ctx context.Context) {
 	var buf []byte
 	for {
@@ -87,9 +111,11 @@ func (w *writer) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-w.jobs:
+			w.busy.Add(1)
 			var err error
 			buf, err = w.writeResponse(j, buf[:0])
 			w.wrote(ctx, j, err)
+			w.busy.Add(-1)
 		}
 	}
 }
