@@ -151,6 +151,7 @@ func (c *cleaner) run(a *app, expiry time.Duration) cleanup.Stats {
 			return c.holds(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
 		},
 		Logger: c.logger.With("app", a.name),
+		Known:  a.known,
 	}
 	st := run.Run(time.Now())
 	// The run may have taken idle sender folders away with their
