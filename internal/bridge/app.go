@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
@@ -39,6 +40,9 @@ type app struct {
 	schemaMu sync.Mutex // one rpc.schema.json writer at a time
 	schema   []byte     // what rpc.schema.json was last written with
 	cleanup  appCleanup
+	// known is what the cleanup need not read again: the created time of
+	// each request it read or the dispatcher answered (nil: none kept).
+	known *cleanup.Known
 }
 
 // writePermissions writes syft.pub.yaml unless the user has edited it. A

@@ -347,6 +347,7 @@ func (b *Bridge) openApp(name string) (a *app, created bool, err error) {
 		rpcDir:    filepath.Join(b.appDataDir, name, "rpc"),
 		root:      root,
 		endpoints: make(map[string]*endpoint),
+		known:     cleanup.NewKnown(cleanup.DefaultKnownMax),
 	}
 	a.unknown = b.metrics.ForEndpoint(name, metrics.UnknownEndpoint)
 	a.cleanup.expiry, a.cleanup.interval = b.cfg.CleanupExpiry, b.cfg.CleanupInterval

@@ -54,13 +54,16 @@ type appCleanup struct {
 	// that the first does not read every request of a backlog that
 	// intake is about to hold (held requests are not read), competing
 	// with serving it. Until unscannedUntil they also wait while
-	// requests wait for a handler (backlog): a request answered while
-	// the backlog is served is no longer held, and the cleanup would
-	// read it for its created time (a sixth of the sidecar's CPU over
-	// 20,000 pending on two CPUs). Requests in flight do not hold it
-	// back: a handler may keep them for long. The bound is for a flood
-	// that never lets intake's queue or the backlog empty, and for an
-	// app whose first registration failed before its scan began.
+	// requests wait for a handler (backlog): the requests answered
+	// meanwhile are not read (the dispatcher hands their created time
+	// to the app's Known), but the run still stats every file and asks
+	// the dispatcher's lock about each request, which cost 1-3 µs of
+	// the sidecar's CPU per request over 20,000 pending (measured
+	// without this wait, docs/performance.md). Requests in flight do
+	// not hold it back: a handler may keep them for long. The bound is
+	// for a flood that never lets intake's queue or the backlog empty,
+	// and for an app whose first registration failed before its scan
+	// began.
 	scanned        bool
 	unscannedUntil time.Time
 }
@@ -151,6 +154,7 @@ func (c *cleaner) run(a *app, expiry time.Duration) cleanup.Stats {
 			return c.holds(filepath.Join(a.rpcDir, filepath.FromSlash(rel))) // as the watcher names it
 		},
 		Logger: c.logger.With("app", a.name),
+		Known:  a.known,
 	}
 	st := run.Run(time.Now())
 	// The run may have taken idle sender folders away with their

@@ -2,14 +2,19 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
+	"github.com/openmined/syft-sidecar/internal/syftrpc"
+	"github.com/openmined/syft-sidecar/internal/watcher"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -69,5 +74,94 @@ func TestDispatcherBacklogged(t *testing.T) {
 	r.reply(h, "a", 1, 200)
 	if r.d.backlogged() {
 		t.Fatal("backlogged once the waiting request went out")
+	}
+}
+
+// A backlog's requests, answered, are not read again by the app's first
+// cleanup: the dispatcher hands it the created time intake parsed. A
+// request answered before this sidecar started (its response on disk, so
+// intake left it unread) is read. Real files, intake, dispatcher and
+// writer; the handler is the dispatcher's side of a stream.
+func TestFirstCleanupReadsNoAnsweredBacklog(t *testing.T) {
+	const owner, sender, n = "bob@example.com", "alice@example.com", 20
+	dir := t.TempDir()
+	cfg := NewConfig(owner, filepath.Join(dir, "datasites"))
+	br := New(cfg, metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := mkdirAll(filepath.Join(cfg.DatasitesDir, owner)); err != nil {
+		t.Fatal(err)
+	}
+	root, err := safefs.OpenRoot(filepath.Join(cfg.DatasitesDir, owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	br.ownerRoot = root
+	a, _, err := br.openApp("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.root.Close() })
+	if err := prepareEndpoint(a.root, "/echo"); err != nil {
+		t.Fatal(err)
+	}
+	reqDir := filepath.Join(a.rpcDir, "echo", sender)
+	if err := os.MkdirAll(reqDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var events []watcher.Event
+	for i := range n + 1 {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		req := syftrpc.Request{
+			ID: id, Sender: sender, URL: "syft://" + owner + "/app_data/echo/rpc/echo",
+			Headers: map[string]string{}, Created: time.Now().UTC(), Expires: time.Now().Add(time.Hour).UTC(), Method: "POST",
+		}
+		p := filepath.Join(reqDir, id+".request")
+		if err := os.WriteFile(p, req.AppendJSON(nil), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if i == n {
+			// Answered before this sidecar started.
+			if err := os.WriteFile(filepath.Join(reqDir, id+".response"), []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		events = append(events, watcher.Event{Path: p, Op: watcher.Found})
+	}
+	// The registration's scan finds them before a handler serves the
+	// endpoint: they wait.
+	in := newIntakeShards(br, 1).shards[0]
+	ctx := context.Background()
+	for _, ev := range events {
+		in.handle(ctx, ev)
+	}
+	if !br.d.backlogged() {
+		t.Fatal("no backlog")
+	}
+	f := &fakeStream{}
+	h := newHandler(1, f, MaxInFlightLimit)
+	if _, _, err := br.d.join(h, a, []declared{{path: "/echo", deadline: time.Minute}}, n, func(int) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.got) != n {
+		t.Fatalf("%d delivered, want %d", len(f.got), n)
+	}
+	var buf []byte
+	for _, dl := range f.got {
+		for _, j := range br.d.reply(h, reply{id: dl.req.ID, attempt: dl.attempt}) {
+			if buf, err = br.w.writeResponse(j, buf[:0]); err != nil {
+				t.Fatal(err)
+			}
+			br.w.done(j.abs)
+		}
+	}
+	if br.d.backlogged() || br.d.inFlight() != 0 {
+		t.Fatal("backlog not served")
+	}
+	st := br.cleaner.run(a, 0)
+	if st.Read != 1 || st.RequestsDeleted != 0 || st.Errors != 0 {
+		t.Fatalf("first cleanup: %+v; want only the request answered before this sidecar read", st)
+	}
+	if st := br.cleaner.run(a, 0); st.Read != 0 {
+		t.Fatalf("second cleanup read %d", st.Read)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/metrics"
+	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
 )
 
@@ -88,6 +89,7 @@ type pending struct {
 	ep      *endpoint
 	req     *syftrpc.Request
 	seen    time.Time
+	stamp   safefs.Stamp // of the file req was read from
 	state   int
 	attempt uint32
 
@@ -332,13 +334,23 @@ func (d *dispatcher) reserve(abs string) bool {
 	return true
 }
 
-// written releases abs once its response is on disk, or will never be.
+// written releases abs once its response is on disk, or will never be,
+// and hands what intake parsed of the request to its app's cleanup, which
+// then need not read it: the first cleanup after a backlog would
+// otherwise read every request the backlog held.
 func (d *dispatcher) written(abs string) {
+	if p := d.release(abs); p != nil && p.req != nil {
+		p.app.known.Note(p.rel, p.req.Created, p.stamp)
+	}
+}
+
+// release lets abs go if it is answered, and returns it.
+func (d *dispatcher) release(abs string) *pending {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := d.byPath[abs]
 	if p == nil || p.state != stateAnswered {
-		return
+		return nil
 	}
 	delete(d.byPath, abs)
 	d.noteRelease(abs)
@@ -347,6 +359,7 @@ func (d *dispatcher) written(abs string) {
 		close(d.allDone)
 		d.allDone = nil
 	}
+	return p
 }
 
 // allWritten returns a channel that is closed once every response decided so

@@ -303,7 +303,7 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 		}
 	}
 	seen := time.Now()
-	data, err := a.root.ReadFile(rel, b.cfg.MaxRequestSize)
+	data, stamp, err := a.root.ReadFileStamp(rel, b.cfg.MaxRequestSize)
 	if err != nil {
 		delete(s.settling, ev.Path)
 		switch {
@@ -340,7 +340,7 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 	}
 	b.w.write(b.d.submit(&pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
-		app: a, req: req, seen: seen,
+		app: a, req: req, seen: seen, stamp: stamp,
 	})...)
 }
 

@@ -31,6 +31,8 @@ type Stats struct {
 	ResponsesDeleted uint64
 	Errors           uint64
 	LastCleanup      time.Time
+	// Read counts the requests read for their created time.
+	Read uint64
 	// Removed counts every file removed, by kind: "request", "response",
 	// "orphan_response", "rejected", "tmp".
 	Removed map[string]uint64
@@ -44,6 +46,10 @@ type Cleaner struct {
 	// or waiting for a handler: such a request is never removed.
 	Busy   func(rel string) bool
 	Logger *slog.Logger
+	// Known, if set, is what earlier runs and the sidecar learned of the
+	// requests' created times: a request whose file has not changed since
+	// is not read again.
+	Known *Known
 }
 
 // Run removes, under Root:
@@ -59,7 +65,9 @@ type Cleaner struct {
 // Endpoint folders, their .syftkeep, syft.pub.yaml and rpc.schema.json stay.
 func (c *Cleaner) Run(now time.Time) Stats {
 	st := Stats{LastCleanup: now, Removed: map[string]uint64{}}
+	c.Known.begin()
 	c.dir(".", now, &st)
+	c.Known.sweep()
 	return st
 }
 
@@ -105,10 +113,11 @@ func (c *Cleaner) dir(rel string, now time.Time, st *Stats) {
 			if c.busy(req) {
 				continue
 			}
-			if !e.ModTime.Before(cutoff) && (!c.createdBefore(req, cutoff) || c.busy(req)) {
+			if !e.ModTime.Before(cutoff) && (!c.createdBefore(req, e.Stamp(), cutoff, st) || c.busy(req)) {
 				continue // the read took a while: it may have been taken up meanwhile
 			}
 			if remove(name, "request") {
+				c.Known.forget(req)
 				st.RequestsDeleted++
 				resp := strings.TrimSuffix(name, rpcpath.RequestExt) + rpcpath.ResponseExt
 				if _, ok := files[resp]; ok && remove(resp, "response") {
@@ -173,15 +182,27 @@ func (c *Cleaner) removeSenderFolder(rel string) {
 // sidecar refuses anyway, ages from its file time.
 const maxAgeRead = 1 << 20
 
-// createdBefore says whether the request at rel says it was created
-// before t; an unreadable or unparsable one does not.
-func (c *Cleaner) createdBefore(rel string, t time.Time) bool {
-	data, err := c.Root.ReadFile(rel, maxAgeRead)
-	if err != nil {
-		return false
+// createdBefore says whether the request at rel, listed with stamp s, says
+// it was created before t; an unreadable or unparsable one does not. It
+// reads the file only if Known does not hold it with that stamp, and
+// remembers what it read; a file that could not be read is read again by
+// the next run (the failure may pass), one that could not be parsed is not
+// until it changes.
+func (c *Cleaner) createdBefore(rel string, s safefs.Stamp, t time.Time, st *Stats) bool {
+	created, ok := c.Known.lookup(rel, s)
+	if !ok {
+		st.Read++
+		data, read, err := c.Root.ReadFileStamp(rel, maxAgeRead)
+		if err != nil {
+			return false
+		}
+		created = unparsed
+		if req, err := syftrpc.ParseRequest(data); err == nil {
+			created = nanos(req.Created)
+		}
+		c.Known.store(rel, read, created)
 	}
-	req, err := syftrpc.ParseRequest(data)
-	return err == nil && req.Created.Before(t)
+	return created < nanos(t)
 }
 
 func (c *Cleaner) busy(rel string) bool { return c.Busy != nil && c.Busy(rel) }

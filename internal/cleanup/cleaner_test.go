@@ -1,6 +1,7 @@
 package cleanup_test
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -160,5 +161,155 @@ func TestRunBusyDuringRead(t *testing.T) {
 	}
 	if asked != 2 {
 		t.Errorf("Busy asked %d times, want before and after the read", asked)
+	}
+}
+
+// young writes n requests created an hour ago under dir, and returns their
+// paths relative to it.
+func young(t *testing.T, dir string, n int) []string {
+	t.Helper()
+	var rels []string
+	for i := range n {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		rel := "ep/alice@example.com/" + id + ".request"
+		MustFile(t, dir, rel, request(id, now.Add(-time.Hour)), now.Add(-time.Hour))
+		rels = append(rels, rel)
+	}
+	return rels
+}
+
+func mustRoot(t *testing.T, dir string) *safefs.Root {
+	t.Helper()
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
+// A second run reads none of the requests the first read, as Stats.Read
+// counts and as the files' access times show; a file rewritten since is
+// read again, and one the run removed or that went is forgotten.
+func TestRunReadsOnce(t *testing.T) {
+	dir := t.TempDir()
+	rels := young(t, dir, 5)
+	garbage := MustFile(t, dir, "ep/alice@example.com/00000000-0000-4000-8000-00000000000a.request", []byte("{"), now.Add(-time.Hour))
+	known := cleanup.NewKnown(100)
+	c := &cleanup.Cleaner{Root: mustRoot(t, dir), Expiry: expiry, Logger: slog.Default(), Known: known}
+
+	if st := c.Run(now); st.Read != 6 || st.RequestsDeleted != 0 || known.Len() != 6 {
+		t.Fatalf("first run: %+v, %d known; want 6 read and known", st, known.Len())
+	}
+	// relatime updates a file's access time when a read finds it not after
+	// the modification time: set it back, so that a second read shows.
+	before := now.Add(-2 * time.Hour)
+	atimesWork := true
+	for _, rel := range append(rels, garbage[len(dir)+1:]) {
+		p := filepath.Join(dir, rel)
+		if !atime(t, p).After(now) {
+			atimesWork = false // noatime: the first run's reads left no trace
+		}
+		if err := os.Chtimes(p, before, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Run(now); st.Read != 0 || st.RequestsDeleted != 0 || known.Len() != 6 {
+		t.Fatalf("second run: %+v, %d known; want nothing read, 6 known", st, known.Len())
+	}
+	if atimesWork {
+		for _, rel := range rels {
+			if a := atime(t, filepath.Join(dir, rel)); !a.Equal(before) {
+				t.Errorf("%s read again by the second run (access time %s)", rel, a)
+			}
+		}
+	} else {
+		t.Log("access times are not kept here: only Stats.Read shows the reads")
+	}
+
+	// Rewritten, created long ago: read again, and old, so removed.
+	MustFile(t, dir, rels[0], request("00000000-0000-4000-8000-000000000000", now.Add(-expiry-time.Hour)), now.Add(-time.Hour+time.Second))
+	// Same content and size, new time: read again, kept.
+	MustFile(t, dir, rels[1], request("00000000-0000-4000-8000-000000000001", now.Add(-time.Hour)), now.Add(-time.Minute))
+	// Gone.
+	if err := os.Remove(filepath.Join(dir, rels[2])); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Run(now)
+	if st.Read != 2 || st.RequestsDeleted != 1 || exists(filepath.Join(dir, rels[0])) || known.Len() != 4 {
+		t.Fatalf("after changes: %+v, %d known; want 2 read, the old one removed, 4 known", st, known.Len())
+	}
+	if st := c.Run(now); st.Read != 0 {
+		t.Fatalf("fourth run read %d", st.Read)
+	}
+	// The unparsable one ages by its file time, read or remembered.
+	if st := c.Run(now.Add(expiry)); st.Read != 0 || exists(garbage) || st.RequestsDeleted != 4 || known.Len() != 0 {
+		t.Fatalf("past the expiry: %+v, %d known", st, known.Len())
+	}
+}
+
+// Past its cap, Known takes nothing more, and what it does not hold is
+// read by every run.
+func TestRunKnownCap(t *testing.T) {
+	dir := t.TempDir()
+	young(t, dir, 5)
+	known := cleanup.NewKnown(3)
+	c := &cleanup.Cleaner{Root: mustRoot(t, dir), Expiry: expiry, Logger: slog.Default(), Known: known}
+	for run, want := range []uint64{5, 2, 2} {
+		if st := c.Run(now); st.Read != want || known.Len() != 3 {
+			t.Fatalf("run %d: read %d, %d known; want %d read, 3 known", run, st.Read, known.Len(), want)
+		}
+	}
+}
+
+// What the sidecar noted of a request is taken as read: its created ages
+// it without a read, unless the file changed since; a busy request stays
+// whatever Known says.
+func TestRunNoted(t *testing.T) {
+	dir := t.TempDir()
+	rels := young(t, dir, 3)
+	root := mustRoot(t, dir)
+	known := cleanup.NewKnown(100)
+	stamp := func(rel string) safefs.Stamp {
+		fi, err := os.Stat(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return safefs.Stamp{ModTime: fi.ModTime(), Size: fi.Size()}
+	}
+	old := now.Add(-expiry - time.Hour)
+	known.Note(rels[0], old, stamp(rels[0]))                      // says old: removed unread
+	known.Note(rels[1], old, stamp(rels[1]))                      // busy: stays
+	known.Note(rels[2], old, safefs.Stamp{ModTime: now, Size: 1}) // another file's stamp: read
+	c := &cleanup.Cleaner{Root: root, Expiry: expiry, Logger: slog.Default(), Known: known,
+		Busy: func(rel string) bool { return rel == rels[1] }}
+	st := c.Run(now)
+	if st.Read != 1 || st.RequestsDeleted != 1 || exists(filepath.Join(dir, rels[0])) || !exists(filepath.Join(dir, rels[1])) || !exists(filepath.Join(dir, rels[2])) {
+		t.Fatalf("%+v", st)
+	}
+	// The busy one was not seen by the run: forgotten, it is read once it
+	// is let go.
+	if known.Len() != 1 {
+		t.Fatalf("%d known, want the one read", known.Len())
+	}
+}
+
+// Notes may come while a run goes on (the race detector watches).
+func TestKnownConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	rels := young(t, dir, 50)
+	known := cleanup.NewKnown(100)
+	c := &cleanup.Cleaner{Root: mustRoot(t, dir), Expiry: expiry, Logger: slog.Default(), Known: known}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, rel := range rels {
+			known.Note(rel, now, safefs.Stamp{})
+		}
+	}()
+	c.Run(now)
+	<-done
+	if st := c.Run(now); st.Read != 0 || st.RequestsDeleted != 0 {
+		t.Fatalf("%+v", st)
 	}
 }

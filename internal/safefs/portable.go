@@ -125,54 +125,61 @@ func (r *portableRoot) split(rel string) (*os.Root, string, error) {
 // waiting; a file with another name too is refused with ErrLinked, and a
 // longer one with ErrTooLarge, having read at most limit+1 bytes of it.
 func (r *portableRoot) ReadFile(rel string, limit int64) ([]byte, error) {
+	b, _, err := r.ReadFileStamp(rel, limit)
+	return b, err
+}
+
+// ReadFileStamp is ReadFile that also gives the stamp of the file it read,
+// taken when it was opened.
+func (r *portableRoot) ReadFileStamp(rel string, limit int64) ([]byte, Stamp, error) {
 	dir, name, err := r.split(rel)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	defer dir.Close()
 	fi, err := dir.Lstat(name)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: bare(err)}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: bare(err)}
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: syscall.ELOOP}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: syscall.ELOOP}
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
 	}
 	f, err := dir.OpenFile(name, readFlags, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: bare(err)}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: bare(err)}
 	}
 	defer f.Close()
 	got, err := f.Stat()
 	if err != nil {
-		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "stat", Path: rel, Err: err}
 	}
 	if !got.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
 	}
 	if !os.SameFile(fi, got) {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: syscall.ELOOP}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: syscall.ELOOP}
 	}
 	if n, err := linkCount(f, got); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "stat", Path: rel, Err: err}
 	} else if n > 1 {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
 	}
 	if got.Size() > limit {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 	}
 	// The file may grow while it is read: the read stops one byte past the
 	// limit.
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: err}
 	}
 	if int64(len(b)) > limit {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 	}
-	return b, nil
+	return b, Stamp{ModTime: got.ModTime(), Size: got.Size()}, nil
 }
 
 // Exists says whether rel exists. Links on the way are followed (inside
@@ -363,6 +370,7 @@ func (r *portableRoot) ReadDir(rel string) ([]Entry, error) {
 			Dir:     fi.IsDir(),
 			Regular: fi.Mode().IsRegular(),
 			ModTime: fi.ModTime(),
+			Size:    fi.Size(),
 		})
 	}
 	return out, nil

@@ -100,24 +100,32 @@ func (r *Root) walk(rel string, flags int, mode uint32) (int, error) {
 // any file of the same filesystem that its maker could read, and openat2's
 // rules, which stop symbolic links, cannot tell.
 func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
+	b, _, err := r.ReadFileStamp(rel, limit)
+	return b, err
+}
+
+// ReadFileStamp is ReadFile that also gives the stamp of the file it read,
+// taken when it was opened.
+func (r *Root) ReadFileStamp(rel string, limit int64) ([]byte, Stamp, error) {
 	fd, err := r.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+		return nil, Stamp{}, &os.PathError{Op: "stat", Path: rel, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrNotRegular}
 	}
 	if st.Nlink > 1 {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrLinked}
 	}
 	if st.Size > limit {
-		return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+		return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 	}
+	stamp := Stamp{ModTime: time.Unix(st.Mtim.Unix()), Size: st.Size}
 	// One read, sized by fstat, takes the whole file: for a regular file a
 	// read returns less than asked only at its end. A file that grew since
 	// (the read filled the byte past its size) or came up short of it (a
@@ -126,7 +134,7 @@ func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
 	buf := make([]byte, min(st.Size+1, limit+1))
 	for n := 0; ; {
 		if int64(n) > limit {
-			return nil, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
+			return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: ErrTooLarge}
 		}
 		if n == len(buf) {
 			buf = append(buf, 0)
@@ -137,11 +145,11 @@ func (r *Root) ReadFile(rel string, limit int64) ([]byte, error) {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			return nil, &os.PathError{Op: "read", Path: rel, Err: err}
+			return nil, Stamp{}, &os.PathError{Op: "read", Path: rel, Err: err}
 		}
 		n += m
 		if m == 0 || int64(n) == st.Size && n < len(buf) {
-			return buf[:n], nil
+			return buf[:n], stamp, nil
 		}
 	}
 }
@@ -373,6 +381,7 @@ func (r *Root) ReadDir(rel string) ([]Entry, error) {
 			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,
 			Regular: st.Mode&unix.S_IFMT == unix.S_IFREG,
 			ModTime: time.Unix(st.Mtim.Unix()),
+			Size:    st.Size,
 		})
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/openmined/syft-sidecar/internal/safefs"
 )
@@ -102,6 +103,40 @@ func TestSymlinksAreNotFollowed(t *testing.T) {
 		if _, err := r.ReadFile(bad, 1<<20); err == nil {
 			t.Errorf("ReadFile(%q) left the root", bad)
 		}
+	}
+}
+
+// ReadDir's entry and ReadFileStamp give one file the same stamp, and a
+// rewrite of the same length with a later time gives it another.
+func TestStampsAgree(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.request")
+	MustWrite(t, p, "abc")
+	old := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := MustOpenRoot(t, dir)
+	stamp := func() (safefs.Stamp, safefs.Stamp) {
+		t.Helper()
+		entries, err := r.ReadDir(".")
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("ReadDir: %v, %+v", err, entries)
+		}
+		_, read, err := r.ReadFileStamp("f.request", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return entries[0].Stamp(), read
+	}
+	listed, read := stamp()
+	if listed != read || read.Size != 3 || !read.ModTime.Equal(old) {
+		t.Fatalf("listed %+v, read %+v, want size 3 at %s", listed, read, old)
+	}
+	MustWrite(t, p, "xyz")
+	listed2, read2 := stamp()
+	if listed2 != read2 || read2 == read {
+		t.Fatalf("after a rewrite: listed %+v, read %+v, before %+v", listed2, read2, read)
 	}
 }
 

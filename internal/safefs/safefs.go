@@ -41,7 +41,20 @@ type Entry struct {
 	Dir     bool // a folder (never a link to one)
 	Regular bool // a regular file (never a link to one)
 	ModTime time.Time
+	Size    int64
 }
+
+// Stamp tells one content of a file from another as far as its
+// modification time and size can: a file rewritten or replaced has another
+// stamp, unless it has the same size and its time was set back to the
+// nanosecond.
+type Stamp struct {
+	ModTime time.Time
+	Size    int64
+}
+
+// Stamp is the entry's stamp, as ReadFileStamp gives it for the same file.
+func (e Entry) Stamp() Stamp { return Stamp{ModTime: e.ModTime, Size: e.Size} }
 
 var tmpSeq atomic.Uint64
 

@@ -14,6 +14,7 @@ type root interface {
 	Path() string
 	Close() error
 	ReadFile(rel string, limit int64) ([]byte, error)
+	ReadFileStamp(rel string, limit int64) ([]byte, safefs.Stamp, error)
 	Exists(rel string) (bool, error)
 	CreateNew(rel string, data []byte, perm uint32) error
 	WriteFile(rel string, data []byte, perm uint32) error
@@ -35,6 +36,7 @@ var suite = map[string]func(*testing.T){
 	"ReadFileRefusesNonRegular":  TestReadFileRefusesNonRegular,
 	"ReadFileLimit":              TestReadFileLimit,
 	"ReadFileRefusesHardLinks":   TestReadFileRefusesHardLinks,
+	"StampsAgree":                TestStampsAgree,
 }
 
 const portablePrefix = "TestPortable/"
