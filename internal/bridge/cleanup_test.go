@@ -83,31 +83,8 @@ func TestDispatcherBacklogged(t *testing.T) {
 // intake left it unread) is read. Real files, intake, dispatcher and
 // writer; the handler is the dispatcher's side of a stream.
 func TestFirstCleanupReadsNoAnsweredBacklog(t *testing.T) {
-	const owner, sender, n = "bob@example.com", "alice@example.com", 20
-	dir := t.TempDir()
-	cfg := NewConfig(owner, filepath.Join(dir, "datasites"))
-	br := New(cfg, metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := mkdirAll(filepath.Join(cfg.DatasitesDir, owner)); err != nil {
-		t.Fatal(err)
-	}
-	root, err := safefs.OpenRoot(filepath.Join(cfg.DatasitesDir, owner))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	br.ownerRoot = root
-	a, _, err := br.openApp("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.root.Close() })
-	if err := prepareEndpoint(a.root, "/echo"); err != nil {
-		t.Fatal(err)
-	}
-	reqDir := filepath.Join(a.rpcDir, "echo", sender)
-	if err := os.MkdirAll(reqDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	const owner, sender, n = echoOwner, echoSender, 20
+	br, a, reqDir := echoApp(t)
 	var events []watcher.Event
 	for i := range n + 1 {
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
@@ -146,6 +123,7 @@ func TestFirstCleanupReadsNoAnsweredBacklog(t *testing.T) {
 		t.Fatalf("%d delivered, want %d", len(f.got), n)
 	}
 	var buf []byte
+	var err error
 	for _, dl := range f.got {
 		for _, j := range br.d.reply(h, reply{id: dl.req.ID, attempt: dl.attempt}) {
 			if buf, err = br.w.writeResponse(j, buf[:0]); err != nil {

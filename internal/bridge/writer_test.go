@@ -113,6 +113,19 @@ func TestWriteHereOneAtATime(t *testing.T) {
 // requests, on real files in a temporary folder; nothing runs.
 func echoBridge(tb testing.TB) (br *Bridge, h *handler, f *fakeStream, reqDir string) {
 	tb.Helper()
+	br, a, reqDir := echoApp(tb)
+	f = &fakeStream{}
+	h = newHandler(1, f, MaxInFlightLimit)
+	if _, _, err := br.d.join(h, a, []declared{{path: "/echo", deadline: time.Minute}}, 0, func(int) bool { return true }); err != nil {
+		tb.Fatal(err)
+	}
+	return br, h, f, reqDir
+}
+
+// echoApp is echoBridge before any handler joins: the Bridge, its app echo
+// with the endpoint /echo made, and the folder of echoSender's requests.
+func echoApp(tb testing.TB) (br *Bridge, a *app, reqDir string) {
+	tb.Helper()
 	cfg := NewConfig(echoOwner, filepath.Join(tb.TempDir(), "datasites"))
 	br = New(cfg, metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := mkdirAll(filepath.Join(cfg.DatasitesDir, echoOwner)); err != nil {
@@ -124,7 +137,7 @@ func echoBridge(tb testing.TB) (br *Bridge, h *handler, f *fakeStream, reqDir st
 	}
 	tb.Cleanup(func() { root.Close() })
 	br.ownerRoot = root
-	a, _, err := br.openApp("echo")
+	a, _, err = br.openApp("echo")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -132,16 +145,11 @@ func echoBridge(tb testing.TB) (br *Bridge, h *handler, f *fakeStream, reqDir st
 	if err := prepareEndpoint(a.root, "/echo"); err != nil {
 		tb.Fatal(err)
 	}
-	f = &fakeStream{}
-	h = newHandler(1, f, MaxInFlightLimit)
-	if _, _, err := br.d.join(h, a, []declared{{path: "/echo", deadline: time.Minute}}, 0, func(int) bool { return true }); err != nil {
-		tb.Fatal(err)
-	}
 	reqDir = filepath.Join(a.rpcDir, "echo", echoSender)
 	if err := os.MkdirAll(reqDir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	return br, h, f, reqDir
+	return br, a, reqDir
 }
 
 // echoOwner's app echo takes requests from echoSender (echoBridge).
