@@ -224,7 +224,7 @@ bench-percall: bench-build $(VENV)/.deps
 # request at a time; medians of three rounds, on tmpfs. About 20 seconds.
 bench-hotpath: bench-build
 	$(BIN)/hotpath -mode pending -n 20000 -rounds 3 -cpus "0 0,1"
-	$(BIN)/hotpath -mode latency -n 1000 -rounds 3 -cpus -
+	$(BIN)/hotpath -mode latency -n 1000 -rounds 3 -cpus - -only "sidecar,floor,relay-grpc"
 
 # The Go benchmarks of test/bench (burst and latency beside the floor, file
 # events through the sidecar beside in-process fsnotify).
