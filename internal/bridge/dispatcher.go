@@ -92,6 +92,12 @@ type pending struct {
 	stamp   safefs.Stamp // of the file req was read from
 	state   int
 	attempt uint32
+	// counted says Received has counted p: under its endpoint, at submit
+	// when declared, else when one is declared and p routed to it; under
+	// the app's unknown endpoint only if p goes without one (404, expired,
+	// its file gone), so that each request counts once, and under the
+	// endpoint that answers it.
+	counted bool
 
 	handler   *handler
 	deadline  time.Time
@@ -304,7 +310,10 @@ func (d *dispatcher) submit(p *pending) []writeJob {
 	if _, ok := d.byPath[p.abs]; ok || !d.admitLocked() {
 		return nil
 	}
-	d.metricsForLocked(p.app, path.Dir(p.rel)).Received.Inc()
+	if m := d.metricsForLocked(p.app, path.Dir(p.rel)); m != p.app.unknown {
+		m.Received.Inc()
+		p.counted = true
+	}
 	d.byPath[p.abs] = p
 	d.undecided++
 	if first, ok := d.byID[p.id]; ok {
@@ -389,6 +398,7 @@ func (d *dispatcher) removed(abs string) []writeJob {
 		return nil
 	}
 	d.unhook(p)
+	d.count(p)
 	p.state = stateReleased
 	delete(d.byPath, abs)
 	d.freeID(p)
@@ -410,6 +420,7 @@ func (d *dispatcher) route(p *pending, jobs []writeJob) []writeJob {
 			return jobs
 		}
 		p.ep = ep
+		d.count(p)
 	}
 	if d.clock.Now().After(p.req.Expires) {
 		return d.expire(p, jobs)
@@ -536,6 +547,7 @@ func (d *dispatcher) answer(p *pending, jobs []writeJob, code int, headers map[s
 	p.state = stateAnswered
 	d.unwritten++
 	d.freeID(p)
+	d.count(p)
 	m := p.app.unknown
 	if p.ep != nil {
 		m = p.ep.m
@@ -545,6 +557,20 @@ func (d *dispatcher) answer(p *pending, jobs []writeJob, code int, headers map[s
 		id: p.req.ID, url: p.req.URL, expires: p.req.Expires, seen: p.seen, m: m,
 		code: code, headers: headers, body: body,
 	})
+}
+
+// count counts p received if it is not yet: under its endpoint, or the
+// app's unknown one when it has none.
+func (d *dispatcher) count(p *pending) {
+	if p.counted {
+		return
+	}
+	p.counted = true
+	if p.ep != nil {
+		p.ep.m.Received.Inc()
+	} else {
+		p.app.unknown.Received.Inc()
+	}
 }
 
 // unhook takes an undecided p out of its queue or handler and the timer

@@ -111,6 +111,16 @@ func (r *rig) submit(file, id, ep string, ttl time.Duration) {
 	}))
 }
 
+// received lists requests_received_total for each endpoint of eps, then
+// for the app's unknown endpoint.
+func received(r *rig, eps ...string) string {
+	var out []string
+	for _, ep := range eps {
+		out = append(out, fmt.Sprintf("%s:%g", ep, counted(r.app.endpoints[ep].m.Received)))
+	}
+	return strings.Join(append(out, fmt.Sprintf("unknown:%g", counted(r.app.unknown.Received))), " ")
+}
+
 func (r *rig) advance(by time.Duration) {
 	r.clock.now = r.clock.now.Add(by)
 	jobs, _ := r.d.tick()
@@ -230,10 +240,14 @@ func TestDispatcher(t *testing.T) {
 			_, late := r.connect(1, "/late")
 			r.want("declared within the grace period", late.delivered(), "b#1")
 			r.want("answers within the grace period", r.answered(), "")
+			// A request counts as received once, under the endpoint that
+			// takes it, even when that is declared after it came.
+			r.want("received, once /late is declared", received(r, "/late", "/echo"), "/late:1 /echo:0 unknown:0")
 			r.advance(DefaultGrace / 2)
 			r.want("answers after it", r.answered(), "a:404")
 			r.submit("c", "c", "/other", time.Hour)
 			r.want("answers after it, at once", r.answered(), "a:404 c:404")
+			r.want("received, at the end", received(r, "/late", "/echo"), "/late:1 /echo:0 unknown:2")
 		}},
 		{"419 for a request that expires while it waits", func(c *Config) { c.Grace = time.Hour }, func(r *rig) {
 			r.deadline = time.Hour
