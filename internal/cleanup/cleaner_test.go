@@ -300,11 +300,22 @@ func TestKnownConcurrent(t *testing.T) {
 	rels := young(t, dir, 50)
 	known := cleanup.NewKnown(100)
 	c := &cleanup.Cleaner{Root: mustRoot(t, dir), Expiry: expiry, Logger: slog.Default(), Known: known}
+	// The notes carry the files' own stamps, as the sidecar's do, so that
+	// whichever of a note and the run's read lands last, the second run
+	// finds every file known.
+	stamps := make([]safefs.Stamp, len(rels))
+	for i, rel := range rels {
+		fi, err := os.Stat(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps[i] = safefs.Stamp{ModTime: fi.ModTime(), Size: fi.Size()}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, rel := range rels {
-			known.Note(rel, now, safefs.Stamp{})
+		for i, rel := range rels {
+			known.Note(rel, now, stamps[i])
 		}
 	}()
 	c.Run(now)
