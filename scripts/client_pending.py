@@ -23,7 +23,6 @@ make bench-build (bin/syft-sidecar, bin/echo, bin/floor).
 from __future__ import annotations
 
 import argparse
-import compileall
 import importlib.util
 import os
 import statistics
@@ -163,15 +162,6 @@ def pending(
         bench.remove_left()
 
 
-def compiled(src: Path) -> None:
-    """Writes the bytecode of a client tree, as an installed package has it
-    (pip compiles at install): run from a checkout, under
-    PYTHONDONTWRITEBYTECODE=1 as on our machines, the handler compiled the
-    client's modules at every start, 30-40 ms of its 0.3 s."""
-    if not compileall.compile_dir(str(src), quiet=1):
-        raise SystemExit(f"compiling {src} failed")
-
-
 def split(r: dict[str, Any]) -> str:
     """The run as start (until the first answer) and rest."""
     us = ", ".join(f"{k} {v:.1f} us" for k, v in r["rest_us"].items())
@@ -201,9 +191,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.before and BEFORE not in args.only:
         args.only.append(BEFORE)
-    compiled(ROOT / "clients" / "python" / "src")
+    bench.compiled(ROOT / "clients" / "python" / "src")
     if args.before:
-        compiled(Path(args.before))
+        bench.compiled(Path(args.before))
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.only}
     for i in range(args.rounds):
         for name in args.only:
