@@ -548,10 +548,7 @@ func (d *dispatcher) answer(p *pending, jobs []writeJob, code int, headers map[s
 	d.unwritten++
 	d.freeID(p)
 	d.count(p)
-	m := p.app.unknown
-	if p.ep != nil {
-		m = p.ep.m
-	}
+	m := p.metrics()
 	return append(jobs, writeJob{
 		root: p.app.root, rel: p.rel, abs: p.abs,
 		id: p.req.ID, url: p.req.URL, expires: p.req.Expires, seen: p.seen, m: m,
@@ -566,11 +563,16 @@ func (d *dispatcher) count(p *pending) {
 		return
 	}
 	p.counted = true
+	p.metrics().Received.Inc()
+}
+
+// metrics are the collectors of p's endpoint, or of its app's unknown one
+// while it has none.
+func (p *pending) metrics() *metrics.Endpoint {
 	if p.ep != nil {
-		p.ep.m.Received.Inc()
-	} else {
-		p.app.unknown.Received.Inc()
+		return p.ep.m
 	}
+	return p.app.unknown
 }
 
 // unhook takes an undecided p out of its queue or handler and the timer
