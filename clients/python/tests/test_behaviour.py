@@ -857,8 +857,8 @@ def test_cancelled_while_queued_is_dropped_and_forgotten():
     box._calls.pool.go(gate.wait, 10)  # the only thread is busy
     tracker = InFlight()
     s = Session(None, None, box._calls.dispatch, None, box._calls.cancel, tracker)  # type: ignore[arg-type]
-    s._on_request(
-        pb.Request(id="r1", attempt=1, app="queued", endpoint="/x", url="syft://o@e.com/x")
+    s._on_requests(
+        (pb.Request(id="r1", attempt=1, app="queued", endpoint="/x", url="syft://o@e.com/x"),)
     )
     assert tracker.count == 1
     call = s._calls[("r1", 1)]

@@ -117,6 +117,11 @@ def _varint(n: int) -> bytes:
 _SMALL = [bytes((i,)) for i in range(0x80)]
 
 
+def _field(tag: bytes, data: bytes) -> bytes:
+    """A length-delimited field: its key, the length of data, data."""
+    return tag + _varint(len(data)) + data
+
+
 def _tag(message: Any, field: str) -> bytes:
     """The key of a length-delimited field (wire type 2)."""
     return _varint(message.DESCRIPTOR.fields_by_name[field].number << 3 | 2)
@@ -185,9 +190,9 @@ class Session:
         with the replies queued behind it in one ReplyBatch; also returns the
         message that ended the batch, to go next."""
         if self._max_batch <= 1 or self._q.empty():
-            return _REPLY_TAG + _varint(len(first)) + first, None
-        entry, q = _BATCH_ENTRY_TAG, self._q
-        parts = [entry + _varint(len(first)) + first]
+            return _field(_REPLY_TAG, first), None
+        q = self._q
+        parts = [_field(_BATCH_ENTRY_TAG, first)]
         size = len(first)
         held: Union[pb.ConnectRequest, bytes, None] = None
         while len(parts) < self._max_batch and not q.empty():
@@ -196,7 +201,7 @@ class Session:
             except queue.Empty:
                 break
             if type(n) is bytes and size + len(n) <= MAX_BATCH_BYTES:
-                parts.append(entry + _varint(len(n)) + n)
+                parts.append(_field(_BATCH_ENTRY_TAG, n))
                 size += len(n)
                 continue
             if n is None:
@@ -204,9 +209,8 @@ class Session:
             held = n
             break
         if len(parts) == 1:
-            return _REPLY_TAG + _varint(len(first)) + first, held
-        batch = b"".join(parts)
-        return _REPLIES_TAG + _varint(len(batch)) + batch, held
+            return _field(_REPLY_TAG, first), held
+        return _field(_REPLIES_TAG, b"".join(parts)), held
 
     def serve(self) -> Optional[BaseException]:
         """Run the stream until it ends; return why (``None``: the sidecar
@@ -259,9 +263,6 @@ class Session:
         for c in calls:
             c.cancelled = True
             self._cancel(c)
-
-    def _on_request(self, m: pb.Request) -> None:
-        self._on_requests((m,))
 
     def _on_requests(self, reqs: Sequence[pb.Request]) -> None:
         """Take the requests of one message: each becomes a call, all under
