@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,11 @@ func serve(ctx context.Context, o *options, logger *slog.Logger) error {
 			b.Close()
 			return fmt.Errorf("listen metrics: %w", err)
 		}
+		if o.pprof {
+			// Lock contention is what keeps the sidecar from using more
+			// cores: sample it for /debug/pprof/mutex.
+			runtime.SetMutexProfileFraction(mutexSampling)
+		}
 		metricsSrv = &http.Server{Handler: httpMux(reg, &ready, b, o.pprof), ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mlis)
 		logger.Info("metrics listening", "addr", mlis.Addr().String())
@@ -197,6 +203,10 @@ func healthcheck(addr string) error {
 	}
 	return nil
 }
+
+// mutexSampling is the share of lock contention events --pprof samples:
+// one in this many, which costs the hot path next to nothing.
+const mutexSampling = 10
 
 // probed is what the probes ask of the bridge.
 type probed interface {

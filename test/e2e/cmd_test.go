@@ -176,6 +176,9 @@ func TestMetricsEndpoints(t *testing.T) {
 			t.Fatalf("%s: %d %q", path, code, body)
 		}
 	}
+	if code, _ := get("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
+	}
 	// The binary is its own container health probe.
 	if code, out := run(t, "--healthcheck", "--metrics-listen", addr); code != 0 {
 		t.Fatalf("--healthcheck against a live sidecar: exit %d, %q", code, out)
@@ -209,6 +212,30 @@ func TestMetricsEndpoints(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// --pprof serves Go's profiles, lock contention sampled among them: the
+// figure that says whether the sidecar could use more cores.
+func TestPprof(t *testing.T) {
+	addr := sidecartest.FreeAddr(t)
+	e := newEnv(t)
+	e.flags = []string{"--metrics-listen", addr, "--pprof"}
+	e.start()
+	var body string
+	sidecartest.WaitFor(t, 10*time.Second, "/debug/pprof/mutex", func() bool {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/mutex?debug=1")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	// Without sampling the profile is served, empty, at period 0.
+	if !strings.Contains(body, "sampling period=10\n") {
+		t.Errorf("mutex profile not sampled one in 10:\n%.300s", body)
 	}
 }
 
