@@ -343,20 +343,31 @@ func (d *dispatcher) reserve(abs string) bool {
 	return true
 }
 
-// written releases abs once its response is on disk, or will never be,
-// and hands what intake parsed of the request to its app's cleanup, which
-// then need not read it: the first cleanup after a backlog would
-// otherwise read every request the backlog held.
-func (d *dispatcher) written(abs string) {
-	if p := d.release(abs); p != nil && p.req != nil {
+// written releases each of abs once its response is on disk, or will never
+// be, in one taking of the lock, and hands what intake parsed of each
+// request to its app's cleanup, which then need not read it: the first
+// cleanup after a backlog would otherwise read every request the backlog
+// held.
+func (d *dispatcher) written(abs ...string) {
+	var one [1]*pending
+	ps := one[:0]
+	if len(abs) > 1 {
+		ps = make([]*pending, 0, len(abs))
+	}
+	d.mu.Lock()
+	for _, a := range abs {
+		if p := d.releaseLocked(a); p != nil && p.req != nil {
+			ps = append(ps, p)
+		}
+	}
+	d.mu.Unlock()
+	for _, p := range ps {
 		p.app.known.Note(p.rel, p.req.Created, p.stamp)
 	}
 }
 
-// release lets abs go if it is answered, and returns it.
-func (d *dispatcher) release(abs string) *pending {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// releaseLocked lets abs go if it is answered, and returns it.
+func (d *dispatcher) releaseLocked(abs string) *pending {
 	p := d.byPath[abs]
 	if p == nil || p.state != stateAnswered {
 		return nil

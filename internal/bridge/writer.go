@@ -26,8 +26,11 @@ type writer struct {
 	owner   string // the responses' sender
 	logger  *slog.Logger
 	metrics *metrics.Metrics
-	done    func(abs string)
-	keeps   senderKeeps // sender folders given a .syftkeep (keep.go)
+	// done releases requests whose responses are settled. It takes the
+	// dispatcher's lock, which every request passes, so a writer that
+	// finds more jobs waiting hands it several at once (maxRelease).
+	done  func(abs ...string)
+	keeps senderKeeps // sender folders given a .syftkeep (keep.go)
 
 	ctx  context.Context
 	jobs chan writeJob
@@ -41,7 +44,7 @@ type writer struct {
 	rewrites chan rewrite
 }
 
-func newWriter(owner string, m *metrics.Metrics, logger *slog.Logger, done func(abs string)) *writer {
+func newWriter(owner string, m *metrics.Metrics, logger *slog.Logger, done func(abs ...string)) *writer {
 	return &writer{owner: owner, metrics: m, logger: logger, done: done, jobs: make(chan writeJob, 1024), rewrites: make(chan rewrite, 64)}
 }
 
@@ -104,17 +107,37 @@ func (w *writer) writeHere(j writeJob) bool {
 	return true
 }
 
+// maxRelease is the most settled requests a writer releases at once.
+const maxRelease = 64
+
+// writeLoop writes the jobs it takes. Under load it releases their
+// requests in batches: while more jobs wait, it keeps the ones written and
+// releases them once none waits or maxRelease are kept, so that the
+// dispatcher's lock is taken once a batch, not once a response. Nothing
+// waits on a release but memory and drain (allWritten), and the batch
+// ends as soon as the writers catch up.
 func (w *writer) writeLoop(ctx context.Context) {
-	var buf []byte
+	var (
+		buf     []byte
+		settled []string
+	)
 	for {
 		select {
 		case <-ctx.Done():
+			w.done(settled...)
 			return
 		case j := <-w.jobs:
 			w.busy.Add(1)
 			var err error
 			buf, err = w.writeResponse(j, buf[:0])
-			w.wrote(ctx, j, err)
+			if w.settle(ctx, j, err) {
+				settled = append(settled, j.abs)
+			}
+			if len(settled) > 0 && (len(settled) == maxRelease || len(w.jobs) == 0) {
+				w.done(settled...)
+				clear(settled)
+				settled = settled[:0]
+			}
 			w.busy.Add(-1)
 		}
 	}
@@ -178,22 +201,30 @@ type rewrite struct {
 	backoff time.Duration
 }
 
-// wrote settles a job after its write: done, or kept for another try. A
-// reply is never dropped because the disk was full for a while: dropping
-// it would leave the request unanswered until the next reconcile, which
-// would run it through the handler a second time.
+// wrote settles a job after its write and releases its request if it is
+// done.
 func (w *writer) wrote(ctx context.Context, j writeJob, err error) {
+	if w.settle(ctx, j, err) {
+		w.done(j.abs)
+	}
+}
+
+// settle decides a job after its write: done (true), or kept for another
+// try. A reply is never dropped because the disk was full for a while:
+// dropping it would leave the request unanswered until the next
+// reconcile, which would run it through the handler a second time.
+func (w *writer) settle(ctx context.Context, j writeJob, err error) bool {
 	if err != nil && retryable(err) {
 		select {
 		case w.rewrites <- rewrite{j: j, err: err, due: time.Now().Add(rewriteMinBackoff), backoff: rewriteMinBackoff}:
-			return
+			return false
 		case <-ctx.Done():
 		}
 	}
 	if err != nil {
 		w.logger.Warn("write response", "path", j.rel, "err", err)
 	}
-	w.done(j.abs)
+	return true
 }
 
 // retryable says whether a failed write may succeed later: a full disk or

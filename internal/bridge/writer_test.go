@@ -87,9 +87,71 @@ func TestWriteReplyHereOnlyWhenAlone(t *testing.T) {
 	}
 }
 
+// A writer that finds more jobs waiting releases their requests together,
+// in batches of at most maxRelease, and the last batch as soon as no job
+// waits: every request is released once, after its response is on disk.
+func TestWriterReleasesInBatches(t *testing.T) {
+	br, h, f, reqDir := echoBridge(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	const n = maxRelease + maxRelease/2
+	in := newIntakeShards(br, 1).shards[0]
+	paths := writeRequests(t, reqDir, n)
+	for _, p := range paths {
+		in.handle(ctx, watcher.Event{Path: p, Op: watcher.Create})
+	}
+	rs := make([]reply, len(f.got))
+	for i, dl := range f.got {
+		rs[i] = reply{id: dl.req.ID, attempt: dl.attempt, body: dl.req.Body}
+	}
+	jobs := br.d.reply(h, rs...)
+	if len(jobs) != n {
+		t.Fatalf("%d responses decided, want %d", len(jobs), n)
+	}
+	for _, j := range jobs {
+		br.w.jobs <- j
+	}
+	var (
+		mu       sync.Mutex
+		batches  []int
+		released = map[string]int{}
+	)
+	release := br.w.done
+	br.w.done = func(abs ...string) {
+		mu.Lock()
+		batches = append(batches, len(abs))
+		for _, a := range abs {
+			if _, err := os.Lstat(strings.TrimSuffix(a, ".request") + ".response"); err != nil {
+				t.Errorf("%s released before its response was on disk: %v", a, err)
+			}
+			released[a]++
+		}
+		mu.Unlock()
+		release(abs...)
+	}
+	br.w.start(ctx, &wg, 1)
+	select {
+	case <-br.d.allWritten():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not every request released within 10 s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{maxRelease, n - maxRelease}; fmt.Sprint(batches) != fmt.Sprint(want) {
+		t.Errorf("released in batches of %v, want %v", batches, want)
+	}
+	for _, p := range paths {
+		if released[p] != 1 {
+			t.Errorf("%s released %d times, want once", p, released[p])
+		}
+	}
+}
+
 // writeHere does nothing and says so while another caller writes.
 func TestWriteHereOneAtATime(t *testing.T) {
-	w := newWriter("bob@example.com", metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) {
+	w := newWriter("bob@example.com", metrics.New(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), func(...string) {
 		t.Error("a job reported done that was not written")
 	})
 	w.inline.Lock()
