@@ -23,7 +23,7 @@ RUFF         := ruff==0.17.5
 WHEEL        := wheel==0.48.0
 MYPY         := mypy==2.4.1
 
-.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-large bench-percall bench-hotpath bench-go bench-build fuzz soak clean image
+.PHONY: all build proto proto-check lint test test-go test-peer test-python test-python-range test-wheel wheels test-manifests test-syftbox demo bench bench-quick bench-large bench-percall bench-hotpath bench-device bench-go bench-build fuzz soak clean image
 
 all: build
 
@@ -225,6 +225,20 @@ bench-percall: bench-build $(VENV)/.deps
 bench-hotpath: bench-build
 	$(BIN)/hotpath -mode pending -n 20000 -rounds 3 -cpus "0 0,1"
 	$(BIN)/hotpath -mode latency -n 1000 -rounds 3 -cpus - -only "sidecar,floor,relay-grpc"
+
+# The same on a machine with more cores (the device machine, which has no
+# Go): static, stripped binaries in bin/device for bench/device.sh, which
+# says how to run it. Scaling from 1 to 16 CPUs, with the sidecar's lock
+# contention profiles (docs/performance.md).
+DEVICE_BIN := $(BIN)/device
+bench-device:
+	@mkdir -p $(DEVICE_BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DEVICE_BIN)/syft-sidecar ./cmd/syft-sidecar
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(DEVICE_BIN)/echo ./clients/go/examples/echo
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(DEVICE_BIN)/floor ./bench/floor
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(DEVICE_BIN)/hotpath ./bench/hotpath
+	@du -sh $(DEVICE_BIN)
+	@sed -n '/^# Run:/,/^$$/p' bench/device.sh
 
 # The Go benchmarks of test/bench (burst and latency beside the floor, file
 # events through the sidecar beside in-process fsnotify).

@@ -18,6 +18,8 @@
 //
 // Each round runs every contender on every CPU list, so that the machine's
 // load moves them alike; the summary gives medians over the rounds.
+// -mutexprofile keeps each sidecar's lock contention profile; bench/device.sh
+// runs the scaling figures on a machine with more cores.
 package main
 
 import (
@@ -26,7 +28,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +59,7 @@ var (
 	bin    = flag.String("bin", "bin", "folder with syft-sidecar, echo and floor")
 	python = flag.String("python", ".venv/bin/python", "Python with the syft_sidecar client, for sidecar-py")
 	extra  = flag.String("args", "", "more flags for the sidecar, space-separated (e.g. \"--metrics-listen 127.0.0.1:9464 --pprof\" to profile it)")
+	mutex  = flag.String("mutexprofile", "", "a folder: run each sidecar with --pprof and keep its lock contention profile of each pending run there (mutex-RUN-WHO-cpusLIST.pb.gz, for go tool pprof)")
 )
 
 func main() {
@@ -129,10 +134,12 @@ func run() error {
 			}
 		}
 	}
-	if *mode == "pending" && len(lists) > 1 {
+	if *mode == "pending" {
 		for _, who := range whos {
-			one, two := med[[2]string{who, lists[0]}], med[[2]string{who, lists[1]}]
-			fmt.Printf("%s: cpus %s give %.2fx the rate of cpus %s\n", who, lists[1], one.seconds/two.seconds, lists[0])
+			first := med[[2]string{who, lists[0]}]
+			for _, c := range lists[1:] {
+				fmt.Printf("%s: cpus %s give %.2fx the rate of cpus %s\n", who, c, first.seconds/med[[2]string{who, c}].seconds, lists[0])
+			}
 		}
 	}
 	return nil
@@ -253,6 +260,7 @@ box.run_forever()
 type contender struct {
 	server, handler *exec.Cmd
 	handlerLog      bytes.Buffer // said when the run fails: it logs each registration
+	metrics         string       // the sidecar's metrics address, with --pprof; "" if none
 }
 
 func start(who, cpuList string, s *site) (*contender, error) {
@@ -260,7 +268,10 @@ func start(who, cpuList string, s *site) (*contender, error) {
 	workers := 2
 	if cpuList != "-" {
 		pre = []string{"taskset", "-c", cpuList}
-		workers = strings.Count(cpuList, ",") + 1
+		var err error
+		if workers, err = cpuCount(cpuList); err != nil {
+			return nil, err
+		}
 	}
 	cmd := func(args ...string) *exec.Cmd {
 		a := append(slices.Clone(pre), args...)
@@ -289,6 +300,15 @@ func start(who, cpuList string, s *site) (*contender, error) {
 	sock := filepath.Join(s.top, "s.sock")
 	args := []string{filepath.Join(dir, "syft-sidecar"), "--data-dir", s.data, "--email", owner,
 		"--listen", "unix://" + sock, "--metrics-listen", "", "--log-level", "warn"}
+	if *mutex != "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		c.metrics = l.Addr().String()
+		l.Close()
+		args = append(args, "--metrics-listen", c.metrics, "--pprof")
+	}
 	c.server = cmd(append(args, strings.Fields(*extra)...)...)
 	if err := c.server.Start(); err != nil {
 		return nil, err
@@ -318,6 +338,24 @@ func start(who, cpuList string, s *site) (*contender, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// cpuCount is how many CPUs a taskset list names ("0", "0,1", "0-7,16").
+func cpuCount(list string) (int, error) {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a {
+			return 0, fmt.Errorf("-cpus: %q is not a CPU list such as 0,1 or 0-7", list)
+		}
+		n += b - a + 1
+	}
+	return n, nil
 }
 
 // startRelay starts floor relay and its peer (bench/floor/relay.go): the
@@ -421,8 +459,33 @@ func once(who, cpuList string) (res result, err error) {
 	}
 	res = result{who: who, cpus: cpuList, seconds: time.Since(t0).Seconds(),
 		cpuServer: cpuPerRequest(c.server), cpuHand: cpuPerRequest(c.handler)}
+	if c.metrics != "" {
+		if err := c.saveMutexProfile(who, cpuList); err != nil {
+			return result{}, err
+		}
+	}
 	c.stop()
 	return res, s.check()
+}
+
+// profiled counts the profiles saved, to name each apart.
+var profiled int
+
+// saveMutexProfile keeps the sidecar's lock contention profile, from its
+// start to now, in the -mutexprofile folder.
+func (c *contender) saveMutexProfile(who, cpuList string) error {
+	resp, err := http.Get("http://" + c.metrics + "/debug/pprof/mutex")
+	if err != nil {
+		return fmt.Errorf("mutex profile: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("mutex profile: %s, %v", resp.Status, err)
+	}
+	profiled++
+	name := fmt.Sprintf("mutex-%d-%s-cpus%s.pb.gz", profiled, strings.NewReplacer("/", "_", ":", "_").Replace(who), cpuList)
+	return os.WriteFile(filepath.Join(*mutex, name), data, 0o644)
 }
 
 func latency(who, cpuList string, s *site) (res result, err error) {
