@@ -129,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.configPath, "config", "", "SyftBox client config `file`")
 	fs.StringVar(&dataDir, "data-dir", "", "SyftBox data `dir` (holds datasites/)")
 	fs.StringVar(&email, "email", "", "datasite owner's `email`")
-	fs.StringVar(&listen, "listen", "", "gRPC `address`: unix:///path.sock or host:port (default unix://{data-dir}/.syft-sidecar/sidecar.sock)")
+	fs.StringVar(&listen, "listen", "", "gRPC `address`: unix:///path.sock or host:port (default unix://{data_dir}/.syft-sidecar/sidecar.sock)")
 	fs.StringVar(&o.metrics, "metrics-listen", DefaultMetricsListen, "`host:port` for /metrics, /healthz and /readyz; empty switches it off")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
