@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"hash/maphash"
 	"testing"
 	"time"
 )
@@ -43,8 +44,9 @@ func TestDispatcherAdmitFile(t *testing.T) {
 
 // admitFile's unsure: a listing that showed no response beside a request
 // is trusted unless the dispatcher let that request go after the listing
-// began; what it let go is forgotten at maxReleased or after releaseWindow,
-// and every listing begun before that is then unsure.
+// began; what it let go is forgotten, one shard of the held files at a
+// time, at maxReleased/heldShards or after releaseWindow, and every
+// listing begun before that is then unsure about that shard's files.
 func TestDispatcherReleasedSince(t *testing.T) {
 	r := newRig(t, nil)
 	var listings uint64
@@ -63,12 +65,14 @@ func TestDispatcherReleasedSince(t *testing.T) {
 		r.reply(h, file, 1, 200)
 		r.writeAll()
 	}
+	// notes are the releases noted in a's shard.
+	notes := &r.d.files.shards[maphash.String(r.d.files.seed, a)%heldShards].released
 	if !unsure(a, 0) {
 		t.Fatal("an event from no listing is sure")
 	}
 	// Released before any listing began: nothing to note.
 	answer("a")
-	if unsure(a, 1) || len(r.d.released.at) != 0 {
+	if unsure(a, 1) || len(notes.at) != 0 {
 		t.Fatal("a release before the listing began makes the listing unsure")
 	}
 	listings = 1 // listing 1 begins
@@ -83,29 +87,32 @@ func TestDispatcherReleasedSince(t *testing.T) {
 	if held, _, u := r.d.admitFile(b, 1); !held || !u {
 		t.Fatalf("held b: admitFile held %v, unsure %v", held, u)
 	}
-	// The window passes: the next release forgets the others, and every
-	// listing begun by then is unsure.
-	r.clock.now = r.clock.now.Add(releaseWindow)
-	listings = 2
 	r.reply(h, "b", 1, 200)
 	r.writeAll()
-	if len(r.d.released.at) != 0 || r.d.released.from != 2 {
-		t.Fatalf("after the window: %d noted, from %d; want 0 from 2", len(r.d.released.at), r.d.released.from)
+	// The window passes: the next release in the shard forgets the others
+	// there, and every listing begun by then is unsure about its files.
+	r.clock.now = r.clock.now.Add(releaseWindow)
+	listings = 2
+	answer("a")
+	if len(notes.at) != 0 || notes.from != 2 {
+		t.Fatalf("after the window: %d noted, from %d; want 0 from 2", len(notes.at), notes.from)
 	}
-	if !unsure(b, 2) || unsure(b, 3) {
+	if !unsure(a, 2) || unsure(a, 3) {
 		t.Fatal("after the window: listing 2 trusted, or listing 3 not")
 	}
 	answer("a") // listing count 2 is not above from: not noted
-	if len(r.d.released.at) != 0 {
+	if len(notes.at) != 0 {
 		t.Fatal("a release noted that no trusted listing can need")
 	}
-	// Full: the release that finds maxReleased noted forgets them.
+	// Full: the release that finds maxReleased/heldShards noted forgets
+	// them, inside the window.
 	listings = 3
-	for i := range uint64(maxReleased) {
-		r.d.released.at[i] = 3
+	for i := range uint64(maxReleased / heldShards) {
+		notes.at[i] = 3
 	}
+	notes.since = r.clock.now
 	answer("a")
-	if len(r.d.released.at) != 0 || r.d.released.from != 3 {
-		t.Fatalf("when full: %d noted, from %d; want 0 from 3", len(r.d.released.at), r.d.released.from)
+	if len(notes.at) != 0 || notes.from != 3 {
+		t.Fatalf("when full: %d noted, from %d; want 0 from 3", len(notes.at), notes.from)
 	}
 }

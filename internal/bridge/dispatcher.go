@@ -3,10 +3,10 @@ package bridge
 import (
 	"container/heap"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmined/syft-sidecar/internal/metrics"
@@ -145,7 +145,8 @@ func newHandler(id uint64, out deliverer, credit int) *handler {
 }
 
 // dispatcher holds every request the sidecar has taken from disk and not yet
-// answered on disk. Every field is guarded by mu.
+// answered on disk. Every field is guarded by mu but files, which has its
+// own locks, and undecided, which is only changed under mu.
 type dispatcher struct {
 	cfg     Config
 	clock   clock
@@ -153,16 +154,15 @@ type dispatcher struct {
 	metrics *metrics.Metrics
 	refused *refusals
 
-	mu sync.Mutex
-	// byPath is the one set of requests in memory, from intake until
+	// files is the one set of requests in memory, from intake until
 	// their response is written; intake and cleanup leave these alone.
-	byPath map[string]*pending
-	byID   map[string]*pending
-	// undecided counts byPath's requests not yet answered (what
-	// MaxPending bounds); unwritten those answered and not yet written.
-	undecided int
-	unwritten int
-	allDone   chan struct{} // closed when unwritten drops to 0
+	files *heldFiles
+
+	mu   sync.Mutex
+	byID map[string]*pending
+	// undecided counts the held requests not yet answered (what
+	// MaxPending bounds); read without mu by admitFile.
+	undecided atomic.Int64
 	timers    timerHeap
 	inflight  int
 	draining  bool
@@ -181,31 +181,12 @@ type dispatcher struct {
 
 	// listings, if set, is the watcher's count of folder listings begun
 	// (watcher.Listings). Each request let go while a listing may still
-	// be reporting is noted in released against it, so that intake can
+	// be reporting is noted in files against it, so that intake can
 	// trust a listing that showed no response beside a request unless
 	// this sidecar let the request go (its response written) after that
 	// listing began: then it must look for the response itself.
 	listings func() uint64
-	released releases
 }
-
-// releases are the requests let go since listing number from (by a hash
-// of their path, to the count of listings at their release); what was
-// let go earlier is forgotten. It is cleared, and from moved to the count
-// then, once it holds maxReleased or has been filling for releaseWindow.
-type releases struct {
-	seed  maphash.Seed
-	at    map[uint64]uint64
-	from  uint64
-	since time.Time
-}
-
-// maxReleased and releaseWindow bound releases: a listing whose events
-// intake takes after a clear only costs a system call per request.
-const (
-	maxReleased   = 1 << 16
-	releaseWindow = time.Minute
-)
 
 func newDispatcher(cfg Config, c clock, m *metrics.Metrics, logger *slog.Logger, refused *refusals) *dispatcher {
 	return &dispatcher{
@@ -214,28 +195,25 @@ func newDispatcher(cfg Config, c clock, m *metrics.Metrics, logger *slog.Logger,
 		logger:  logger,
 		metrics: m,
 		refused: refused,
+		files:   newHeldFiles(),
 		byID:    make(map[string]*pending),
-		byPath:  make(map[string]*pending),
 		wake:    make(chan struct{}, 1),
 		room:    make(chan struct{}, 1),
-
-		released: releases{seed: maphash.MakeSeed(), at: make(map[uint64]uint64)},
 	}
 }
 
 // holds says whether the request file at abs is the dispatcher's: taken and
 // not yet answered on disk.
-func (d *dispatcher) holds(abs string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.byPath[abs]
-	return ok
-}
+func (d *dispatcher) holds(abs string) bool { return d.files.holds(abs) }
 
 // admit says whether the intake may take one more request into memory. A
 // request turned away stays on disk: the rescan after the backlog halves
 // finds it.
 func (d *dispatcher) admit() bool {
+	if d.undecided.Load() < int64(d.cfg.MaxPending) {
+		return true
+	}
+	// Full, or nearly: under the lock, which notes it full for the rescan.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.admitLocked()
@@ -245,51 +223,17 @@ func (d *dispatcher) admit() bool {
 // file before it reads it: held says the dispatcher has abs already, ok
 // that intake may take it. unsure says that a response to abs may have
 // been written since the watcher's listing numbered listing (0: none)
-// began, so that the listing cannot tell whether abs is answered.
+// began, so that the listing cannot tell whether abs is answered. It
+// takes the dispatcher's lock only when the backlog is full.
 func (d *dispatcher) admitFile(abs string, listing uint64) (held, ok, unsure bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, held := d.byPath[abs]; held {
+	if held, unsure = d.files.check(abs, listing); held {
 		return true, false, true
 	}
-	return false, d.admitLocked(), d.releasedSince(abs, listing)
-}
-
-// releasedSince says whether abs may have been let go since the listing
-// numbered listing began.
-func (d *dispatcher) releasedSince(abs string, listing uint64) bool {
-	r := &d.released
-	if listing == 0 || listing <= r.from {
-		return true
-	}
-	at, ok := r.at[maphash.String(r.seed, abs)]
-	return ok && at >= listing
-}
-
-// noteRelease notes that abs was let go, for releasedSince.
-func (d *dispatcher) noteRelease(abs string) {
-	if d.listings == nil {
-		return
-	}
-	r := &d.released
-	n := d.listings()
-	if n <= r.from {
-		// Every listing begun after from began after this release too.
-		return
-	}
-	now := d.clock.Now()
-	if len(r.at) == 0 {
-		r.since = now
-	} else if len(r.at) >= maxReleased || now.Sub(r.since) >= releaseWindow {
-		clear(r.at)
-		r.from = n
-		return
-	}
-	r.at[maphash.String(r.seed, abs)] = n
+	return false, d.admit(), unsure
 }
 
 func (d *dispatcher) admitLocked() bool {
-	if d.undecided < d.cfg.MaxPending {
+	if d.undecided.Load() < int64(d.cfg.MaxPending) {
 		return true
 	}
 	if !d.full {
@@ -307,15 +251,18 @@ func (d *dispatcher) admitLocked() bool {
 func (d *dispatcher) submit(p *pending) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.byPath[p.abs]; ok || !d.admitLocked() {
+	if !d.files.add(p) {
+		return nil
+	}
+	if !d.admitLocked() {
+		d.files.drop(p)
 		return nil
 	}
 	if m := d.metricsForLocked(p.app, path.Dir(p.rel)); m != p.app.unknown {
 		m.Received.Inc()
 		p.counted = true
 	}
-	d.byPath[p.abs] = p
-	d.undecided++
+	d.undecided.Add(1)
 	if first, ok := d.byID[p.id]; ok {
 		// Another file carries the same id; replies name only the id, so
 		// this one waits until that one is answered.
@@ -332,71 +279,29 @@ func (d *dispatcher) submit(p *pending) []writeJob {
 
 // reserve holds abs for a response that intake decided itself, until it is
 // written. It is false when abs is held already.
-func (d *dispatcher) reserve(abs string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.byPath[abs]; ok {
-		return false
-	}
-	d.byPath[abs] = &pending{abs: abs, state: stateAnswered}
-	d.unwritten++
-	return true
-}
+func (d *dispatcher) reserve(abs string) bool { return d.files.reserve(abs) }
 
 // written releases each of abs once its response is on disk, or will never
-// be, in one taking of the lock, and hands what intake parsed of each
+// be, without the dispatcher's lock, and hands what intake parsed of each
 // request to its app's cleanup, which then need not read it: the first
 // cleanup after a backlog would otherwise read every request the backlog
 // held.
 func (d *dispatcher) written(abs ...string) {
-	var one [1]*pending
-	ps := one[:0]
-	if len(abs) > 1 {
-		ps = make([]*pending, 0, len(abs))
+	var listings uint64
+	if d.listings != nil {
+		// Read after the responses were written: every listing that began
+		// before then is numbered at most this.
+		listings = d.listings()
 	}
-	d.mu.Lock()
-	for _, a := range abs {
-		if p := d.releaseLocked(a); p != nil && p.req != nil {
-			ps = append(ps, p)
-		}
-	}
-	d.mu.Unlock()
-	for _, p := range ps {
+	var one [1]*pending // one response at a time, allocating nothing
+	for _, p := range d.files.release(one[:0], abs, listings, d.clock.Now()) {
 		p.app.known.Note(p.rel, p.req.Created, p.stamp)
 	}
 }
 
-// releaseLocked lets abs go if it is answered, and returns it.
-func (d *dispatcher) releaseLocked(abs string) *pending {
-	p := d.byPath[abs]
-	if p == nil || p.state != stateAnswered {
-		return nil
-	}
-	delete(d.byPath, abs)
-	d.noteRelease(abs)
-	d.unwritten--
-	if d.unwritten == 0 && d.allDone != nil {
-		close(d.allDone)
-		d.allDone = nil
-	}
-	return p
-}
-
 // allWritten returns a channel that is closed once every response decided so
 // far is written (at once if none is waiting).
-func (d *dispatcher) allWritten() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.unwritten == 0 {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	if d.allDone == nil {
-		d.allDone = make(chan struct{})
-	}
-	return d.allDone
-}
+func (d *dispatcher) allWritten() <-chan struct{} { return d.files.allWritten() }
 
 // removed releases, with nothing to write, a request whose file disappeared
 // before it was handed out: its sender gave up, so nobody would read the
@@ -404,14 +309,14 @@ func (d *dispatcher) allWritten() <-chan struct{} {
 func (d *dispatcher) removed(abs string) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.byPath[abs]
+	p := d.files.get(abs)
 	if p == nil || p.state == stateInFlight || p.state == stateAnswered {
 		return nil
 	}
 	d.unhook(p)
 	d.count(p)
 	p.state = stateReleased
-	delete(d.byPath, abs)
+	d.files.drop(p)
 	d.freeID(p)
 	return d.routePromoted(nil)
 }
@@ -556,7 +461,7 @@ func (d *dispatcher) notFound(p *pending, jobs []writeJob) []writeJob {
 func (d *dispatcher) answer(p *pending, jobs []writeJob, code int, headers map[string]string, body []byte) []writeJob {
 	d.unhook(p)
 	p.state = stateAnswered
-	d.unwritten++
+	d.files.owe()
 	d.freeID(p)
 	d.count(p)
 	m := p.metrics()
@@ -603,8 +508,7 @@ func (d *dispatcher) unhook(p *pending) {
 	}
 	d.cancelTimer(&p.expiry)
 	d.cancelTimer(&p.deadlineT)
-	d.undecided--
-	if d.full && d.undecided <= d.cfg.MaxPending/2 {
+	if n := d.undecided.Add(-1); d.full && n <= int64(d.cfg.MaxPending/2) {
 		d.full = false
 		select {
 		case d.room <- struct{}{}:
@@ -876,7 +780,7 @@ func (d *dispatcher) checkDrained() {
 func (d *dispatcher) backlogged() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.undecided > d.inflight
+	return d.undecided.Load() > int64(d.inflight)
 }
 
 func (d *dispatcher) inFlight() int {
