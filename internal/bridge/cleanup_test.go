@@ -109,7 +109,7 @@ func TestFirstCleanupReadsNoAnsweredBacklog(t *testing.T) {
 	in := newIntakeShards(br, 1).shards[0]
 	ctx := context.Background()
 	for _, ev := range events {
-		in.handle(ctx, ev)
+		in.take(ctx, ev)
 	}
 	if !br.d.backlogged() {
 		t.Fatal("no backlog")

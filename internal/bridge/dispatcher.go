@@ -243,20 +243,28 @@ func (d *dispatcher) admitLocked() bool {
 	return false
 }
 
-// submit takes a request that passed every check at intake, and counts it
-// received. It asks admit again: intake's shards read files at once, each
-// admitted before it was read, and only this count under the lock keeps
-// the bound exact; a request turned away here stays on disk, as one that
-// admitFile turned away.
-func (d *dispatcher) submit(p *pending) []writeJob {
+// submit takes requests that passed every check at intake, in one taking
+// of the lock, and counts each received. It asks admit again: intake's
+// shards read files at once, each admitted before it was read, and only
+// this count under the lock keeps the bound exact; a request turned away
+// here stays on disk, as one that admitFile turned away.
+func (d *dispatcher) submit(ps ...*pending) []writeJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var jobs []writeJob
+	for _, p := range ps {
+		jobs = d.submitLocked(p, jobs)
+	}
+	return jobs
+}
+
+func (d *dispatcher) submitLocked(p *pending, jobs []writeJob) []writeJob {
 	if !d.files.add(p) {
-		return nil
+		return jobs
 	}
 	if !d.admitLocked() {
 		d.files.drop(p)
-		return nil
+		return jobs
 	}
 	if m := d.metricsForLocked(p.app, path.Dir(p.rel)); m != p.app.unknown {
 		m.Received.Inc()
@@ -271,10 +279,10 @@ func (d *dispatcher) submit(p *pending) []writeJob {
 		}
 		first.next = p
 		p.state = stateUnrouted
-		return nil
+		return jobs
 	}
 	d.byID[p.id] = p
-	return d.route(p, nil)
+	return d.route(p, jobs)
 }
 
 // reserve holds abs for a response that intake decided itself, until it is

@@ -72,7 +72,14 @@ type intakeShard struct {
 	// ignored holds files left alone by rule, so that rescans, which see
 	// them again, count and log each once; bounded by maxIgnored.
 	ignored map[string]struct{}
+	// parsed are requests read and checked, not yet submitted: while more
+	// events wait, the shard submits up to maxSubmit at once, so that it
+	// takes the dispatcher's lock once for them (take).
+	parsed []*pending
 }
+
+// maxSubmit is the most requests a shard submits at once.
+const maxSubmit = 32
 
 // shardQueue is how many events a shard may have waiting: enough that
 // a scan handing them out rarely waits for a worker that is behind.
@@ -187,10 +194,31 @@ func (s *intakeShard) run(ctx context.Context) {
 	}
 }
 
+// take handles ev, and submits the requests parsed so far once no other
+// event waits or maxSubmit are parsed. An event about a file parsed and
+// not yet submitted submits first, so that it finds the file held, as it
+// would have had each been submitted at once.
 func (s *intakeShard) take(ctx context.Context, ev watcher.Event) {
 	s.busy.begin()
+	for _, p := range s.parsed {
+		if p.abs == ev.Path {
+			s.submit()
+			break
+		}
+	}
 	s.handle(ctx, ev)
+	if len(s.parsed) > 0 && (s.queued.Load() <= 1 || len(s.parsed) >= maxSubmit) {
+		s.submit()
+	}
 	s.busy.end()
+}
+
+// submit hands the parsed requests to the dispatcher.
+func (s *intakeShard) submit() {
+	b := s.in.b
+	b.w.write(b.d.submit(s.parsed...)...)
+	clear(s.parsed)
+	s.parsed = s.parsed[:0]
 }
 
 // stuck is how long the shard longest on its current event has been on
@@ -338,10 +366,10 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 		in.rejectParsed(a, rel, req, seen, code, msg)
 		return
 	}
-	b.w.write(b.d.submit(&pending{
+	s.parsed = append(s.parsed, &pending{
 		id: req.ID, abs: ev.Path, rel: rel, epPath: rp.Endpoint,
 		app: a, req: req, seen: seen, stamp: stamp,
-	})...)
+	})
 }
 
 // responseRemoved answers a request again if its response is gone and the

@@ -57,3 +57,47 @@ func TestIntakeDrained(t *testing.T) {
 		t.Fatalf("queued %d after the refused put, want %d", s.queued.Load(), shardQueue)
 	}
 }
+
+// While more events wait, a shard submits the requests it parsed together,
+// maxSubmit at most, and the rest once none waits; an event about a file
+// parsed and not yet submitted submits it first, so that the file is read
+// and delivered once.
+func TestIntakeSubmitsInBatches(t *testing.T) {
+	br, _, f, reqDir := echoBridge(t)
+	paths := writeRequests(t, reqDir, maxSubmit+3)
+	s := newIntakeShards(br, 1).shards[0]
+	ctx := context.Background()
+	s.queued.Store(100) // as if more events waited
+	for i, p := range paths[:maxSubmit] {
+		s.take(ctx, watcher.Event{Path: p, Op: watcher.Create})
+		if want := 0; i < maxSubmit-1 && len(f.got) != want {
+			t.Fatalf("%d delivered after %d parsed with more waiting, want %d", len(f.got), i+1, want)
+		}
+	}
+	if len(f.got) != maxSubmit {
+		t.Fatalf("%d delivered after %d parsed, want them all", len(f.got), maxSubmit)
+	}
+	s.take(ctx, watcher.Event{Path: paths[maxSubmit], Op: watcher.Create})
+	s.take(ctx, watcher.Event{Path: paths[maxSubmit+1], Op: watcher.Create})
+	if len(f.got) != maxSubmit || br.d.holds(paths[maxSubmit]) {
+		t.Fatalf("%d delivered; want %d, the last two parsed and not yet held", len(f.got), maxSubmit)
+	}
+	// The file written again: the event submits what was parsed first, then
+	// finds the file held and leaves it.
+	s.take(ctx, watcher.Event{Path: paths[maxSubmit], Op: watcher.Modify})
+	if len(f.got) != maxSubmit+2 || !br.d.holds(paths[maxSubmit+1]) {
+		t.Fatalf("%d delivered after an event about a parsed file, want %d", len(f.got), maxSubmit+2)
+	}
+	s.queued.Store(1) // this event alone
+	s.take(ctx, watcher.Event{Path: paths[maxSubmit+2], Op: watcher.Create})
+	if len(f.got) != maxSubmit+3 || len(s.parsed) != 0 {
+		t.Fatalf("%d delivered, %d parsed left, after the last event; want %d and none", len(f.got), len(s.parsed), maxSubmit+3)
+	}
+	seen := map[string]bool{}
+	for _, dl := range f.got {
+		if seen[dl.req.ID] {
+			t.Fatalf("%s delivered twice", dl.req.ID)
+		}
+		seen[dl.req.ID] = true
+	}
+}

@@ -35,7 +35,7 @@ func TestWriteReplyHereOnlyWhenAlone(t *testing.T) {
 	in := newIntakeShards(br, 1).shards[0]
 	paths := writeRequests(t, reqDir, 2)
 	for _, p := range paths {
-		in.handle(ctx, watcher.Event{Path: p, Op: watcher.Create})
+		in.take(ctx, watcher.Event{Path: p, Op: watcher.Create})
 	}
 	if len(f.got) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(f.got))
@@ -100,7 +100,7 @@ func TestWriterReleasesInBatches(t *testing.T) {
 	in := newIntakeShards(br, 1).shards[0]
 	paths := writeRequests(t, reqDir, n)
 	for _, p := range paths {
-		in.handle(ctx, watcher.Event{Path: p, Op: watcher.Create})
+		in.take(ctx, watcher.Event{Path: p, Op: watcher.Create})
 	}
 	rs := make([]reply, len(f.got))
 	for i, dl := range f.got {
