@@ -315,17 +315,13 @@ func (s *intakeShard) handle(ctx context.Context, ev watcher.Event) {
 	}
 	// A file that was just created or renamed in is almost never answered
 	// already, and if it is, the response write refuses to replace it; the
-	// check is for scans, which see every answered request again. A scan's
-	// listing shows the responses beside the requests; only a response
-	// this sidecar wrote after the listing began, or an event that no
-	// listing reported, needs a look at the disk.
-	if ev.Op&watcher.Create == 0 {
-		answered := ev.Partnered
-		if !answered && unsure {
-			respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
-			answered, _ = a.root.Exists(respRel)
-		}
-		if answered {
+	// check is for scans. A scan leaves out the requests it listed with
+	// their responses (watcher.Partners); only a response this sidecar
+	// wrote after the listing began, or an event that no listing
+	// reported, needs a look at the disk.
+	if ev.Op&watcher.Create == 0 && unsure {
+		respRel := path.Join(path.Dir(rel), rpcpath.ResponseName(rp.ID))
+		if answered, _ := a.root.Exists(respRel); answered {
 			delete(s.settling, ev.Path)
 			return
 		}

@@ -61,9 +61,6 @@ type Event struct {
 	// Listing numbers the folder listing that reported the file (see
 	// Watcher.Listings); 0 for an event from inotify.
 	Listing uint64
-	// Partnered says that the listing showed the file's partner beside it
-	// (see Watcher.Partners).
-	Partnered bool
 }
 
 // Partners pairs file names by their ending: the partner of a file whose
@@ -118,9 +115,12 @@ type Watcher struct {
 	// because fsnotify shows the old path only in Event.String, which
 	// formats every create event to find it.
 	MovedFrom bool
-	// Partners, if set, has each scan report whether a file's partner was
-	// listed beside it (Event.Partnered), hidden by Ignore or not: what a
-	// consumer would otherwise look up with a system call per file.
+	// Partners, if set, has scans leave out each file whose partner is
+	// listed beside it, hidden by Ignore or not (a request whose response
+	// is there): a file a scan reports had no partner when its folder was
+	// listed, which a consumer would otherwise look up with a system call
+	// per file, and a folder of files long partnered costs a scan no
+	// events.
 	Partners Partners
 	// Sink, if set, takes the events in place of Events, on the goroutine
 	// that found them: the watcher's own for inotify's, the caller of Add
@@ -296,15 +296,16 @@ func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p stri
 		if w.ignored(e.Name()) {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
 		switch {
 		case e.IsDir():
-			if err := sub(p); err != nil {
+			if err := sub(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
 		case e.Type().IsRegular():
-			ev := Event{Path: p, Op: op, Listing: listing, Partnered: w.Partners.listed(entries, e.Name())}
-			if !w.emit(ctx, ev, true) {
+			if w.Partners.listed(entries, e.Name()) {
+				continue
+			}
+			if !w.emit(ctx, Event{Path: filepath.Join(dir, e.Name()), Op: op, Listing: listing}, true) {
 				return ctx.Err()
 			}
 		}
