@@ -223,14 +223,15 @@ func (b *Bridge) Open() error {
 	b.watcher.File = func(name string) bool { return strings.HasSuffix(name, ".request") }
 	// Intake never asks where a request was renamed from.
 	b.watcher.MovedFrom = false
-	// A scan says which requests have a response beside them, and the
-	// dispatcher which it let go since a listing (intake's answered check).
+	// A scan leaves out the requests with a response beside them, and the
+	// dispatcher says which it let go since a listing (intake's answered
+	// check).
 	b.watcher.Partners = watcher.Partners{Of: rpcpath.RequestExt, Is: rpcpath.ResponseExt}
 	b.d.listings = b.watcher.Listings
 	// Events go straight to intake's shards, on the goroutine that found
 	// them: no goroutine of its own between the watcher and intake.
 	b.intake = newIntake(b)
-	b.watcher.Sink = b.intake.put
+	b.watcher.Sink = b.sink
 	if err := b.watcher.Open(); err != nil {
 		root.Close()
 		return fmt.Errorf("open watcher: %w", err)
@@ -264,6 +265,19 @@ func (b *Bridge) timerLoop(ctx context.Context) {
 		b.w.write(jobs...)
 		return next
 	})
+}
+
+// sink takes the watcher's events for intake. While the backlog is full,
+// a scan's files are refused before they are queued: intake would turn
+// each away, and the scan then leaves the rest of the folder out; the
+// rescan once the backlog halves reports them (backlogLoop), so a backlog
+// many times --max-pending costs each rescan its listing, not an event
+// for every file still waiting.
+func (b *Bridge) sink(ctx context.Context, ev watcher.Event, more bool) bool {
+	if ev.Op == watcher.Found && !b.d.admit() {
+		return false
+	}
+	return b.intake.put(ctx, ev, more)
 }
 
 // backlogLoop rescans the rpc folders each time the dispatcher, having

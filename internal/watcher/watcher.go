@@ -127,7 +127,10 @@ type Watcher struct {
 	// or Rescan for a scan's. more says that other events follow at once
 	// (the rest of a listing, or inotify events already waiting), so that
 	// the sink may queue this one rather than handle it there and then.
-	// It returns false once ctx has ended. Set it before Open.
+	// It returns false once ctx has ended, or to take no more of a scan's
+	// files for now: the scan then leaves the rest of that folder's files
+	// out (its subfolders are still scanned), and the sink sees that a
+	// later scan reports them. Set it before Open.
 	Sink     func(ctx context.Context, ev Event, more bool) bool
 	listings atomic.Uint64
 	Stats    Stats
@@ -284,14 +287,16 @@ func (w *Watcher) scan(ctx context.Context, dir string, op Op) error {
 func (w *Watcher) Listings() uint64 { return w.listings.Load() }
 
 // report reports the regular files in dir with op and hands each folder in
-// it to sub, skipping ignored names; it stops at sub's first error or the
-// first event that ctx refuses.
+// it to sub, skipping ignored names; it stops at sub's first error or when
+// ctx ends or the watcher closes, and leaves out the files after one the
+// sink refused.
 func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p string) error) error {
 	listing := w.listings.Add(1)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
+	files := true
 	for _, e := range entries {
 		if w.ignored(e.Name()) {
 			continue
@@ -301,16 +306,29 @@ func (w *Watcher) report(ctx context.Context, dir string, op Op, sub func(p stri
 			if err := sub(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
-		case e.Type().IsRegular():
+		case e.Type().IsRegular() && files:
 			if w.Partners.listed(entries, e.Name()) {
 				continue
 			}
 			if !w.emit(ctx, Event{Path: filepath.Join(dir, e.Name()), Op: op, Listing: listing}, true) {
-				return ctx.Err()
+				if w.closed() || ctx.Err() != nil {
+					return ctx.Err()
+				}
+				files = false
 			}
 		}
 	}
 	return nil
+}
+
+// closed says whether Close has been called.
+func (w *Watcher) closed() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // listed says whether the partner of name is among entries, which

@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -433,5 +434,44 @@ func TestSink(t *testing.T) {
 	case ev := <-w.Events():
 		t.Fatalf("Events got %v with a Sink set", ev)
 	default:
+	}
+}
+
+// A sink that refuses a scan's file with its context alive leaves the rest
+// of that folder's files out of the scan; its subfolders are still
+// scanned, and a later scan reports what was left out.
+func TestSinkRefusalLeavesTheRestOut(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a", "b", "c", "sub/d"} {
+		MustWrite(t, filepath.Join(root, name))
+	}
+	var (
+		got    []string
+		refuse = "b"
+	)
+	w := watcher.New()
+	w.ReconcileInterval = 0
+	w.Sink = func(ctx context.Context, ev watcher.Event, more bool) bool {
+		rel, _ := filepath.Rel(root, ev.Path)
+		got = append(got, filepath.ToSlash(rel))
+		return rel != refuse
+	}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	// Scans run on the caller's goroutine: got is complete when they return.
+	if err := w.Add(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[a b sub/d]"; fmt.Sprint(got) != want {
+		t.Fatalf("scan reported %v, want %s (c left out after b was refused)", got, want)
+	}
+	got, refuse = nil, ""
+	if err := w.Rescan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[a b c sub/d]"; fmt.Sprint(got) != want {
+		t.Fatalf("rescan reported %v, want %s", got, want)
 	}
 }
