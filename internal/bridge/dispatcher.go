@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openmined/syft-sidecar/internal/cleanup"
 	"github.com/openmined/syft-sidecar/internal/metrics"
 	"github.com/openmined/syft-sidecar/internal/safefs"
 	"github.com/openmined/syft-sidecar/internal/syftrpc"
@@ -302,8 +303,21 @@ func (d *dispatcher) written(abs ...string) {
 		listings = d.listings()
 	}
 	var one [1]*pending // one response at a time, allocating nothing
-	for _, p := range d.files.release(one[:0], abs, listings, d.clock.Now()) {
+	ps := d.files.release(one[:0], abs, listings, d.clock.Now())
+	if len(ps) == 1 {
+		p := ps[0]
 		p.app.known.Note(p.rel, p.req.Created, p.stamp)
+		return
+	}
+	// Each app's in one taking of its lock.
+	notes := make([]cleanup.Noted, 0, len(ps))
+	for i := 0; i < len(ps); {
+		a := ps[i].app
+		notes = notes[:0]
+		for ; i < len(ps) && ps[i].app == a; i++ {
+			notes = append(notes, cleanup.Noted{Rel: ps[i].rel, Created: ps[i].req.Created, Stamp: ps[i].stamp})
+		}
+		a.known.NoteAll(notes)
 	}
 }
 

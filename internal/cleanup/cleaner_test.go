@@ -278,8 +278,10 @@ func TestRunNoted(t *testing.T) {
 		return safefs.Stamp{ModTime: fi.ModTime(), Size: fi.Size()}
 	}
 	old := now.Add(-expiry - time.Hour)
-	known.Note(rels[0], old, stamp(rels[0]))                      // says old: removed unread
-	known.Note(rels[1], old, stamp(rels[1]))                      // busy: stays
+	known.NoteAll([]cleanup.Noted{
+		{Rel: rels[0], Created: old, Stamp: stamp(rels[0])}, // says old: removed unread
+		{Rel: rels[1], Created: old, Stamp: stamp(rels[1])}, // busy: stays
+	})
 	known.Note(rels[2], old, safefs.Stamp{ModTime: now, Size: 1}) // another file's stamp: read
 	c := &cleanup.Cleaner{Root: root, Expiry: expiry, Logger: slog.Default(), Known: known,
 		Busy: func(rel string) bool { return rel == rels[1] }}

@@ -56,6 +56,27 @@ func (k *Known) Note(rel string, created time.Time, s safefs.Stamp) {
 	k.store(rel, s, nanos(created))
 }
 
+// Noted is one request for NoteAll, as Note takes it.
+type Noted struct {
+	Rel     string
+	Created time.Time
+	Stamp   safefs.Stamp
+}
+
+// NoteAll is Note for each of ns in one taking of k's lock, which every
+// request answered passes: the sidecar's writers release their requests
+// in batches.
+func (k *Known) NoteAll(ns []Noted) {
+	if k == nil || len(ns) == 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, n := range ns {
+		k.putLocked(maphash.String(k.seed, n.Rel), n.Stamp, nanos(n.Created))
+	}
+}
+
 // Len says how many requests k holds.
 func (k *Known) Len() int {
 	if k == nil {
