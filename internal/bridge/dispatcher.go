@@ -302,15 +302,17 @@ func (d *dispatcher) written(abs ...string) {
 		// before then is numbered at most this.
 		listings = d.listings()
 	}
-	var one [1]*pending // one response at a time, allocating nothing
+	// One response at a time allocates nothing.
+	var (
+		one  [1]*pending
+		note [1]cleanup.Noted
+	)
 	ps := d.files.release(one[:0], abs, listings, d.clock.Now())
-	if len(ps) == 1 {
-		p := ps[0]
-		p.app.known.Note(p.rel, p.req.Created, p.stamp)
-		return
+	notes := note[:0]
+	if len(ps) > len(note) {
+		notes = make([]cleanup.Noted, 0, len(ps))
 	}
 	// Each app's in one taking of its lock.
-	notes := make([]cleanup.Noted, 0, len(ps))
 	for i := 0; i < len(ps); {
 		a := ps[i].app
 		notes = notes[:0]

@@ -26,9 +26,10 @@ type writer struct {
 	owner   string // the responses' sender
 	logger  *slog.Logger
 	metrics *metrics.Metrics
-	// done releases requests whose responses are settled. It takes the
-	// dispatcher's lock, which every request passes, so a writer that
-	// finds more jobs waiting hands it several at once (maxRelease).
+	// done releases requests whose responses are settled, and notes each
+	// for its app's cleanup under that app's lock, which every request of
+	// the app passes: a writer that finds more jobs waiting hands it
+	// several at once (maxRelease).
 	done  func(abs ...string)
 	keeps senderKeeps // sender folders given a .syftkeep (keep.go)
 
@@ -112,10 +113,10 @@ const maxRelease = 64
 
 // writeLoop writes the jobs it takes. Under load it releases their
 // requests in batches: while more jobs wait, it keeps the ones written and
-// releases them once none waits or maxRelease are kept, so that the
-// dispatcher's lock is taken once a batch, not once a response. Nothing
-// waits on a release but memory and drain (allWritten), and the batch
-// ends as soon as the writers catch up.
+// releases them once none waits or maxRelease are kept, so that an app's
+// cleanup notes take its lock once a batch, not once a response. Nothing
+// waits on a release but memory, drain (allWritten) and the cleanup, and
+// the batch ends as soon as the writers catch up.
 func (w *writer) writeLoop(ctx context.Context) {
 	var (
 		buf     []byte

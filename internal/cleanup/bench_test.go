@@ -67,7 +67,7 @@ func BenchmarkKnownMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		k := cleanup.NewKnown(cleanup.DefaultKnownMax)
 		for i := range cleanup.DefaultKnownMax {
-			k.Note(fmt.Sprintf("ep/u@example.com/%d.request", i), time.Now(), safefs.Stamp{ModTime: time.Now(), Size: 300})
+			k.NoteAll([]cleanup.Noted{{Rel: fmt.Sprintf("ep/u@example.com/%d.request", i), Created: time.Now(), Stamp: safefs.Stamp{ModTime: time.Now(), Size: 300}}})
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -279,10 +279,10 @@ func TestRunNoted(t *testing.T) {
 	}
 	old := now.Add(-expiry - time.Hour)
 	known.NoteAll([]cleanup.Noted{
-		{Rel: rels[0], Created: old, Stamp: stamp(rels[0])}, // says old: removed unread
-		{Rel: rels[1], Created: old, Stamp: stamp(rels[1])}, // busy: stays
+		{Rel: rels[0], Created: old, Stamp: stamp(rels[0])},                      // says old: removed unread
+		{Rel: rels[1], Created: old, Stamp: stamp(rels[1])},                      // busy: stays
+		{Rel: rels[2], Created: old, Stamp: safefs.Stamp{ModTime: now, Size: 1}}, // another file's stamp: read
 	})
-	known.Note(rels[2], old, safefs.Stamp{ModTime: now, Size: 1}) // another file's stamp: read
 	c := &cleanup.Cleaner{Root: root, Expiry: expiry, Logger: slog.Default(), Known: known,
 		Busy: func(rel string) bool { return rel == rels[1] }}
 	st := c.Run(now)
@@ -317,7 +317,7 @@ func TestKnownConcurrent(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i, rel := range rels {
-			known.Note(rel, now, stamps[i])
+			known.NoteAll([]cleanup.Noted{{Rel: rel, Created: now, Stamp: stamps[i]}})
 		}
 	}()
 	c.Run(now)

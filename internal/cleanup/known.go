@@ -50,21 +50,17 @@ func NewKnown(max int) *Known {
 	return &Known{seed: maphash.MakeSeed(), max: max, m: make(map[uint64]known)}
 }
 
-// Note remembers that the request at rel (relative to the rpc folder, as
-// the cleanup names it), read with stamp s, says it was created at created.
-func (k *Known) Note(rel string, created time.Time, s safefs.Stamp) {
-	k.store(rel, s, nanos(created))
-}
-
-// Noted is one request for NoteAll, as Note takes it.
+// Noted is a request the sidecar read: at Rel (relative to the rpc folder,
+// as the cleanup names it), read with stamp Stamp, it says it was created
+// at Created.
 type Noted struct {
 	Rel     string
 	Created time.Time
 	Stamp   safefs.Stamp
 }
 
-// NoteAll is Note for each of ns in one taking of k's lock, which every
-// request answered passes: the sidecar's writers release their requests
+// NoteAll remembers each of ns, in one taking of k's lock: every request
+// the sidecar answers passes it, and its writers release their requests
 // in batches.
 func (k *Known) NoteAll(ns []Noted) {
 	if k == nil || len(ns) == 0 {
