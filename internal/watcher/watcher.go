@@ -511,10 +511,8 @@ func (w *Watcher) forget(dir string) bool {
 // emit reports ev; more says that other events follow at once.
 func (w *Watcher) emit(ctx context.Context, ev Event, more bool) bool {
 	if w.Sink != nil {
-		select {
-		case <-w.done:
+		if w.closed() {
 			return false
-		default:
 		}
 		return w.Sink(ctx, ev, more)
 	}
