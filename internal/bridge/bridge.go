@@ -282,7 +282,9 @@ func (b *Bridge) sink(ctx context.Context, ev watcher.Event, more bool) bool {
 
 // backlogLoop rescans the rpc folders each time the dispatcher, having
 // left requests on disk because it held MaxPending, has room again. The
-// rescan reports every file; those answered or held are skipped.
+// rescan leaves answered requests out (watcher.Partners), intake skips
+// those held, and once the backlog is full again the rest of each folder
+// waits for the next rescan (sink).
 func (b *Bridge) backlogLoop(ctx context.Context) {
 	for {
 		select {
